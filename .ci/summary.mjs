@@ -1,0 +1,16 @@
+// Prints `N passed, M failed` from vitest's JSON report. When the run stopped before vitest
+// (lint, format or typecheck failed), that failure counts as one failed check.
+import { readFileSync } from 'node:fs';
+
+const [reportPath, exitCode] = process.argv.slice(2);
+let passed = 0;
+let failed = 0;
+try {
+  const report = JSON.parse(readFileSync(reportPath, 'utf8'));
+  passed = report.numPassedTests;
+  failed = report.numFailedTests + (report.numRuntimeErrorTests ?? 0);
+  if (exitCode !== '0' && failed === 0) failed = 1;
+} catch {
+  failed = exitCode === '0' ? 0 : 1;
+}
+console.log(`${passed} passed, ${failed} failed`);

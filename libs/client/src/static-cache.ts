@@ -1,0 +1,172 @@
+import type { ResolvedTable } from '@pg-static-cache/postgres';
+import { ClientError } from './errors.ts';
+import { deepFreeze } from './freeze.ts';
+
+/** `empty` until the first load, `fresh` after a good load, `stale` while reloads fail or events may be missed. */
+export type CacheStatus = 'empty' | 'fresh' | 'stale';
+
+/** A row as node-postgres returns it. */
+export type Row = Readonly<Record<string, unknown>>;
+
+/** What a cache holds and how it is keyed. */
+export interface StaticCacheOptions<R extends Row, V> {
+  /** The table as written in SQL: `items`, `public.items`, `"Weird Schema"."Mixed Case"`. */
+  readonly table: string;
+  /** Column(s) that `get()` looks up by. @default the table's primary key */
+  readonly key?: string | readonly string[];
+  /** Turns each (frozen) row into the value served. @default the row itself */
+  readonly map?: (row: R) => V;
+  /** A trusted SQL condition, written by the app, that limits the rows held. @default all rows */
+  readonly where?: string;
+  /** Name used in events and logs. @default the table as given */
+  readonly name?: string;
+}
+
+/** One loaded version of a cache: replaced whole, never edited, so readers never see half a reload. */
+interface Snapshot<R, V> {
+  readonly rows: readonly R[];
+  readonly values: readonly V[];
+  readonly byKey: ReadonlyMap<unknown, V>;
+  readonly digest: string;
+  readonly version: number;
+  readonly loadedAt: Date;
+}
+
+/** Internal hooks the subscriber uses; not exported from the package. */
+export const bindTable = Symbol('bindTable');
+export const swapRows = Symbol('swapRows');
+export const markStale = Symbol('markStale');
+
+/** A whole table (or a filtered part of it) held in memory, swapped atomically on every reload. */
+export class StaticCache<R extends Row = Row, V = R> {
+  readonly name: string;
+  readonly options: Readonly<StaticCacheOptions<R, V>>;
+  #table: ResolvedTable | undefined;
+  #keyColumns: readonly string[] = [];
+  #snapshot: Snapshot<R, V> | undefined;
+  #status: CacheStatus = 'empty';
+  #lastError: Error | undefined;
+
+  constructor(options: StaticCacheOptions<R, V>) {
+    if (typeof options.table !== 'string' || options.table.trim() === '') {
+      throw new ClientError('INVALID_OPTIONS', 'StaticCache needs a table name');
+    }
+    this.options = Object.freeze({ ...options });
+    this.name = options.name ?? options.table;
+  }
+
+  /** The value whose key column(s) equal `key` (an array for a composite key). */
+  get(key: unknown): V | undefined {
+    return this.#snapshot?.byKey.get(this.#keyColumns.length > 1 ? compositeKey(key) : key);
+  }
+
+  /** Every value, in primary-key order. */
+  all(): readonly V[] {
+    return this.#snapshot?.values ?? [];
+  }
+
+  /** Every row as loaded (before `map`), in primary-key order. */
+  rows(): readonly R[] {
+    return this.#snapshot?.rows ?? [];
+  }
+
+  /** Number of rows held. */
+  get size(): number {
+    return this.#snapshot?.rows.length ?? 0;
+  }
+
+  /** 0 before the first load, then +1 per swap; never goes back. */
+  get version(): number {
+    return this.#snapshot?.version ?? 0;
+  }
+
+  /** SHA-256 hex of the rows as loaded (the `watch` digest), or undefined before the first load. */
+  get digest(): string | undefined {
+    return this.#snapshot?.digest;
+  }
+
+  /** When the rows now served were loaded. */
+  get loadedAt(): Date | undefined {
+    return this.#snapshot?.loadedAt;
+  }
+
+  /** See {@link CacheStatus}. */
+  get status(): CacheStatus {
+    return this.#status;
+  }
+
+  /** The error of the last failed reload while `stale`, else undefined. */
+  get lastError(): Error | undefined {
+    return this.#lastError;
+  }
+
+  /** The resolved table once a subscriber has started. */
+  get table(): ResolvedTable | undefined {
+    return this.#table;
+  }
+
+  /** Column(s) rows are keyed and ordered by. */
+  get keyColumns(): readonly string[] {
+    return this.#keyColumns;
+  }
+
+  [bindTable](table: ResolvedTable): void {
+    const key = this.options.key;
+    const columns = key === undefined ? table.primaryKey : typeof key === 'string' ? [key] : key;
+    if (columns.length === 0) {
+      throw new ClientError(
+        'NO_PRIMARY_KEY',
+        `table ${table.display} has no primary key: give the cache a key column`,
+      );
+    }
+    this.#table = table;
+    this.#keyColumns = Object.freeze([...columns]);
+  }
+
+  [swapRows](rows: readonly R[], digest: string): number {
+    for (const row of rows) {
+      for (const column of this.#keyColumns) {
+        if (!(column in row)) {
+          throw new ClientError(
+            'UNKNOWN_COLUMN',
+            `cache ${this.name}: key column "${column}" is not in the rows`,
+          );
+        }
+      }
+    }
+    const frozen = deepFreeze([...rows]);
+    const map = this.options.map;
+    // Values that `map` builds are the app's own objects: only the rows are frozen.
+    const values = map === undefined ? (frozen as unknown as V[]) : frozen.map((row) => map(row));
+    const byKey = new Map<unknown, V>();
+    frozen.forEach((row, i) => byKey.set(this.#keyOf(row), values[i] as V));
+    this.#snapshot = {
+      rows: frozen,
+      values,
+      byKey,
+      digest,
+      version: this.version + 1,
+      loadedAt: new Date(),
+    };
+    this.#status = 'fresh';
+    this.#lastError = undefined;
+    return this.#snapshot.version;
+  }
+
+  [markStale](error: Error): void {
+    // A cache that never loaded stays `empty`: it has nothing stale to serve.
+    if (this.#snapshot !== undefined) this.#status = 'stale';
+    this.#lastError = error;
+  }
+
+  #keyOf(row: R): unknown {
+    if (this.#keyColumns.length === 1) return row[this.#keyColumns[0] as string];
+    return compositeKey(this.#keyColumns.map((column) => row[column]));
+  }
+}
+
+function compositeKey(parts: unknown): string {
+  return JSON.stringify(parts, (_key, value: unknown) =>
+    typeof value === 'bigint' ? value.toString() : value,
+  );
+}

@@ -1,0 +1,285 @@
+import { EventEmitter } from 'node:events';
+import {
+  DEFAULT_CHANNEL,
+  digestRows,
+  resolveTable,
+  selectRowsSql,
+  type BackoffOptions,
+} from '@pg-static-cache/postgres';
+import pg from 'pg';
+import { CacheReloader, type ReloadReason } from './cache-reloader.ts';
+import { DirectSource } from './direct-source.ts';
+import { ClientError } from './errors.ts';
+import type { InvalidationSource, SubscriberStatus } from './invalidation-source.ts';
+import { bindTable, markStale, swapRows, type Row, type StaticCache } from './static-cache.ts';
+
+/** A cache of any row and value type, as the subscriber holds them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- variance: caches of every row type fit here
+export type AnyCache = StaticCache<any, any>;
+
+/** How a subscriber learns of changes. Only `direct` exists so far; `redis` and `snapshot` follow. */
+export type SubscriberMode = 'direct';
+
+/** Everything a subscriber needs; frozen on creation. */
+export interface SubscriberOptions {
+  /** @default 'direct' */
+  readonly mode?: SubscriberMode;
+  /** Connection string, pool config, or a pool the app already has (its options are reused for LISTEN). */
+  readonly pg: string | pg.PoolConfig | pg.Pool;
+  readonly caches: readonly AnyCache[];
+  /** NOTIFY channel the triggers use. @default 'pg_static_cache_update' */
+  readonly channel?: string;
+  /** LISTEN heartbeat period. @default 5000 */
+  readonly heartbeatIntervalMs?: number;
+  /** LISTEN heartbeat deadline. @default 3000 */
+  readonly heartbeatTimeoutMs?: number;
+  /** Reconnect and reload-retry delays. @default { baseMs: 100, capMs: 5000 } */
+  readonly backoff?: BackoffOptions;
+}
+
+/** A cache swapped in new rows. */
+export interface ReloadEvent {
+  readonly cache: AnyCache;
+  readonly version: number;
+  readonly rows: number;
+  readonly digest: string;
+  /** Time spent querying and swapping. */
+  readonly ms: number;
+  readonly reason: ReloadReason;
+}
+
+/** A reload failed; the cache keeps serving its last good rows. */
+export interface StaleEvent {
+  readonly cache: AnyCache;
+  readonly error: Error;
+  readonly retryInMs: number;
+}
+
+/** Typed events of {@link Subscriber}. */
+export interface SubscriberEvents {
+  reload: [ReloadEvent];
+  stale: [StaleEvent];
+  status: [SubscriberStatus];
+  /** Connection trouble or a dropped message; the subscriber recovers by itself. */
+  warning: [Error];
+}
+
+/** Counters for metrics and tests. */
+export interface SubscriberStats {
+  readonly notifications: number;
+  readonly invalid: number;
+  readonly resyncs: number;
+  readonly reloads: number;
+  readonly failedReloads: number;
+}
+
+/**
+ * Keeps a set of caches equal to their tables: loads them all once events flow, reloads the ones
+ * an event names, and reloads everything whenever events may have been lost.
+ */
+export class Subscriber extends EventEmitter<SubscriberEvents> {
+  readonly options: Readonly<SubscriberOptions>;
+  readonly #caches: readonly AnyCache[];
+  readonly #ownsPool: boolean;
+  readonly #pool: pg.Pool;
+  readonly #reloaders = new Map<AnyCache, CacheReloader>();
+  readonly #byOid = new Map<number, AnyCache[]>();
+  #source: InvalidationSource | undefined;
+  #status: SubscriberStatus = 'connecting';
+  #started = false;
+  #stats = { notifications: 0, invalid: 0, resyncs: 0, reloads: 0, failedReloads: 0 };
+
+  constructor(options: SubscriberOptions) {
+    super();
+    if (options.mode !== undefined && options.mode !== 'direct') {
+      throw new ClientError(
+        'INVALID_OPTIONS',
+        `unknown mode "${String(options.mode)}" (expected direct)`,
+      );
+    }
+    if (options.caches.length === 0) {
+      throw new ClientError('NO_CACHES', 'a subscriber needs at least one StaticCache');
+    }
+    this.options = Object.freeze({ ...options, caches: Object.freeze([...options.caches]) });
+    this.#caches = this.options.caches;
+    this.#ownsPool = !(options.pg instanceof pg.Pool);
+    this.#pool =
+      options.pg instanceof pg.Pool
+        ? options.pg
+        : new pg.Pool(
+            typeof options.pg === 'string' ? { connectionString: options.pg, max: 4 } : options.pg,
+          );
+    // An idle pooled client that loses its server emits here; without a listener it would crash the app.
+    this.#pool.on('error', (error) => this.#warn(error));
+  }
+
+  /** Current connection state. */
+  get status(): SubscriberStatus {
+    return this.#status;
+  }
+
+  /** Counters since start. */
+  get stats(): SubscriberStats {
+    return { ...this.#stats };
+  }
+
+  /** The caches this subscriber keeps. */
+  get caches(): readonly AnyCache[] {
+    return this.#caches;
+  }
+
+  /**
+   * Resolves every table, starts listening, then loads every cache. Listening first means a commit
+   * that lands during the first load is not lost (Sequel loads first and can miss it).
+   */
+  async start(): Promise<void> {
+    if (this.#started) throw new ClientError('ALREADY_STARTED', 'subscriber already started');
+    this.#started = true;
+    try {
+      await this.#resolveTables();
+      const source = this.#createSource();
+      this.#source = source;
+      await source.start();
+      await Promise.all(this.#caches.map((cache) => this.#reloaderOf(cache).loadNow('start')));
+      if (this.#status === 'connecting') this.#setStatus('ready');
+    } catch (error) {
+      await this.close();
+      if (error instanceof ClientError) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      throw new ClientError('START_FAILED', `cannot start: ${message}`, { cause: error });
+    }
+  }
+
+  /** Reloads every cache now (e.g. after a bulk change made with triggers disabled). */
+  resyncAll(): void {
+    this.#stats.resyncs += 1;
+    for (const cache of this.#caches) this.#reloaderOf(cache).request('resync');
+  }
+
+  /** Resolves when no reload is running or queued. */
+  async idle(): Promise<void> {
+    await Promise.all([...this.#reloaders.values()].map((r) => r.idle()));
+  }
+
+  /** Stops listening, retrying and (if it made it) the pool. Caches keep their last rows. Safe twice. */
+  async close(): Promise<void> {
+    if (this.#status === 'closed') return;
+    this.#setStatus('closed');
+    for (const reloader of this.#reloaders.values()) reloader.close();
+    await this.#source?.close();
+    await this.idle();
+    if (this.#ownsPool) await this.#pool.end().catch(() => undefined);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #createSource(): InvalidationSource {
+    const pgOption = this.options.pg;
+    const connection =
+      pgOption instanceof pg.Pool
+        ? (pgOption.options as pg.ClientConfig)
+        : typeof pgOption === 'string'
+          ? pgOption
+          : pgOption;
+    const { heartbeatIntervalMs, heartbeatTimeoutMs, backoff } = this.options;
+    const source = new DirectSource({
+      connection,
+      channel: this.options.channel ?? DEFAULT_CHANNEL,
+      ...(heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs }),
+      ...(heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs }),
+      ...(backoff === undefined ? {} : { backoff }),
+    });
+    source.on('invalidate', (oid) => {
+      this.#stats.notifications += 1;
+      for (const cache of this.#byOid.get(oid) ?? []) this.#reloaderOf(cache).request('change');
+    });
+    source.on('resync', () => {
+      this.#stats.resyncs += 1;
+      for (const cache of this.#caches) this.#reloaderOf(cache).request('reconnect');
+    });
+    source.on('invalid', (reason) => {
+      this.#stats.invalid += 1;
+      this.#warn(new Error(reason));
+    });
+    source.on('warning', (error) => this.#warn(error));
+    source.on('status', (status) => {
+      if (this.#status === 'closed' || status === 'closed') return;
+      // While reconnecting, events may be missing: caches are marked stale until the resync reload.
+      if (status === 'reconnecting') {
+        for (const cache of this.#caches) cache[markStale](new Error('listen connection lost'));
+      }
+      if (this.#status !== 'connecting' || status !== 'ready') this.#setStatus(status);
+    });
+    return source;
+  }
+
+  async #resolveTables(): Promise<void> {
+    for (const cache of this.#caches) {
+      const table = await resolveTable(this.#pool, cache.options.table);
+      cache[bindTable](table);
+      for (const oid of table.memberOids) {
+        const list = this.#byOid.get(oid) ?? [];
+        list.push(cache);
+        this.#byOid.set(oid, list);
+      }
+    }
+  }
+
+  #reloaderOf(cache: AnyCache): CacheReloader {
+    let reloader = this.#reloaders.get(cache);
+    if (reloader === undefined) {
+      reloader = new CacheReloader(
+        {
+          load: (reason) => this.#load(cache, reason),
+          failed: (error, retryInMs) => {
+            this.#stats.failedReloads += 1;
+            cache[markStale](error);
+            this.emit('stale', { cache, error, retryInMs });
+          },
+        },
+        this.options.backoff,
+      );
+      this.#reloaders.set(cache, reloader);
+    }
+    return reloader;
+  }
+
+  async #load(cache: AnyCache, reason: ReloadReason): Promise<void> {
+    const table = cache.table;
+    if (table === undefined) throw new ClientError('CLOSED', 'cache table not resolved');
+    const started = performance.now();
+    const sql = selectRowsSql(table, {
+      orderBy: cache.keyColumns,
+      ...(cache.options.where === undefined ? {} : { where: cache.options.where }),
+    });
+    const result = await this.#pool.query<Row>(sql);
+    const digest = digestRows(result.rows);
+    const version = cache[swapRows](result.rows, digest);
+    this.#stats.reloads += 1;
+    this.emit('reload', {
+      cache,
+      version,
+      rows: result.rows.length,
+      digest,
+      ms: performance.now() - started,
+      reason,
+    });
+  }
+
+  #setStatus(status: SubscriberStatus): void {
+    if (this.#status === status) return;
+    this.#status = status;
+    this.emit('status', status);
+  }
+
+  #warn(error: Error): void {
+    if (this.listenerCount('warning') > 0) this.emit('warning', error);
+  }
+}
+
+/** Creates a subscriber; call `start()` to load the caches and begin following changes. */
+export function createSubscriber(options: SubscriberOptions): Subscriber {
+  return new Subscriber(options);
+}

@@ -1,0 +1,86 @@
+// Shared by every test: real Postgres and Redis from the global setup, a private schema per suite,
+// and waiting on conditions with a deadline instead of sleeping.
+import { randomBytes } from 'node:crypto';
+import { once, type EventEmitter } from 'node:events';
+import { digestRows, resolveTable, selectRowsSql } from '@pg-static-cache/postgres';
+import pg from 'pg';
+import { inject } from 'vitest';
+
+/** URL of the test run's Postgres. */
+export const databaseUrl = (): string => inject('databaseUrl');
+/** URL of the test run's Redis. */
+export const redisUrl = (): string => inject('redisUrl');
+
+/** A short random suffix for schema, channel and namespace names. */
+export const uniqueName = (prefix: string): string => `${prefix}_${randomBytes(4).toString('hex')}`;
+
+/** A private schema (dropped on dispose) and a pool whose search_path points at it. */
+export interface TestSchema extends AsyncDisposable {
+  readonly schema: string;
+  readonly pool: pg.Pool;
+  /** The same database URL with this schema first on the search_path, for child processes. */
+  readonly url: string;
+}
+
+/** Creates a schema only this suite uses, so suites can run in parallel on one database. */
+export async function createTestSchema(prefix = 'psc_test'): Promise<TestSchema> {
+  const schema = uniqueName(prefix);
+  const admin = new pg.Client({ connectionString: databaseUrl() });
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA "${schema}"`);
+  await admin.end();
+  const url = withSearchPath(databaseUrl(), schema);
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  pool.on('error', () => undefined);
+  return {
+    schema,
+    pool,
+    url,
+    async [Symbol.asyncDispose]() {
+      await pool.query(`DROP SCHEMA "${schema}" CASCADE`).catch(() => undefined);
+      await pool.end();
+    },
+  };
+}
+
+/** Adds `options=-c search_path=<schema>,public` to a connection URL. */
+export function withSearchPath(url: string, schema: string): string {
+  const parsed = new URL(url);
+  parsed.searchParams.set('options', `-c search_path="${schema}",public`);
+  return parsed.toString();
+}
+
+/** Polls `check` until it returns true; fails with `what` after the deadline. */
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Resolves with the next `event` emitted by `emitter`, or rejects after the deadline. */
+export async function nextEvent<T extends unknown[]>(
+  emitter: EventEmitter,
+  event: string,
+  timeoutMs = 10_000,
+): Promise<T> {
+  return (await once(emitter, event, { signal: AbortSignal.timeout(timeoutMs) })) as T;
+}
+
+/** The `watch` digest of a table as the database holds it now (rows ordered by primary key). */
+export async function tableDigest(
+  db: pg.Pool | pg.Client,
+  table: string,
+  where?: string,
+): Promise<string> {
+  const resolved = await resolveTable(db, table);
+  const sql = selectRowsSql(resolved, where === undefined ? {} : { where });
+  const result = await db.query(sql);
+  return digestRows(result.rows);
+}
