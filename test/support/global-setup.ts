@@ -16,7 +16,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (given.databaseUrl !== undefined && given.redisUrl !== undefined) {
     project.provide('databaseUrl', given.databaseUrl);
     project.provide('redisUrl', given.redisUrl);
-    return async () => undefined;
+    return () => Promise.resolve();
   }
   const services = await startServices({
     log: (line) => process.stderr.write(`[services] ${line}\n`),

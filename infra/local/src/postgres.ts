@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, closeSync } from 'node:fs';
-import { chown, mkdir, readdir, rm } from 'node:fs/promises';
+import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
+import { chown, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { aptInstall } from './apt.ts';
@@ -100,8 +100,41 @@ export async function startPostgres(
     ]);
     await run(cmd, args);
   }
+  // After a crash, orphaned backends of the old server can hold its shared memory for a moment and
+  // make the new postmaster exit at once: retry the spawn a few times before giving up.
+  for (let attempt = 1; ; attempt++) {
+    const exited = spawnPostgres(bin, dir, port);
+    log(`postgres starting on port ${port}`);
+    const server = { exited: false };
+    void exited.then(() => {
+      server.exited = true;
+    });
+    try {
+      await waitUntil(
+        `postgres on port ${port}`,
+        async () => server.exited || (await answers(url)),
+        30_000,
+      );
+    } catch (error) {
+      throw new Error(`${(error as Error).message}; log tail: ${await logTail(dir)}`, {
+        cause: error,
+      });
+    }
+    if (!server.exited) break;
+    if (attempt === 5) throw new Error(`postgres exited at start; log tail: ${await logTail(dir)}`);
+    await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+  }
+  const pid = await postgresPid(dir);
+  if (pid === undefined) {
+    throw new Error(`postgres answered on port ${port} but ${dataDir}/postmaster.pid is missing`);
+  }
+  return { pid, started: true };
+}
+
+function spawnPostgres(bin: string, dir: string, port: number): Promise<void> {
+  const dataDir = join(dir, 'data');
   // A postmaster.pid left by a killed server would make postgres refuse to start.
-  await rm(join(dataDir, 'postmaster.pid'), { force: true });
+  rmSync(join(dataDir, 'postmaster.pid'), { force: true });
   const logFd = openSync(join(dir, 'postgres.log'), 'a');
   const [cmd, args] = asPostgres(join(bin, 'postgres'), [
     '-D',
@@ -126,16 +159,16 @@ export async function startPostgres(
   const child = spawn(cmd, args, { detached: true, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   child.unref();
-  log(`postgres starting on port ${port} (pid ${child.pid ?? '?'})`);
-  await waitUntil(
-    `postgres on port ${port} (see ${join(dir, 'postgres.log')})`,
-    () => answers(url),
-    30_000,
-  );
-  const pid = await postgresPid(dir);
-  if (pid === undefined)
-    throw new Error(`postgres answered on port ${port} but ${dataDir}/postmaster.pid is missing`);
-  return { pid, started: true };
+  return new Promise((resolve) => {
+    child.on('exit', () => {
+      resolve();
+    });
+  });
+}
+
+async function logTail(dir: string): Promise<string> {
+  const text = await readFile(join(dir, 'postgres.log'), 'utf8').catch(() => '');
+  return text.trim().split('\n').slice(-3).join(' | ');
 }
 
 /** Fast shutdown of the cluster in `dir`, by the PID in its postmaster.pid. */

@@ -91,11 +91,10 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 
   constructor(options: SubscriberOptions) {
     super();
-    if (options.mode !== undefined && options.mode !== 'direct') {
-      throw new ClientError(
-        'INVALID_OPTIONS',
-        `unknown mode "${String(options.mode)}" (expected direct)`,
-      );
+    // Checked at run time too: JavaScript callers and config files are not type-checked.
+    const mode: string = options.mode ?? 'direct';
+    if (mode !== 'direct') {
+      throw new ClientError('INVALID_OPTIONS', `unknown mode "${mode}" (expected direct)`);
     }
     if (options.caches.length === 0) {
       throw new ClientError('NO_CACHES', 'a subscriber needs at least one StaticCache');

@@ -14,11 +14,17 @@ const WHITESPACE = /\s/;
 
 /** Parses a table name as a user writes it in SQL: `items`, `public.items`, `"Weird Schema"."Mixed Case"`. */
 export function parseTableName(text: string): TableName {
+  return parseQualifiedName(text, 'table name', 'INVALID_TABLE_NAME');
+}
+
+/** Parses an optionally schema-qualified name like parseTableName; `what` and `code` shape the error. */
+export function parseQualifiedName(
+  text: string,
+  what: string,
+  code: 'INVALID_TABLE_NAME' | 'INVALID_NAME',
+): TableName {
   const fail = (reason: string): never => {
-    throw new PostgresError(
-      'INVALID_TABLE_NAME',
-      `invalid table name ${JSON.stringify(text)}: ${reason}`,
-    );
+    throw new PostgresError(code, `invalid ${what} ${JSON.stringify(text)}: ${reason}`);
   };
   const parts: string[] = [];
   let i = 0;
@@ -71,13 +77,18 @@ export function parseTableName(text: string): TableName {
   if (parts.length > 2) fail('too many dotted parts (expected name or schema.name)');
   const [first, second] = parts;
   if (first === undefined) return fail('empty');
-  return second === undefined ? { schema: undefined, name: first } : { schema: first, name: second };
+  return second === undefined
+    ? { schema: undefined, name: first }
+    : { schema: first, name: second };
 }
 
 /** Quotes an identifier for SQL, always, doubling embedded double quotes. */
 export function quoteIdent(id: string): string {
   if (id.includes('\0')) {
-    throw new PostgresError('INVALID_NAME', `invalid identifier ${JSON.stringify(id)}: NUL character`);
+    throw new PostgresError(
+      'INVALID_NAME',
+      `invalid identifier ${JSON.stringify(id)}: NUL character`,
+    );
   }
   return `"${id.replaceAll('"', '""')}"`;
 }
@@ -94,6 +105,11 @@ export function quoteLiteral(s: string): string {
 }
 
 /** Formats a (possibly schema-qualified) name as quoted SQL: `"schema"."name"` or `"name"`. */
-export function formatTableName(t: { readonly schema?: string | undefined; readonly name: string }): string {
-  return t.schema === undefined ? quoteIdent(t.name) : `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
+export function formatTableName(t: {
+  readonly schema?: string | undefined;
+  readonly name: string;
+}): string {
+  return t.schema === undefined
+    ? quoteIdent(t.name)
+    : `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
 }

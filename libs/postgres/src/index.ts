@@ -6,8 +6,14 @@ export {
   quoteLiteral,
   type TableName,
 } from './identifiers.ts';
-export { resolveTable, type ResolvedTable, type Queryable } from './table.ts';
-export { selectRowsSql, digestRows } from './rows.ts';
+export {
+  resolveTable,
+  resolveTableOid,
+  type ResolvedTable,
+  type TableMember,
+  type Queryable,
+} from './table.ts';
+export { selectRowsSql, digestRows, type SelectRowsOptions } from './rows.ts';
 export {
   DEFAULT_CHANNEL,
   triggerNaming,
@@ -16,6 +22,7 @@ export {
   installTriggers,
   uninstallTriggers,
   checkTriggers,
+  notifyChannel,
   type TriggerOptions,
   type TriggerNaming,
   type TriggerState,
