@@ -9,7 +9,7 @@ export type CacheStatus = 'empty' | 'fresh' | 'stale';
 export type Row = Readonly<Record<string, unknown>>;
 
 /** What a cache holds and how it is keyed. */
-export interface StaticCacheOptions<R extends Row, V> {
+export interface StaticCacheOptions<R extends object, V> {
   /** The table as written in SQL: `items`, `public.items`, `"Weird Schema"."Mixed Case"`. */
   readonly table: string;
   /** Column(s) that `get()` looks up by. @default the table's primary key */
@@ -38,7 +38,7 @@ export const swapRows = Symbol('swapRows');
 export const markStale = Symbol('markStale');
 
 /** A whole table (or a filtered part of it) held in memory, swapped atomically on every reload. */
-export class StaticCache<R extends Row = Row, V = R> {
+export class StaticCache<R extends object = Row, V = R> {
   readonly name: string;
   readonly options: Readonly<StaticCacheOptions<R, V>>;
   #table: ResolvedTable | undefined;
@@ -160,8 +160,10 @@ export class StaticCache<R extends Row = Row, V = R> {
   }
 
   #keyOf(row: R): unknown {
-    if (this.#keyColumns.length === 1) return row[this.#keyColumns[0] as string];
-    return compositeKey(this.#keyColumns.map((column) => row[column]));
+    // Rows come from node-postgres, so they are plain objects keyed by column name.
+    const record = row as Record<string, unknown>;
+    if (this.#keyColumns.length === 1) return record[this.#keyColumns[0] as string];
+    return compositeKey(this.#keyColumns.map((column) => record[column]));
   }
 }
 

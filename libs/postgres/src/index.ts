@@ -21,13 +21,15 @@ export {
   uninstallSql,
   installTriggers,
   uninstallTriggers,
-  checkTriggers,
-  notifyChannel,
   type TriggerOptions,
   type TriggerNaming,
+} from './triggers.ts';
+export {
+  checkTriggers,
+  notifyChannel,
   type TriggerState,
   type TriggerReport,
-} from './triggers.ts';
+} from './trigger-check.ts';
 export { backoffDelay, type BackoffOptions } from './backoff.ts';
 export {
   ListenConnection,

@@ -4,17 +4,15 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PostgresError } from './errors.ts';
 import { quoteIdent } from './identifiers.ts';
 import { resolveTable } from './table.ts';
+import { checkTriggers, notifyChannel, type TriggerReport } from './trigger-check.ts';
 import {
   DEFAULT_CHANNEL,
-  checkTriggers,
   installSql,
   installTriggers,
-  notifyChannel,
   triggerNaming,
   uninstallSql,
   uninstallTriggers,
   type TriggerOptions,
-  type TriggerReport,
 } from './triggers.ts';
 
 const databaseUrl = inject('databaseUrl');
