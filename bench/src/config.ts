@@ -1,0 +1,76 @@
+// The bench's settings: flags over defaults, validated once and frozen.
+import { parseArgs } from 'node:util';
+
+/** Everything `npm run bench` can be told. */
+export interface BenchConfig {
+  /** Latency runs per system; the report shows the median of their p50/p99/max. @default 3 */
+  readonly runs: number;
+  /** Measured updates per latency run. @default 500 */
+  readonly updates: number;
+  /** Updates per run sent before measuring, not counted. @default 20 */
+  readonly warmup: number;
+  /** Updates in the burst. @default 10000 */
+  readonly burst: number;
+  /** Concurrent connections sending the burst. @default 4 */
+  readonly burstConnections: number;
+  /** Leave Ruby Sequel out (no Ruby needed). @default false */
+  readonly skipSequel: boolean;
+  /** Per-update deadline; a later reload counts as a failure. @default 5000 */
+  readonly deadlineMs: number;
+  /** How long after the burst's last commit to wait for a subscriber to finish reloading. @default 60000 */
+  readonly burstCapMs: number;
+}
+
+/** A flag with a bad value: main prints the message alone and exits with code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** Usage text for `--help`. */
+export const USAGE = `Usage: npm run bench -- [--runs N] [--updates N] [--burst N] [--skip-sequel]
+
+  --runs N        latency runs per system, median reported (default 3)
+  --updates N     measured updates per run (default 500)
+  --burst N       updates in the burst, 0 to skip it (default 10000)
+  --skip-sequel   measure only our subscriber (no Ruby needed)`;
+
+function count(flag: string, value: string | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(`--${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+/** Parses the command line; undefined when `--help` was asked for. */
+export function parseConfig(args: readonly string[]): BenchConfig | undefined {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      options: {
+        runs: { type: 'string' },
+        updates: { type: 'string' },
+        burst: { type: 'string' },
+        'skip-sequel': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  if (values.help === true) return undefined;
+  return Object.freeze({
+    runs: count('runs', values.runs, 3, 1),
+    updates: count('updates', values.updates, 500, 1),
+    warmup: 20,
+    burst: count('burst', values.burst, 10_000, 0),
+    burstConnections: 4,
+    skipSequel: values['skip-sequel'] === true,
+    deadlineMs: 5_000,
+    burstCapMs: 60_000,
+  });
+}

@@ -1,0 +1,128 @@
+// The results as a markdown table for people and a JSON file for tools.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { BurstResult } from './burst.ts';
+import type { BenchConfig } from './config.ts';
+import { machineLine, type Machine } from './environment.ts';
+import type { LatencyRun } from './latency.ts';
+import { medianOfRuns, ms, type LatencySummary } from './stats.ts';
+
+/** One system's latency: the median of its runs' figures, and the failures of all runs. */
+export interface SystemLatency extends LatencySummary {
+  readonly system: string;
+  readonly runs: number;
+  readonly samples: number;
+  readonly failures: number;
+}
+
+/** Everything one `npm run bench` measured. */
+export interface BenchResults {
+  readonly at: string;
+  readonly machine: Machine;
+  readonly config: BenchConfig;
+  readonly latency: readonly SystemLatency[];
+  /** Sequel p99 / ours p99, when both were measured. */
+  readonly p99Ratio: number | undefined;
+  readonly runs: readonly LatencyRun[];
+  readonly burst: readonly BurstResult[];
+}
+
+/** Folds the runs of each system into its median figures, in the order systems were given. */
+export function latencyBySystem(
+  systems: readonly string[],
+  runs: readonly LatencyRun[],
+): SystemLatency[] {
+  return systems.map((system) => {
+    const own = runs.filter((run) => run.system === system);
+    return {
+      system,
+      runs: own.length,
+      samples: own.reduce((sum, run) => sum + run.samples, 0),
+      failures: own.reduce((sum, run) => sum + run.failures, 0),
+      ...medianOfRuns(own),
+    };
+  });
+}
+
+/** Sequel's median p99 over ours, or undefined if one is missing. */
+export function p99Ratio(latency: readonly SystemLatency[]): number | undefined {
+  const sequel = latency.find((l) => l.system === 'sequel');
+  const ours = latency.find((l) => l.system === 'ours');
+  if (sequel === undefined || ours === undefined || !(ours.p99 > 0)) return undefined;
+  return sequel.p99 / ours.p99;
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)];
+}
+
+function burstRow(b: BurstResult): string[] {
+  const optional = (value: number | undefined): string =>
+    value === undefined ? 'never' : ms(value);
+  return [
+    b.system,
+    `${b.updates} × ${b.connections} conns`,
+    `${(b.burstMs / 1000).toFixed(2)} s (${Math.round(b.commitsPerSecond)}/s)`,
+    b.reloadsToConverge === undefined ? 'n/a' : String(b.reloadsToConverge),
+    optional(b.convergedAfterMs),
+    `${b.reloadsTotal}${b.capped ? ' (capped)' : ''}`,
+    optional(b.lastReloadAfterMs),
+  ];
+}
+
+/** The markdown printed at the end of a run. */
+export function formatMarkdown(results: BenchResults): string {
+  const { config } = results;
+  const lines = [
+    `## Commit → reload latency (ms; median of ${config.runs} runs × ${config.updates} updates, ${config.warmup} warm-up updates per run)`,
+    '',
+    ...table(
+      ['system', 'p50', 'p99', 'max', 'failures', 'samples'],
+      results.latency.map((l) => [
+        l.system,
+        ms(l.p50),
+        ms(l.p99),
+        ms(l.max),
+        String(l.failures),
+        String(l.samples),
+      ]),
+    ),
+  ];
+  if (results.p99Ratio !== undefined) {
+    lines.push('', `Sequel p99 / ours p99 = ${results.p99Ratio.toFixed(2)}×`);
+  }
+  if (results.burst.length > 0) {
+    lines.push(
+      '',
+      `## Burst (single-row autocommit updates; times after the last commit returned, cap ${config.burstCapMs / 1000} s)`,
+      '',
+      ...table(
+        [
+          'system',
+          'updates',
+          'burst',
+          'reloads to converge',
+          'converged after (ms)',
+          'reloads in all',
+          'last reload after (ms)',
+        ],
+        results.burst.map(burstRow),
+      ),
+    );
+    if (results.burst.some((b) => (b.convergedAfterMs ?? 0) < 0)) {
+      lines.push(
+        '',
+        'A negative time means the cache already held the final rows when the driver read the last commit’s reply.',
+      );
+    }
+  }
+  lines.push('', `Machine: ${machineLine(results.machine)}`);
+  return lines.join('\n');
+}
+
+/** Writes the results as pretty JSON, creating the folder. */
+export async function writeJson(file: string, results: BenchResults): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+}

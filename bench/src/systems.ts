@@ -1,0 +1,20 @@
+// The subscribers under test, each started as its own process with the same driver.
+import { join } from 'node:path';
+import { repoRoot } from '@pg-static-cache/local-services';
+import type { SubscriberCommand } from './subscriber-process.ts';
+
+/** Ruby Sequel's pg_static_cache_updater with a static_cache model. */
+export const SEQUEL: SubscriberCommand = Object.freeze({
+  system: 'sequel',
+  command: 'ruby',
+  args: [join(repoRoot, 'bench', 'sequel', 'subscriber.rb')],
+  cwd: repoRoot,
+});
+
+/** Our direct-mode subscriber with default settings. */
+export const OURS: SubscriberCommand = Object.freeze({
+  system: 'ours',
+  command: process.execPath,
+  args: ['--import', 'tsx', join(repoRoot, 'bench', 'src', 'subscriber-direct.ts')],
+  cwd: repoRoot,
+});
