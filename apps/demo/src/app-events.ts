@@ -1,0 +1,154 @@
+// The JSON-lines protocol between an app process (stdout) and the demo driver that reads it.
+
+/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes on one host. */
+export const preciseNow = (): number => performance.timeOrigin + performance.now();
+
+/** How an app process learns of changes; later modes (redis, snapshot) join this union. */
+export type AppMode = 'direct';
+
+/** Modes the app process accepts. */
+export const APP_MODES: readonly AppMode[] = ['direct'];
+
+/** Settings of one app process: the demo passes them as flags and DATABASE_URL. */
+export interface AppProcessOptions {
+  readonly name: string;
+  readonly mode: AppMode;
+  /** URL the app logs in with (the demo's low-privilege role). */
+  readonly databaseUrl: string;
+  readonly schema: string;
+  readonly tables: readonly string[];
+  readonly channel: string;
+  /** Upper bound of the reload-retry and reconnect backoff. */
+  readonly backoffCapMs: number;
+}
+
+/** A cache swapped in new rows. */
+export interface ReloadLine {
+  readonly event: 'reload';
+  readonly table: string;
+  readonly version: number;
+  readonly rows: number;
+  readonly digest: string;
+  readonly ms: number;
+  readonly reason: string;
+  readonly at: number;
+}
+
+/** A reload failed; the cache keeps serving `rows` rows of `version`. */
+export interface StaleLine {
+  readonly event: 'stale';
+  readonly table: string;
+  readonly version: number;
+  readonly rows: number;
+  readonly error: string;
+  readonly retryInMs: number;
+  readonly at: number;
+}
+
+/** The subscriber's connection state changed. */
+export interface StatusLine {
+  readonly event: 'status';
+  readonly status: string;
+  readonly at: number;
+}
+
+/** Every cache loaded and changes are followed. */
+export interface ReadyLine {
+  readonly event: 'ready';
+  readonly pid: number;
+  readonly mode: string;
+  readonly at: number;
+}
+
+/** What one cache serves right now. */
+export interface CacheState {
+  readonly version: number;
+  readonly rows: number;
+  readonly digest: string | null;
+  readonly status: string;
+}
+
+/** Answer to a `state` request on stdin: every cache as served right now. */
+export interface StateLine {
+  readonly event: 'state';
+  readonly tables: Readonly<Record<string, CacheState>>;
+  readonly at: number;
+}
+
+/** Something the app could not do (start failed); the process exits after it. */
+export interface ErrorLine {
+  readonly event: 'error';
+  readonly message: string;
+  readonly at: number;
+}
+
+/** Any line an app process prints. */
+export type AppLine = ReloadLine | StaleLine | StatusLine | ReadyLine | StateLine | ErrorLine;
+
+type Json = Record<string, unknown>;
+
+const isRecord = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+const str = (o: Json, k: string): boolean => typeof o[k] === 'string';
+const num = (o: Json, k: string): boolean => typeof o[k] === 'number' && Number.isFinite(o[k]);
+const all = (o: Json, checks: readonly [(o: Json, k: string) => boolean, string][]): boolean =>
+  checks.every(([check, key]) => check(o, key));
+
+function isCacheState(value: unknown): value is CacheState {
+  return (
+    isRecord(value) &&
+    all(value, [
+      [num, 'version'],
+      [num, 'rows'],
+      [str, 'status'],
+    ]) &&
+    (value['digest'] === null || str(value, 'digest'))
+  );
+}
+
+function valid(o: Json): boolean {
+  if (!num(o, 'at')) return false;
+  switch (o['event']) {
+    case 'reload':
+      return all(o, [
+        [str, 'table'],
+        [num, 'version'],
+        [num, 'rows'],
+        [str, 'digest'],
+        [num, 'ms'],
+        [str, 'reason'],
+      ]);
+    case 'stale':
+      return all(o, [
+        [str, 'table'],
+        [num, 'version'],
+        [num, 'rows'],
+        [str, 'error'],
+        [num, 'retryInMs'],
+      ]);
+    case 'status':
+      return str(o, 'status');
+    case 'ready':
+      return all(o, [
+        [num, 'pid'],
+        [str, 'mode'],
+      ]);
+    case 'state':
+      return isRecord(o['tables']) && Object.values(o['tables']).every(isCacheState);
+    case 'error':
+      return str(o, 'message');
+    default:
+      return false;
+  }
+}
+
+/** Parses one stdout line of an app process; undefined for anything that is not a protocol line. */
+export function parseAppLine(line: string): AppLine | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  return isRecord(value) && valid(value) ? (value as unknown as AppLine) : undefined;
+}

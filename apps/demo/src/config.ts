@@ -1,0 +1,99 @@
+// The demo's one config object: flags, then environment, then defaults; validated and frozen.
+import { parseArgs } from 'node:util';
+import { DEFAULT_CHANNEL, triggerNaming } from '@pg-static-cache/postgres';
+import { APP_MODES, type AppMode } from './app-events.ts';
+
+/** Bad flags or environment: reported as one line, exit code 2. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Everything the demo run needs to know. */
+export interface DemoConfig {
+  /** Leave services and apps running until Ctrl-C. @default false */
+  readonly keep: boolean;
+  /** Schema recreated for the demo tables; the apps' role is `<schema>_app`. @default 'psc_demo' or $PSC_DEMO_SCHEMA */
+  readonly schema: string;
+  /** NOTIFY channel of the triggers. @default 'pg_static_cache_update' or $PSC_DEMO_CHANNEL */
+  readonly channel: string;
+  /** How the apps learn of changes. @default 'direct' */
+  readonly mode: AppMode;
+  /** Number of app processes. @default 3 */
+  readonly processes: number;
+  /** Deadline for each step to converge. @default 10000 */
+  readonly stepTimeoutMs: number;
+  /** Deadline for the apps to start and load. @default 30000 */
+  readonly readyTimeoutMs: number;
+  /** Services to use instead of starting local ones: given when DATABASE_URL and REDIS_URL are both set. */
+  readonly services: { readonly databaseUrl: string; readonly redisUrl: string } | undefined;
+  readonly help: boolean;
+}
+
+/** Shown by `--help`. */
+export const USAGE = `usage: npm run demo [-- --keep] [--schema NAME] [--channel NAME] [--mode direct]
+
+Starts Postgres and Redis (or uses DATABASE_URL and REDIS_URL when both are set), creates demo
+tables in a fresh schema, runs 3 app processes that cache them, changes the data in every way and
+shows each process converging. Exit code 0 when every process serves exactly the database's rows.
+
+  --keep          leave the services and app processes running until Ctrl-C
+  --schema NAME   schema to (re)create (default psc_demo, or $PSC_DEMO_SCHEMA)
+  --channel NAME  NOTIFY channel (default ${DEFAULT_CHANNEL}, or $PSC_DEMO_CHANNEL)
+  --mode MODE     how the apps follow changes: ${APP_MODES.join(', ')}
+`;
+
+// Lower-case identifier so it needs no quoting anywhere, short enough that `<schema>_app` fits 63 bytes.
+const SCHEMA = /^[a-z_][a-z0-9_]{0,58}$/;
+
+/** Reads flags (argv without node and script) and the environment. */
+export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): DemoConfig {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        keep: { type: 'boolean', default: false },
+        schema: { type: 'string' },
+        channel: { type: 'string' },
+        mode: { type: 'string', default: 'direct' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (error) {
+    throw new ConfigError(error instanceof Error ? error.message : String(error));
+  }
+  const schema = values.schema ?? env['PSC_DEMO_SCHEMA'] ?? 'psc_demo';
+  if (!SCHEMA.test(schema)) {
+    throw new ConfigError(
+      `invalid schema ${JSON.stringify(schema)}: use [a-z_][a-z0-9_]*, at most 59 characters`,
+    );
+  }
+  const mode = APP_MODES.find((m) => m === values.mode);
+  if (mode === undefined) {
+    throw new ConfigError(
+      `unknown --mode ${JSON.stringify(values.mode)} (expected ${APP_MODES.join(', ')})`,
+    );
+  }
+  const channel = values.channel ?? env['PSC_DEMO_CHANNEL'] ?? DEFAULT_CHANNEL;
+  try {
+    triggerNaming({ channel });
+  } catch (error) {
+    throw new ConfigError(error instanceof Error ? error.message : String(error));
+  }
+  const databaseUrl = env['DATABASE_URL'];
+  const redisUrl = env['REDIS_URL'];
+  return Object.freeze({
+    keep: values.keep,
+    schema,
+    channel,
+    mode,
+    processes: 3,
+    stepTimeoutMs: 10_000,
+    readyTimeoutMs: 30_000,
+    services:
+      databaseUrl !== undefined && databaseUrl !== '' && redisUrl !== undefined && redisUrl !== ''
+        ? Object.freeze({ databaseUrl, redisUrl })
+        : undefined,
+    help: values.help,
+  });
+}

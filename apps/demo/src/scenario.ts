@@ -1,0 +1,267 @@
+// The changes the demo makes, in every way a table's rows can change, each followed by a wait
+// until every app process serves exactly what the database holds.
+import { quoteIdent } from '@pg-static-cache/postgres';
+import type pg from 'pg';
+import { preciseNow } from './app-events.ts';
+import type { AppProcess } from './app-process-handle.ts';
+import type { Fleet } from './fleet.ts';
+import { formatMs, type Narrator } from './narrator.ts';
+import { DEMO_TABLES, tableDigests, type DemoTable, type TableDigest } from './schema.ts';
+import { findListenBackend, transaction } from './sql.ts';
+
+/** What the scenario works with. */
+export interface ScenarioContext {
+  readonly db: pg.Pool;
+  readonly schema: string;
+  readonly role: string;
+  readonly fleet: Fleet;
+  readonly log: Narrator;
+  /** How long one step may take to converge. */
+  readonly stepTimeoutMs: number;
+}
+
+/** One step's outcome: commit→reload latency per app name, and whether its extra check held. */
+export interface StepResult {
+  readonly title: string;
+  readonly latencies: ReadonlyMap<string, number>;
+  readonly ok: boolean;
+}
+
+type Digests = Record<DemoTable, TableDigest>;
+
+const versionsOf = (app: AppProcess): Record<DemoTable, number> =>
+  Object.fromEntries(DEMO_TABLES.map((t) => [t, app.served(t)?.version ?? 0])) as Record<
+    DemoTable,
+    number
+  >;
+
+/** Drives the steps and remembers their results. */
+export class Scenario {
+  readonly results: StepResult[] = [];
+  readonly #ctx: ScenarioContext;
+  #digests: Digests | undefined;
+
+  constructor(ctx: ScenarioContext) {
+    this.#ctx = ctx;
+  }
+
+  /** Every step, in an order where the exact-version check of the rollback step cannot be disturbed. */
+  async run(): Promise<void> {
+    this.#digests = await tableDigests(this.#ctx.db, this.#ctx.schema);
+    await this.change('insert', 'INSERT a country', [
+      `INSERT INTO countries VALUES ('BR', 'Brazil', 'BRL')`,
+    ]);
+    await this.change('update', 'UPDATE the price of a plan', [
+      'UPDATE plans SET price_cents = 2400 WHERE id = 2',
+    ]);
+    await this.change('delete', 'DELETE a country', [`DELETE FROM countries WHERE code = 'GB'`]);
+    await this.change('transaction', 'one COMMIT: 2 plans, 1 flag, 1 country', [
+      `INSERT INTO plans VALUES (5, 'Enterprise', 19900, true)`,
+      'UPDATE plans SET active = false WHERE id = 3',
+      `UPDATE feature_flags SET rollout_percent = 50 WHERE name = 'beta_search'`,
+      `INSERT INTO countries VALUES ('IN', 'India', 'INR')`,
+    ]);
+    await this.change(
+      'truncate+reseed',
+      'TRUNCATE feature_flags and INSERT 4 new rows, one COMMIT',
+      [
+        'TRUNCATE feature_flags',
+        `INSERT INTO feature_flags VALUES ('new_checkout', true, 100), ('dark_mode', true, 25),
+         ('beta_search', true, 75), ('one_click_refunds', false, 0)`,
+      ],
+    );
+    await this.rollback();
+    await this.burst(20);
+    await this.failingReload();
+    await this.killListen('app-2');
+  }
+
+  /** Commits `statements` and waits until every app serves the new rows. */
+  async change(title: string, what: string, statements: readonly string[]): Promise<StepResult> {
+    this.#ctx.log.line(`${this.#number()}. ${title}: ${what}`);
+    return this.#converge(title, () => transaction(this.#ctx.db, this.#ctx.schema, statements));
+  }
+
+  /** A rolled-back transaction sends nothing: the next commit moves the versions by exactly one. */
+  async rollback(): Promise<StepResult> {
+    const { db, schema, fleet, log } = this.#ctx;
+    log.line(`${this.#number()}. rollback: DELETE every plan and UPDATE countries, then ROLLBACK`);
+    const before = new Map(fleet.apps.map((app) => [app, versionsOf(app)]));
+    await transaction(
+      db,
+      schema,
+      ['DELETE FROM plans', `UPDATE countries SET currency = 'XXX'`],
+      'ROLLBACK',
+    );
+    log.detail('then UPDATE plans (committed)');
+    const result = await this.#converge('rollback', () =>
+      transaction(db, schema, ['UPDATE plans SET active = true WHERE id = 4']),
+    );
+    const wrong = fleet.apps.filter((app) => {
+      const was = before.get(app);
+      const now = versionsOf(app);
+      return (
+        was === undefined ||
+        now.plans !== was.plans + 1 ||
+        now.countries !== was.countries ||
+        now.feature_flags !== was.feature_flags
+      );
+    });
+    const ok = wrong.length === 0;
+    log.detail(
+      ok
+        ? 'versions moved plans +1, countries +0, feature_flags +0 in every app: the rollback caused no reload'
+        : `UNEXPECTED versions in ${wrong.map((app) => app.name).join(', ')}: ${wrong.map((app) => JSON.stringify(versionsOf(app))).join(' ')}`,
+    );
+    return this.#record({ ...result, ok });
+  }
+
+  /** Many commits in a row: reloads are single-flight, so commits landing during a reload share the next one. */
+  async burst(commits: number): Promise<StepResult> {
+    const { db, schema, fleet, log } = this.#ctx;
+    log.line(
+      `${this.#number()}. burst: ${commits} commits back to back, each updating feature_flags`,
+    );
+    const marks = fleet.marks();
+    const result = await this.#converge('burst', async () => {
+      let t0 = 0;
+      for (let i = 1; i <= commits; i += 1) {
+        t0 = await transaction(db, schema, [
+          `UPDATE feature_flags SET rollout_percent = ${i} WHERE name = 'dark_mode'`,
+        ]);
+      }
+      return t0;
+    });
+    const counts = fleet.apps.map(
+      (app) => `${app.name} ${app.reloadsSince(marks.get(app) ?? 0, 'feature_flags').length}`,
+    );
+    log.detail(
+      `reloads for ${commits} commits: ${counts.join(' · ')} (commits landing during a reload share the next one)`,
+    );
+    return result;
+  }
+
+  /** The apps lose SELECT on plans: reloads fail and retry while the old rows are served, then recover. */
+  async failingReload(): Promise<StepResult> {
+    const { db, schema, role, fleet, log, stepTimeoutMs } = this.#ctx;
+    const plans = `${quoteIdent(schema)}.plans`;
+    log.line(
+      `${this.#number()}. failing reload: REVOKE SELECT ON plans FROM ${role}, then UPDATE plans`,
+    );
+    const servedBefore = this.#digests?.plans.digest;
+    return this.#converge('failing reload', async () => {
+      await db.query(`REVOKE SELECT ON ${plans} FROM ${quoteIdent(role)}`);
+      const marks = fleet.marks();
+      await transaction(db, schema, [`UPDATE plans SET name = 'Pro 2025' WHERE id = 2`]);
+      const failedTwice = (app: AppProcess): boolean =>
+        app.staleSince(marks.get(app) ?? 0, 'plans').length >= 2;
+      await fleet.waitAll('two failed reloads of plans', failedTwice, stepTimeoutMs);
+      for (const app of fleet.apps) {
+        const state = (await app.state(stepTimeoutMs)).tables['plans'];
+        const stale = app.staleSince(marks.get(app) ?? 0, 'plans');
+        const old =
+          state?.digest === servedBefore ? 'the rows from before the UPDATE' : 'CHANGED rows';
+        log.detail(
+          `${app.name}: ${stale.length} failed reloads ("${stale[0]?.error ?? '?'}"), status ${state?.status ?? '?'}, still serving v${state?.version ?? '?'}: ${old}`,
+        );
+      }
+      await db.query(`GRANT SELECT ON ${plans} TO ${quoteIdent(role)}`);
+      log.detail(
+        `GRANT SELECT ON plans TO ${role}: the apps' own retries recover (latency from GRANT)`,
+      );
+      return preciseNow();
+    });
+  }
+
+  /** Kills one app's LISTEN session and commits at once: that app reconnects and reloads everything. */
+  async killListen(name: string): Promise<StepResult> {
+    const { db, schema, role, fleet, log } = this.#ctx;
+    const target = fleet.apps.find((app) => app.name === name);
+    if (target === undefined) throw new Error(`no app named ${name}`);
+    const backend = await findListenBackend(db, role, name, this.#ctx.stepTimeoutMs);
+    log.line(
+      `${this.#number()}. lost connection: pg_terminate_backend(${backend}) (LISTEN session of ${name}), then UPDATE countries at once`,
+    );
+    const marks = fleet.marks();
+    const resynced = (app: AppProcess): boolean =>
+      app !== target ||
+      DEMO_TABLES.every((t) =>
+        app.reloadsSince(marks.get(app) ?? 0, t).some((line) => line.reason === 'reconnect'),
+      );
+    const result = await this.#converge(
+      'lost connection',
+      async () => {
+        await db.query('SELECT pg_catalog.pg_terminate_backend($1)', [backend]);
+        return transaction(db, schema, [
+          `UPDATE countries SET name = 'Deutschland' WHERE code = 'DE'`,
+        ]);
+      },
+      resynced,
+    );
+    const since = target.since(marks.get(target) ?? 0);
+    const lost = since.find((line) => line.event === 'status' && line.status === 'reconnecting');
+    const back = since.find((line) => line.event === 'status' && line.status === 'ready');
+    if (lost !== undefined && back !== undefined) {
+      log.detail(
+        `${name} reconnected after ${formatMs(back.at - lost.at)} and reloaded all ${DEMO_TABLES.length} caches (reason "reconnect")`,
+      );
+    }
+    return result;
+  }
+
+  #number(): number {
+    return this.results.length + 1;
+  }
+
+  #record(result: StepResult): StepResult {
+    const index = this.results.findIndex((r) => r.title === result.title);
+    if (index === -1) this.results.push(result);
+    else this.results[index] = result;
+    return result;
+  }
+
+  /**
+   * Runs `act` (which resolves with the commit time t0), then waits until every app serves the
+   * database's digest of every table; latency is the first matching reload's `at` − t0.
+   */
+  async #converge(
+    title: string,
+    act: () => Promise<number>,
+    extra: (app: AppProcess) => boolean = () => true,
+  ): Promise<StepResult> {
+    const { db, schema, fleet, log, stepTimeoutMs } = this.#ctx;
+    const marks = fleet.marks();
+    const before = this.#digests ?? (await tableDigests(db, schema));
+    const t0 = await act();
+    const expected = await tableDigests(db, schema);
+    const changed = DEMO_TABLES.filter((t) => expected[t].digest !== before[t].digest);
+    const serves = (app: AppProcess): boolean =>
+      DEMO_TABLES.every((t) => {
+        const served = app.served(t);
+        return served !== undefined && !served.stale && served.digest === expected[t].digest;
+      });
+    await fleet.waitAll(
+      'reload to the committed rows',
+      (app) => serves(app) && extra(app),
+      stepTimeoutMs,
+    );
+    this.#digests = expected;
+    const latencies = new Map<string, number>();
+    for (const app of fleet.apps) {
+      const ats = changed.map((t) => {
+        const reload = app
+          .reloadsSince(marks.get(app) ?? 0, t)
+          .find((r) => r.digest === expected[t].digest);
+        return (reload?.at ?? t0) - t0;
+      });
+      if (ats.length > 0) latencies.set(app.name, Math.max(...ats));
+    }
+    const versions = changed.map((t) => {
+      const all = [...new Set(fleet.apps.map((app) => app.served(t)?.version ?? 0))];
+      return `${t} v${all.join('/')}`;
+    });
+    const timings = [...latencies].map(([name, ms]) => `${name} ${formatMs(ms)}`).join(' · ');
+    log.detail(`→ converged (${versions.join(', ')}): ${timings}`);
+    return this.#record({ title, latencies, ok: true });
+  }
+}
