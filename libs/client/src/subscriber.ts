@@ -139,6 +139,10 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       const source = this.#createSource();
       this.#source = source;
       await source.start();
+      // close() may have run while LISTEN was being set up; nothing may load after it.
+      if (this.#status === 'closed') {
+        throw new ClientError('CLOSED', 'subscriber was closed while starting');
+      }
       await Promise.all(this.#caches.map((cache) => this.#reloaderOf(cache).loadNow('start')));
       if (this.#status === 'connecting') this.#setStatus('ready');
     } catch (error) {
@@ -240,6 +244,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
         },
         this.options.backoff,
       );
+      // Asked for after close(): it must not query the ended pool and then retry forever.
+      if (this.#status === 'closed') reloader.close();
       this.#reloaders.set(cache, reloader);
     }
     return reloader;
@@ -256,6 +262,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     const result = await this.#pool.query<Row>(sql);
     const digest = digestRows(result.rows);
     const version = cache[swapRows](result.rows, digest);
+    // Rows loaded while LISTEN is down may already be outdated by a change nobody told us about:
+    // only the resync after the reconnect makes the cache fresh again.
+    if (this.#status === 'reconnecting') cache[markStale](new Error('listen connection lost'));
     this.#stats.reloads += 1;
     this.emit('reload', {
       cache,

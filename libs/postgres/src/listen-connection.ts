@@ -152,6 +152,9 @@ export class ListenConnection extends EventEmitter<ListenConnectionEvents> {
     if (client !== this.#client || this.#status === 'closed') return;
     this.#client = undefined;
     clearTimeout(this.#timer);
+    // Abandon a heartbeat still waiting on the dead session: its deadline must not fire later, when
+    // it would tear down the heartbeat of the session that replaced this one.
+    clearTimeout(this.#heartbeatTimeout);
     this.#heartbeatWaiter = undefined;
     client.removeAllListeners('end');
     void client.end().catch(() => undefined);
@@ -180,18 +183,23 @@ export class ListenConnection extends EventEmitter<ListenConnectionEvents> {
   async #heartbeat(client: pg.Client): Promise<void> {
     const timeoutMs = this.#options.heartbeatTimeoutMs ?? 3_000;
     const token = randomBytes(6).toString('hex');
+    let waiter: ((payload: string) => void) | undefined;
+    let deadline: NodeJS.Timeout | undefined;
     const arrived = new Promise<boolean>((resolve) => {
-      this.#heartbeatWaiter = (payload) => {
+      waiter = (payload) => {
         if (payload === token) resolve(true);
       };
-      this.#heartbeatTimeout = setTimeout(() => resolve(false), timeoutMs);
+      this.#heartbeatWaiter = waiter;
+      deadline = setTimeout(() => resolve(false), timeoutMs);
+      this.#heartbeatTimeout = deadline;
     });
     client
       .query('SELECT pg_notify($1, $2)', [this.#heartbeatChannel, token])
       .catch(() => undefined);
     const ok = await arrived;
-    clearTimeout(this.#heartbeatTimeout);
-    this.#heartbeatWaiter = undefined;
+    // Only this heartbeat's own state: the fields may already belong to a newer session's heartbeat.
+    clearTimeout(deadline);
+    if (this.#heartbeatWaiter === waiter) this.#heartbeatWaiter = undefined;
     if (client !== this.#client) return;
     if (ok) this.#scheduleHeartbeat(client);
     else this.#lost(client, new Error(`heartbeat not received within ${timeoutMs} ms`));
