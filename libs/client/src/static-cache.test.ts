@@ -151,8 +151,10 @@ describe('StaticCache', () => {
     expect(startsWithA.get(2)).toBeUndefined();
     expect(startsWithA.digest).toBe(await tableDigest(env.schema.pool, 'items', `label LIKE 'a%'`));
     expect(byLabel.get('banana')?.id).toBe(2);
-    // Ordered by the key it was given, not the primary key.
-    expect(byLabel.all().map((row) => row.label)).toEqual(['apple', 'avocado', 'banana']);
+    // Still in primary-key order, so its digest is the table's (the `watch` contract).
+    const ids = byLabel.all().map((row) => row.id);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(byLabel.digest).toBe(await tableDigest(env.schema.pool, 'items'));
   });
 
   it('needs a key column when the table has no primary key', async () => {
@@ -166,10 +168,9 @@ describe('StaticCache', () => {
   });
 
   it('fails to start with a clear code for an unknown key column or table', async () => {
-    // The load orders by the key, so Postgres itself names the missing column.
     const badKey = await rejectsWithCode(
       loaded(ITEMS_SQL, [new StaticCache({ table: 'items', key: 'nope' })]),
-      'START_FAILED',
+      'UNKNOWN_COLUMN',
     );
     expect(badKey.message).toContain('"nope"');
     const error = await rejectsWithCode(

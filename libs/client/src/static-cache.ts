@@ -123,15 +123,13 @@ export class StaticCache<R extends object = Row, V = R> {
     this.#keyColumns = Object.freeze([...columns]);
   }
 
-  [swapRows](rows: readonly R[], digest: string): number {
-    for (const row of rows) {
-      for (const column of this.#keyColumns) {
-        if (!(column in row)) {
-          throw new ClientError(
-            'UNKNOWN_COLUMN',
-            `cache ${this.name}: key column "${column}" is not in the rows`,
-          );
-        }
+  [swapRows](rows: readonly R[], columns: readonly string[], digest: string): number {
+    for (const column of this.#keyColumns) {
+      if (!columns.includes(column)) {
+        throw new ClientError(
+          'UNKNOWN_COLUMN',
+          `cache ${this.name}: key column "${column}" is not a column of ${this.#table?.display ?? this.options.table}`,
+        );
       }
     }
     const frozen = deepFreeze([...rows]);

@@ -256,12 +256,17 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     if (table === undefined) throw new ClientError('CLOSED', 'cache table not resolved');
     const started = performance.now();
     const sql = selectRowsSql(table, {
-      orderBy: cache.keyColumns,
+      // Primary-key order is the digest's contract; a keyless table falls back to the cache key.
+      orderBy: table.primaryKey.length > 0 ? table.primaryKey : cache.keyColumns,
       ...(cache.options.where === undefined ? {} : { where: cache.options.where }),
     });
     const result = await this.#pool.query<Row>(sql);
     const digest = digestRows(result.rows);
-    const version = cache[swapRows](result.rows, digest);
+    const version = cache[swapRows](
+      result.rows,
+      result.fields.map((field) => field.name),
+      digest,
+    );
     // Rows loaded while LISTEN is down may already be outdated by a change nobody told us about:
     // only the resync after the reconnect makes the cache fresh again.
     if (this.#status === 'reconnecting') cache[markStale](new Error('listen connection lost'));
