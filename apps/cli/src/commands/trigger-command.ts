@@ -1,0 +1,97 @@
+import type { Command } from 'commander';
+import {
+  triggerNaming,
+  type Queryable,
+  type ResolvedTable,
+  type TableName,
+  type TriggerOptions,
+} from '@pg-static-cache/postgres';
+import {
+  loadDatabaseConfig,
+  parseTables,
+  triggerOptions,
+  type GlobalFlags,
+  type NamingFlags,
+} from '../config.ts';
+import { withClient } from '../database.ts';
+import { ExitCode } from '../exit.ts';
+import { printLine } from '../output.ts';
+import type { CommandContext } from './context.ts';
+
+/** Adds `--channel`, `--function-name` and `--trigger-name`, which must match between install and check. */
+export function addNamingOptions(command: Command): Command {
+  return command
+    .option('--channel <name>', 'NOTIFY channel (default: pg_static_cache_update)')
+    .option(
+      '--function-name <name>',
+      'trigger function, may be schema-qualified (default: the channel)',
+    )
+    .option('--trigger-name <name>', 'trigger name on each table (default: the channel)');
+}
+
+/** What differs between install and uninstall. */
+export interface TriggerCommandSpec {
+  readonly name: string;
+  readonly description: string;
+  readonly sql: (tables: readonly TableName[], options: TriggerOptions) => string;
+  readonly apply: (
+    db: Queryable,
+    tables: readonly string[],
+    options: TriggerOptions,
+  ) => Promise<ResolvedTable[]>;
+  /** The line printed per table, e.g. `installed trigger x on s.t`. */
+  readonly describe: (trigger: string, table: ResolvedTable) => string;
+}
+
+interface TriggerCommandFlags extends NamingFlags, GlobalFlags {
+  readonly table: readonly string[];
+  readonly printSql?: boolean;
+}
+
+/** `(+2 partitions)`: the members that carry their own trigger, so users see why there are more. */
+export function membersSuffix(table: ResolvedTable): string {
+  const extra = table.memberOids.length - 1;
+  if (extra === 0) return '';
+  const noun = table.kind === 'partitioned' ? 'partition' : 'child table';
+  return ` (+${extra} ${noun}${extra === 1 ? '' : 's'})`;
+}
+
+/** Registers install or uninstall: print the SQL offline, or apply it in one transaction. */
+export function registerTriggerCommand(
+  program: Command,
+  context: CommandContext,
+  spec: TriggerCommandSpec,
+): Command {
+  const command = program
+    .command(spec.name)
+    .description(spec.description)
+    .requiredOption(
+      '-t, --table <name...>',
+      'table(s) as written in SQL, e.g. items "My Schema"."Items"',
+    )
+    .option(
+      '--print-sql',
+      'print the SQL instead of running it; reads no database, so also list partitions and child tables',
+    );
+  addNamingOptions(command).action(async (_options: unknown, self: Command) => {
+    const flags = self.optsWithGlobals<TriggerCommandFlags>();
+    const tables = parseTables(flags.table);
+    const options = triggerOptions(flags);
+    const naming = triggerNaming(options);
+    if (flags.printSql === true) {
+      process.stdout.write(
+        spec.sql(
+          tables.map((t) => t.name),
+          options,
+        ),
+      );
+    } else {
+      const config = loadDatabaseConfig(flags, context.env);
+      const texts = tables.map((t) => t.text);
+      const resolved = await withClient(config, (client) => spec.apply(client, texts, options));
+      for (const table of resolved) printLine(spec.describe(naming.triggerName, table));
+    }
+    context.done(ExitCode.OK);
+  });
+  return command;
+}

@@ -1,0 +1,155 @@
+// The `pg-static-cache` command's contract for bad input, help and version, run as users run it:
+// the real bin in its own process. Trigger commands and watch are in test/cli/.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestSchema, databaseUrl, type TestSchema } from './support/index.ts';
+import { runCli, type CliRun } from './support/process.ts';
+
+let s: TestSchema;
+let env: { DATABASE_URL: string };
+
+beforeAll(async () => {
+  s = await createTestSchema('psc_cli');
+  env = { DATABASE_URL: s.url };
+  await s.pool.query(`
+    CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);
+    CREATE TABLE no_pk (v text);
+  `);
+});
+
+afterAll(async () => {
+  await s[Symbol.asyncDispose]();
+});
+
+function expectOneLineFailure(run: CliRun, text: string | RegExp): void {
+  const lines = run.stderr.trimEnd().split('\n');
+  expect({ code: run.code, lines, stdout: run.stdout }).toMatchObject({
+    code: 2,
+    lines: [expect.stringMatching(/^pg-static-cache: /)],
+    stdout: '',
+  });
+  expect(run.stderr).not.toMatch(/^\s+at /m);
+  expect(lines[0]).toMatch(text);
+}
+
+describe.concurrent('bad input: exit 2, one stderr line, no stack trace', () => {
+  const unreachable = (): string => {
+    const url = new URL(databaseUrl());
+    url.port = '1';
+    return url.toString();
+  };
+  const cases: [string, string[], () => Record<string, string | undefined>, RegExp][] = [
+    [
+      'unknown flag',
+      ['install', '--table', 'items', '--bogus'],
+      () => env,
+      /unknown option '--bogus'/,
+    ],
+    ['unknown command', ['bogus'], () => env, /unknown command 'bogus'/],
+    ['missing --table', ['install'], () => env, /required option .*--table/],
+    ['missing --table for watch', ['watch'], () => env, /required option .*--table/],
+    ['a bad URL', ['check'], () => ({ DATABASE_URL: 'notaurl' }), /DATABASE_URL is not a valid/],
+    ['a bad --database-url', ['check', '--database-url', 'mysql://x'], () => env, /--database-url/],
+    ['no URL at all', ['check'], () => ({ DATABASE_URL: undefined }), /no database/],
+    [
+      'an unreachable database',
+      ['check'],
+      () => ({ DATABASE_URL: unreachable() }),
+      /cannot connect.*ECONNREFUSED/,
+    ],
+    [
+      'an unknown role',
+      ['check'],
+      () => {
+        const url = new URL(s.url);
+        url.username = 'no_such_role_psc';
+        return { DATABASE_URL: url.toString() };
+      },
+      /cannot connect.*no_such_role_psc/,
+    ],
+    [
+      'an unknown table',
+      ['install', '--table', 'no_such_table'],
+      () => env,
+      /"no_such_table" does not exist/,
+    ],
+    [
+      'an unknown table in check',
+      ['check', '--table', 'items', 'nope'],
+      () => env,
+      /"nope" does not exist/,
+    ],
+    [
+      'an invalid table name',
+      ['install', '--table', '"unterminated'],
+      () => env,
+      /invalid table name/,
+    ],
+    ['a view', ['install', '--table', 'pg_catalog.pg_tables'], () => env, /is a view, not a table/],
+    [
+      'an invalid channel',
+      ['install', '--table', 'items', '--channel', ''],
+      () => env,
+      /invalid channel/,
+    ],
+    [
+      'a bad --heartbeat-ms',
+      ['watch', '--table', 'items', '--heartbeat-ms', '0'],
+      () => env,
+      /heartbeat-ms/,
+    ],
+    [
+      'watch on a table without primary key',
+      ['watch', '--table', 'no_pk'],
+      () => env,
+      /no_pk has no primary key/,
+    ],
+    [
+      'watch on an unknown table',
+      ['watch', '--table', 'items', 'ghost'],
+      () => env,
+      /"ghost" does not exist/,
+    ],
+    [
+      'watch on an unreachable database',
+      ['watch', '--table', 'items'],
+      () => ({ DATABASE_URL: unreachable() }),
+      /cannot connect.*ECONNREFUSED/,
+    ],
+    [
+      'watch --mode redis',
+      ['watch', '--table', 'items', '--mode', 'redis'],
+      () => env,
+      /^pg-static-cache: mode redis is not available yet$/,
+    ],
+    [
+      'watch --mode nonsense',
+      ['watch', '--table', 'items', '--mode', 'x'],
+      () => env,
+      /argument 'x' is invalid/,
+    ],
+  ];
+  it.each(cases)('%s', async (_name, args, makeEnv, text) => {
+    expectOneLineFailure(await runCli(args, { env: makeEnv() }), text);
+  });
+});
+
+describe.concurrent('help and version', () => {
+  it.each([['install'], ['uninstall'], ['check'], ['watch']])('%s --help', async (command) => {
+    const run = await runCli([command, '--help'], { env: { DATABASE_URL: undefined } });
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toContain(`Usage: pg-static-cache ${command} [options]`);
+    expect(run.stdout).toContain('Exit codes:');
+  });
+
+  it('--version', async () => {
+    const run = await runCli(['--version']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+
+  it('no command: help on stderr, exit 2', async () => {
+    const run = await runCli([]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('Usage: pg-static-cache');
+  });
+});
