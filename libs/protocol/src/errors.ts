@@ -1,0 +1,13 @@
+/** What went wrong, as a stable string a caller can switch on. */
+export type ProtocolErrorCode = 'INVALID_NAMESPACE' | 'INVALID_MESSAGE';
+
+/** Base error of @pg-static-cache/protocol. */
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+  readonly code: ProtocolErrorCode;
+
+  constructor(code: ProtocolErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}

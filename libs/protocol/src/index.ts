@@ -1,0 +1,17 @@
+export { ProtocolError, type ProtocolErrorCode } from './errors.ts';
+export { DEFAULT_NAMESPACE, namesFor, type Names } from './names.ts';
+export {
+  MAX_MESSAGE_BYTES,
+  PROTOCOL_VERSION,
+  RESYNC_REASONS,
+  parseMessage,
+  serializeMessage,
+  type HeartbeatMessage,
+  type InvalidateMessage,
+  type Message,
+  type ParseResult,
+  type RejectReason,
+  type ResyncMessage,
+  type ResyncReason,
+  type SnapshotMessage,
+} from './messages.ts';
