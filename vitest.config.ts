@@ -2,7 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['libs/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'infra/local/src/**/*.test.ts', 'test/**/*.test.ts'],
+    include: [
+      'libs/*/src/**/*.test.ts',
+      'apps/*/src/**/*.test.ts',
+      'infra/local/src/**/*.test.ts',
+      'test/**/*.test.ts',
+    ],
     globalSetup: ['./test/support/global-setup.ts'],
     pool: 'forks',
     // Two cores on CI: more workers only make Postgres and the spawned processes fight for CPU.

@@ -1,10 +1,11 @@
 // Prints `N passed, M failed` from vitest's JSON report. When the run stopped before vitest
 // (lint, format or typecheck failed), that failure counts as one failed check.
 import { readFileSync } from 'node:fs';
+import process from 'node:process';
 
 const [reportPath, exitCode] = process.argv.slice(2);
 let passed = 0;
-let failed = 0;
+let failed;
 try {
   const report = JSON.parse(readFileSync(reportPath, 'utf8'));
   passed = report.numPassedTests;
@@ -13,4 +14,4 @@ try {
 } catch {
   failed = exitCode === '0' ? 0 : 1;
 }
-console.log(`${passed} passed, ${failed} failed`);
+process.stdout.write(`${passed} passed, ${failed} failed\n`);
