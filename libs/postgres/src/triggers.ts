@@ -185,36 +185,40 @@ async function resolveAll(
   return resolved;
 }
 
-/**
- * Installs the function and triggers (on every member) in one transaction; returns the resolved
- * tables. ResolvedTables are used as given. A client given here must not be in a transaction.
- */
-export async function installTriggers(
+// Both directions run the same way: one transaction, the installer lock taken before resolving
+// (so a concurrent install cannot change what we are about to read), then the statements.
+async function applyStatements(
   db: Queryable,
   tables: readonly string[] | readonly ResolvedTable[],
-  options: TriggerOptions = {},
+  options: TriggerOptions,
+  statements: (tables: readonly ResolvedTable[], naming: TriggerNaming) => string[],
 ): Promise<ResolvedTable[]> {
   const naming = triggerNaming(options);
   return inTransaction(db, async (client) => {
-    // Lock before resolving, so a concurrent install cannot change what we are about to read.
     await client.query(LOCK_SQL);
     const resolved = await resolveAll(client, tables);
-    await client.query(installStatements(resolved, naming).join(';\n'));
+    await client.query(statements(resolved, naming).join(';\n'));
     return resolved;
   });
 }
 
-/** Drops the triggers (and the function once unused) in one transaction; returns the resolved tables. */
-export async function uninstallTriggers(
+/**
+ * Installs the function and triggers (on every member) in one transaction; returns the resolved
+ * tables. ResolvedTables are used as given. A client given here must not be in a transaction.
+ */
+export function installTriggers(
   db: Queryable,
   tables: readonly string[] | readonly ResolvedTable[],
   options: TriggerOptions = {},
 ): Promise<ResolvedTable[]> {
-  const naming = triggerNaming(options);
-  return inTransaction(db, async (client) => {
-    await client.query(LOCK_SQL);
-    const resolved = await resolveAll(client, tables);
-    await client.query(uninstallStatements(resolved, naming).join(';\n'));
-    return resolved;
-  });
+  return applyStatements(db, tables, options, installStatements);
+}
+
+/** Drops the triggers (and the function once unused) in one transaction; returns the resolved tables. */
+export function uninstallTriggers(
+  db: Queryable,
+  tables: readonly string[] | readonly ResolvedTable[],
+  options: TriggerOptions = {},
+): Promise<ResolvedTable[]> {
+  return applyStatements(db, tables, options, uninstallStatements);
 }
