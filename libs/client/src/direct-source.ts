@@ -34,11 +34,13 @@ export class DirectSource extends EventEmitter<SourceEvents> implements Invalida
     this.#listen.on('notification', ({ payload }) => {
       // The channel may be shared with other writers: anything but an OID is dropped, not trusted.
       if (OID.test(payload)) this.emit('invalidate', Number(payload));
-      else
-        this.emit('invalid', `payload is not a table OID: ${JSON.stringify(payload.slice(0, 80))}`);
+      else {
+        const shown = JSON.stringify(payload.slice(0, 80));
+        this.emit('invalid', 'not-an-oid', `payload is not a table OID: ${shown}`);
+      }
     });
     this.#listen.on('ready', ({ reconnect }) => {
-      if (reconnect) this.emit('resync');
+      if (reconnect) this.emit('resync', { cause: 'reconnect' });
     });
     this.#listen.on('status', (status) => this.emit('status', status));
     this.#listen.on('disconnect', ({ error }) => this.emit('warning', error));

@@ -8,13 +8,26 @@ export {
   Subscriber,
   createSubscriber,
   type AnyCache,
-  type SubscriberMode,
   type SubscriberOptions,
   type SubscriberEvents,
-  type SubscriberStats,
   type ReloadEvent,
   type StaleEvent,
 } from './subscriber.ts';
-export type { SubscriberStatus } from './invalidation-source.ts';
+export type { SubscriberMode, SourceOptions } from './create-source.ts';
+export type { SubscriberStats } from './subscriber-stats.ts';
+export {
+  RedisSource,
+  DEFAULT_REDIS_HEARTBEAT_TIMEOUT_MS,
+  type RedisSourceOptions,
+} from './redis-source.ts';
+export type {
+  InvalidationSource,
+  SourceEvents,
+  SubscriberStatus,
+  InvalidReason,
+  DropReason,
+  ResyncCause,
+  ResyncRequest,
+} from './invalidation-source.ts';
 export type { ReloadReason } from './cache-reloader.ts';
 export { ClientError, type ClientErrorCode } from './errors.ts';

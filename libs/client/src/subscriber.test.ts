@@ -60,10 +60,21 @@ describe('Subscriber', () => {
     expect(closedBy).toBe('closed');
   });
 
-  it('refuses an unknown mode and an empty cache list', () => {
+  it('refuses an unknown mode, redis mode without Redis, a bad namespace and no caches', () => {
     const caches = [new StaticCache({ table: 'items' })];
-    const badMode = { pg: 'postgres://x', caches, mode: 'redis' } as unknown as SubscriberOptions;
+    const badMode = { pg: 'postgres://x', caches, mode: 'pigeon' } as unknown as SubscriberOptions;
     expect(codeOf(() => createSubscriber(badMode))).toBe('INVALID_OPTIONS');
+    expect(codeOf(() => createSubscriber({ pg: 'postgres://x', caches, mode: 'redis' }))).toBe(
+      'INVALID_OPTIONS',
+    );
+    const nullRedis = { pg: 'postgres://x', caches, mode: 'redis', redis: null } as unknown;
+    expect(codeOf(() => createSubscriber(nullRedis as SubscriberOptions))).toBe('INVALID_OPTIONS');
+    const redis = 'redis://127.0.0.1:1';
+    expect(
+      codeOf(() =>
+        createSubscriber({ pg: 'postgres://x', caches, mode: 'redis', redis, namespace: 'a:b' }),
+      ),
+    ).toBe('INVALID_OPTIONS');
     expect(codeOf(() => createSubscriber({ pg: 'postgres://x', caches: [] }))).toBe('NO_CACHES');
   });
 

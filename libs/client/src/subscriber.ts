@@ -1,40 +1,26 @@
 import { EventEmitter } from 'node:events';
-import {
-  DEFAULT_CHANNEL,
-  digestRows,
-  resolveTable,
-  selectRowsSql,
-  type BackoffOptions,
-} from '@pg-static-cache/postgres';
+import { digestRows, resolveTable, selectRowsSql } from '@pg-static-cache/postgres';
 import pg from 'pg';
+import { CacheIndex } from './cache-index.ts';
 import { CacheReloader, type ReloadReason } from './cache-reloader.ts';
-import { DirectSource } from './direct-source.ts';
+import { createSource, type SourceOptions } from './create-source.ts';
 import { ClientError } from './errors.ts';
-import type { InvalidationSource, SubscriberStatus } from './invalidation-source.ts';
+import type {
+  InvalidationSource,
+  InvalidReason,
+  ResyncRequest,
+  SubscriberStatus,
+} from './invalidation-source.ts';
 import { bindTable, markStale, swapRows, type Row, type StaticCache } from './static-cache.ts';
+import { copyStats, zeroStats, type SubscriberStats } from './subscriber-stats.ts';
 
 /** A cache of any row and value type, as the subscriber holds them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- variance: caches of every row type fit here
 export type AnyCache = StaticCache<any, any>;
 
-/** How a subscriber learns of changes. Only `direct` exists so far; `redis` and `snapshot` follow. */
-export type SubscriberMode = 'direct';
-
-/** Everything a subscriber needs; frozen on creation. */
-export interface SubscriberOptions {
-  /** @default 'direct' */
-  readonly mode?: SubscriberMode;
-  /** Connection string, pool config, or a pool the app already has (its options are reused for LISTEN). */
-  readonly pg: string | pg.PoolConfig | pg.Pool;
+/** Everything a subscriber needs (see {@link SourceOptions} for the mode's settings); frozen on creation. */
+export interface SubscriberOptions extends SourceOptions {
   readonly caches: readonly AnyCache[];
-  /** NOTIFY channel the triggers use. @default 'pg_static_cache_update' */
-  readonly channel?: string;
-  /** LISTEN heartbeat period. @default 5000 */
-  readonly heartbeatIntervalMs?: number;
-  /** LISTEN heartbeat deadline. @default 3000 */
-  readonly heartbeatTimeoutMs?: number;
-  /** Reconnect and reload-retry delays. @default { baseMs: 100, capMs: 5000 } */
-  readonly backoff?: BackoffOptions;
 }
 
 /** A cache swapped in new rows. */
@@ -64,14 +50,7 @@ export interface SubscriberEvents {
   warning: [Error];
 }
 
-/** Counters for metrics and tests. */
-export interface SubscriberStats {
-  readonly notifications: number;
-  readonly invalid: number;
-  readonly resyncs: number;
-  readonly reloads: number;
-  readonly failedReloads: number;
-}
+const EVENTS_MAY_BE_MISSING = 'events may be missing: the subscriber is reconnecting';
 
 /**
  * Keeps a set of caches equal to their tables: loads them all once events flow, reloads the ones
@@ -83,24 +62,23 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   readonly #ownsPool: boolean;
   readonly #pool: pg.Pool;
   readonly #reloaders = new Map<AnyCache, CacheReloader>();
-  readonly #byOid = new Map<number, AnyCache[]>();
-  #source: InvalidationSource | undefined;
+  readonly #index = new CacheIndex<AnyCache>();
+  readonly #source: InvalidationSource;
+  /** Reasons already logged: a flood of bad messages is counted, but warned about once per kind. */
+  readonly #warnedInvalid = new Set<InvalidReason>();
   #status: SubscriberStatus = 'connecting';
   #started = false;
-  #stats = { notifications: 0, invalid: 0, resyncs: 0, reloads: 0, failedReloads: 0 };
+  #stats = zeroStats();
 
   constructor(options: SubscriberOptions) {
     super();
-    // Checked at run time too: JavaScript callers and config files are not type-checked.
-    const mode: string = options.mode ?? 'direct';
-    if (mode !== 'direct') {
-      throw new ClientError('INVALID_OPTIONS', `unknown mode "${mode}" (expected direct)`);
-    }
     if (options.caches.length === 0) {
       throw new ClientError('NO_CACHES', 'a subscriber needs at least one StaticCache');
     }
     this.options = Object.freeze({ ...options, caches: Object.freeze([...options.caches]) });
     this.#caches = this.options.caches;
+    // Built (not connected) here, so bad options fail at once rather than at start().
+    this.#source = this.#wire(createSource(this.options));
     this.#ownsPool = !(options.pg instanceof pg.Pool);
     this.#pool =
       options.pg instanceof pg.Pool
@@ -119,7 +97,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 
   /** Counters since start. */
   get stats(): SubscriberStats {
-    return { ...this.#stats };
+    return copyStats(this.#stats);
   }
 
   /** The caches this subscriber keeps. */
@@ -136,9 +114,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#started = true;
     try {
       await this.#resolveTables();
-      const source = this.#createSource();
-      this.#source = source;
-      await source.start();
+      await this.#source.start();
       // close() may have run while LISTEN was being set up; nothing may load after it.
       if (this.#status === 'closed') {
         throw new ClientError('CLOSED', 'subscriber was closed while starting');
@@ -169,7 +145,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     if (this.#status === 'closed') return;
     this.#setStatus('closed');
     for (const reloader of this.#reloaders.values()) reloader.close();
-    await this.#source?.close();
+    await this.#source.close();
     await this.idle();
     if (this.#ownsPool) await this.#pool.end().catch(() => undefined);
   }
@@ -178,55 +154,55 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     await this.close();
   }
 
-  #createSource(): InvalidationSource {
-    const pgOption = this.options.pg;
-    const connection =
-      pgOption instanceof pg.Pool
-        ? (pgOption.options as pg.ClientConfig)
-        : typeof pgOption === 'string'
-          ? pgOption
-          : pgOption;
-    const { heartbeatIntervalMs, heartbeatTimeoutMs, backoff } = this.options;
-    const source = new DirectSource({
-      connection,
-      channel: this.options.channel ?? DEFAULT_CHANNEL,
-      ...(heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs }),
-      ...(heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs }),
-      ...(backoff === undefined ? {} : { backoff }),
-    });
+  #wire(source: InvalidationSource): InvalidationSource {
     source.on('invalidate', (oid) => {
       this.#stats.notifications += 1;
-      for (const cache of this.#byOid.get(oid) ?? []) this.#reloaderOf(cache).request('change');
+      for (const cache of this.#index.byOid(oid)) this.#reloaderOf(cache).request('change');
     });
-    source.on('resync', () => {
-      this.#stats.resyncs += 1;
-      for (const cache of this.#caches) this.#reloaderOf(cache).request('reconnect');
-    });
-    source.on('invalid', (reason) => {
+    source.on('resync', (request) => this.#resync(request));
+    source.on('invalid', (reason, detail) => {
       this.#stats.invalid += 1;
-      this.#warn(new Error(reason));
+      this.#stats.invalidByReason[reason] += 1;
+      if (this.#warnedInvalid.has(reason)) return;
+      this.#warnedInvalid.add(reason);
+      this.#warn(
+        new Error(`dropped a ${reason} message (further ones are only counted): ${detail}`),
+      );
+    });
+    source.on('dropped', (reason) => {
+      if (reason === 'stale-epoch') this.#stats.staleEpoch += 1;
+      else this.#stats.duplicates += 1;
+    });
+    source.on('heartbeatMissed', (silentMs) => {
+      this.#stats.heartbeatsMissed += 1;
+      this.#warn(new Error(`no message from the bridge for ${silentMs} ms: caches are stale`));
     });
     source.on('warning', (error) => this.#warn(error));
     source.on('status', (status) => {
       if (this.#status === 'closed' || status === 'closed') return;
       // While reconnecting, events may be missing: caches are marked stale until the resync reload.
       if (status === 'reconnecting') {
-        for (const cache of this.#caches) cache[markStale](new Error('listen connection lost'));
+        for (const cache of this.#caches) cache[markStale](new Error(EVENTS_MAY_BE_MISSING));
       }
       if (this.#status !== 'connecting' || status !== 'ready') this.#setStatus(status);
     });
     return source;
   }
 
+  #resync({ cause, tables }: ResyncRequest): void {
+    this.#stats.resyncs += 1;
+    if (cause === 'gap') this.#stats.gaps += 1;
+    const reason: ReloadReason = cause === 'reconnect' ? 'reconnect' : 'resync';
+    // Listed names select among our own caches; a name we do not hold selects nothing.
+    const caches = tables === undefined ? this.#caches : this.#index.byNames(tables);
+    for (const cache of caches) this.#reloaderOf(cache).request(reason);
+  }
+
   async #resolveTables(): Promise<void> {
     for (const cache of this.#caches) {
       const table = await resolveTable(this.#pool, cache.options.table);
       cache[bindTable](table);
-      for (const oid of table.memberOids) {
-        const list = this.#byOid.get(oid) ?? [];
-        list.push(cache);
-        this.#byOid.set(oid, list);
-      }
+      this.#index.add(cache, table);
     }
   }
 
@@ -267,9 +243,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       result.fields.map((field) => field.name),
       digest,
     );
-    // Rows loaded while LISTEN is down may already be outdated by a change nobody told us about:
-    // only the resync after the reconnect makes the cache fresh again.
-    if (this.#status === 'reconnecting') cache[markStale](new Error('listen connection lost'));
+    // Rows loaded while events are not flowing may already be outdated by a change nobody told us
+    // about: only the resync after the reconnect makes the cache fresh again.
+    if (this.#status === 'reconnecting') cache[markStale](new Error(EVENTS_MAY_BE_MISSING));
     this.#stats.reloads += 1;
     this.emit('reload', {
       cache,

@@ -1,0 +1,87 @@
+import { DEFAULT_CHANNEL, type BackoffOptions } from '@pg-static-cache/postgres';
+import { ProtocolError } from '@pg-static-cache/protocol';
+import type { Redis, RedisOptions } from 'ioredis';
+import pg from 'pg';
+import { DirectSource } from './direct-source.ts';
+import { ClientError } from './errors.ts';
+import type { InvalidationSource } from './invalidation-source.ts';
+import { RedisSource } from './redis-source.ts';
+
+/**
+ * How a subscriber learns of changes: `direct` LISTENs to Postgres itself (one session per
+ * process); `redis` follows the bridge's messages. Caches load from Postgres in both.
+ */
+export type SubscriberMode = 'direct' | 'redis';
+
+const MODES: readonly string[] = ['direct', 'redis'] satisfies SubscriberMode[];
+
+/** Where events come from and how to reach it; part of {@link SubscriberOptions}. */
+export interface SourceOptions {
+  /** @default 'direct' */
+  readonly mode?: SubscriberMode;
+  /** Connection string, pool config, or a pool the app already has (its options are reused for LISTEN). */
+  readonly pg: string | pg.PoolConfig | pg.Pool;
+  /**
+   * Redis mode only, and required there: URL, ioredis options, or the app's instance (duplicated
+   * for the subscription; the app's instance is never closed by the subscriber).
+   */
+  readonly redis?: string | RedisOptions | Redis;
+  /** Redis mode: namespace of the channel `<namespace>:events`. @default 'psc' */
+  readonly namespace?: string;
+  /** Direct mode: NOTIFY channel the triggers use. @default 'pg_static_cache_update' */
+  readonly channel?: string;
+  /** Direct mode: LISTEN heartbeat period. @default 5000 */
+  readonly heartbeatIntervalMs?: number;
+  /**
+   * Direct mode: how long a LISTEN heartbeat may take (@default 3000). Redis mode: how long the
+   * bridge may stay silent before caches count as stale (@default 6000, three bridge heartbeats).
+   */
+  readonly heartbeatTimeoutMs?: number;
+  /** Reconnect and reload-retry delays. @default { baseMs: 100, capMs: 5000 } */
+  readonly backoff?: BackoffOptions;
+}
+
+/** Checks the options (JavaScript callers and config files are not type-checked) and builds the source. */
+export function createSource(options: SourceOptions): InvalidationSource {
+  const mode: string = options.mode ?? 'direct';
+  if (!MODES.includes(mode)) {
+    throw new ClientError('INVALID_OPTIONS', `unknown mode "${mode}" (expected direct or redis)`);
+  }
+  const { heartbeatIntervalMs, heartbeatTimeoutMs, backoff } = options;
+  const timing = {
+    ...(heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs }),
+    ...(backoff === undefined ? {} : { backoff }),
+  };
+  if (mode === 'direct') {
+    return new DirectSource({
+      connection: listenConnection(options.pg),
+      channel: options.channel ?? DEFAULT_CHANNEL,
+      ...(heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs }),
+      ...timing,
+    });
+  }
+  const { redis } = options;
+  // Checked at run time: a JavaScript caller can pass anything, and a bad value must not reach ioredis.
+  if (typeof redis !== 'string' && (typeof redis !== 'object' || (redis as unknown) === null)) {
+    throw new ClientError(
+      'INVALID_OPTIONS',
+      'redis mode needs the `redis` option (URL, options or instance)',
+    );
+  }
+  try {
+    return new RedisSource({
+      redis,
+      ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
+      ...timing,
+    });
+  } catch (error) {
+    if (error instanceof ProtocolError) {
+      throw new ClientError('INVALID_OPTIONS', error.message, { cause: error });
+    }
+    throw error;
+  }
+}
+
+function listenConnection(option: SourceOptions['pg']): string | pg.ClientConfig {
+  return option instanceof pg.Pool ? option.options : option;
+}

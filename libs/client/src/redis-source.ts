@@ -1,0 +1,276 @@
+import { EventEmitter, once } from 'node:events';
+import { backoffDelay, type BackoffOptions } from '@pg-static-cache/postgres';
+import { namesFor, parseMessage, type Message } from '@pg-static-cache/protocol';
+import { Redis, type RedisOptions } from 'ioredis';
+import { ClientError } from './errors.ts';
+import type { InvalidationSource, SourceEvents, SubscriberStatus } from './invalidation-source.ts';
+import { LeaderSequence } from './leader-sequence.ts';
+
+/** Three of the bridge's 2 s heartbeats: one late or lost heartbeat is not yet silence. */
+export const DEFAULT_REDIS_HEARTBEAT_TIMEOUT_MS = 6_000;
+
+const CLOSE_TIMEOUT_MS = 2_000;
+
+/** Settings of redis mode: the bridge's messages on `<namespace>:events`. */
+export interface RedisSourceOptions {
+  /** URL, ioredis options, or the app's own instance (duplicated for the subscription, never closed by us). */
+  readonly redis: string | RedisOptions | Redis;
+  /** Namespace of the deployment's channel and keys. @default 'psc' */
+  readonly namespace?: string;
+  /**
+   * Silence from the leader (no valid, new message of its epoch) longer than this makes the source
+   * `reconnecting`, since events may be lost. @default 6000
+   */
+  readonly heartbeatTimeoutMs?: number;
+  /** Reconnect delays. @default { baseMs: 100, capMs: 5000 } */
+  readonly backoff?: BackoffOptions;
+}
+
+/** The dedicated subscriber connection; our settings win over the app's. */
+function subscriberConnection(redis: RedisSourceOptions['redis'], backoff?: BackoffOptions): Redis {
+  const ours: RedisOptions & { replyMapping: 'legacy' } = {
+    lazyConnect: true,
+    // Pub/sub payloads are plain strings in every mapping; pinned so the app's choice cannot matter.
+    replyMapping: 'legacy',
+    // ioredis resubscribes silently and says `ready` before SUBSCRIBE is acknowledged; we subscribe
+    // ourselves on every `ready`, so we know when events flow again and that some may be lost.
+    autoResubscribe: false,
+    // SUBSCRIBE is only sent on `ready`; a queued one would be replayed onto a later connection.
+    enableOfflineQueue: false,
+    // Never gives up (rule 2 needs the subscription back), but with jitter and a cap.
+    retryStrategy: (times) => backoffDelay(times - 1, backoff),
+  };
+  if (redis instanceof Redis) return redis.duplicate(ours);
+  return typeof redis === 'string' ? new Redis(redis, ours) : new Redis({ ...redis, ...ours });
+}
+
+/**
+ * Redis mode: validated bridge messages from one subscription. Turns everything that may have
+ * lost events — a re-subscribe, a `seq` gap, a new epoch, a silent leader — into a resync.
+ *
+ * Start-up and silence: the heartbeat deadline starts when the subscription is acknowledged, so a
+ * client that starts while no bridge runs is `ready` (its caches were just loaded from Postgres)
+ * and turns `reconnecting` — caches stale — after `heartbeatTimeoutMs` without a message, like a
+ * client whose bridge just died; the first message afterwards brings a resync and `ready`.
+ *
+ * Epochs: after a re-subscribe or a silence it forgets the newest epoch it saw (see
+ * {@link LeaderSequence.forget}): a full resync covers that moment anyway, and a Redis restart can
+ * make the legitimate leader's epoch lower than one seen before.
+ */
+export class RedisSource extends EventEmitter<SourceEvents> implements InvalidationSource {
+  readonly #redis: Redis;
+  readonly #channel: string;
+  readonly #timeoutMs: number;
+  readonly #sequence = new LeaderSequence();
+  #status: SubscriberStatus = 'connecting';
+  #started = false;
+  #subscribedOnce = false;
+  /** Bumped on every connection change, so a late SUBSCRIBE reply of a dead connection is ignored. */
+  #generation = 0;
+  #firstSubscription: { resolve(): void; reject(error: Error): void } | undefined;
+  #silent = false;
+  #heardAt = 0;
+  #watchdog: NodeJS.Timeout | undefined;
+
+  constructor(options: RedisSourceOptions) {
+    super();
+    this.#channel = namesFor(options.namespace).events;
+    this.#timeoutMs = options.heartbeatTimeoutMs ?? DEFAULT_REDIS_HEARTBEAT_TIMEOUT_MS;
+    this.#redis = subscriberConnection(options.redis, options.backoff);
+    this.#redis.on('ready', () => this.#subscribe());
+    this.#redis.on('close', () => this.#lost());
+    // Without a listener ioredis would throw; each failed reconnect attempt lands here.
+    this.#redis.on('error', (error: Error) => this.#warn(error));
+    this.#redis.on('message', (channel: string, text: string) => {
+      if (channel !== this.#channel || this.#status === 'closed') return;
+      try {
+        this.#onMessage(text);
+      } catch (error) {
+        // Redis is untrusted input: nothing it sends may take the app down.
+        this.#warn(toError(error));
+      }
+    });
+  }
+
+  /** Current state; `reconnecting` also while the leader is silent. */
+  get status(): SubscriberStatus {
+    return this.#status;
+  }
+
+  /** The channel subscribed to (`<namespace>:events`). */
+  get channel(): string {
+    return this.#channel;
+  }
+
+  /** Connects and resolves once SUBSCRIBE is acknowledged; rejects if the first attempt fails. */
+  async start(): Promise<void> {
+    if (this.#started) throw new ClientError('ALREADY_STARTED', 'redis source already started');
+    this.#started = true;
+    const subscribed = new Promise<void>((resolve, reject) => {
+      this.#firstSubscription = { resolve, reject };
+    });
+    // Marked handled: if connect() fails first, nobody awaits it, and close() still rejects it.
+    subscribed.catch(() => undefined);
+    await this.#redis.connect();
+    await subscribed;
+  }
+
+  /** Ends the subscription and every timer. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#status === 'closed') return;
+    this.#setStatus('closed');
+    clearTimeout(this.#watchdog);
+    this.#firstSubscription?.reject(new ClientError('CLOSED', 'redis source closed'));
+    const redis = this.#redis;
+    // While waiting to reconnect there is no socket, so no `end` would come: disconnect() just
+    // cancels the timer. Otherwise wait for the socket to close, so no handle outlives us.
+    const ended = redis.status === 'end' || redis.status === 'reconnecting';
+    const end = ended ? Promise.resolve() : once(redis, 'end');
+    redis.disconnect();
+    // Bounded all the same: close() must never hang on a socket that refuses to say goodbye.
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)));
+    await Promise.race([end, giveUp]).finally(() => clearTimeout(timer));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #subscribe(): void {
+    if (this.#status === 'closed') return;
+    const generation = ++this.#generation;
+    this.#redis.subscribe(this.#channel).then(
+      () => {
+        if (generation === this.#generation && this.#status !== 'closed') this.#subscribed();
+      },
+      (cause: unknown) => {
+        if (generation !== this.#generation || this.#status === 'closed') return;
+        const error = new Error(`cannot subscribe to ${this.#channel}: ${toError(cause).message}`, {
+          cause,
+        });
+        if (!this.#subscribedOnce) {
+          this.#firstSubscription?.reject(error);
+          return;
+        }
+        // E.g. an ACL change: retry through a reconnect, which has backoff.
+        this.#warn(error);
+        this.#redis.disconnect(true);
+      },
+    );
+  }
+
+  #subscribed(): void {
+    const resubscribe = this.#subscribedOnce;
+    this.#subscribedOnce = true;
+    this.#silent = false;
+    this.#heardAt = performance.now();
+    this.#armWatchdog();
+    this.#setStatus('ready');
+    if (resubscribe) this.emit('resync', { cause: 'reconnect' });
+    else this.#firstSubscription?.resolve();
+  }
+
+  #lost(): void {
+    if (this.#status === 'closed') return;
+    this.#generation += 1;
+    clearTimeout(this.#watchdog);
+    // Forgotten now, not at re-subscribe: a message may arrive before our SUBSCRIBE reply is handled.
+    this.#sequence.forget();
+    if (this.#subscribedOnce) this.#setStatus('reconnecting');
+  }
+
+  #onMessage(text: string): void {
+    const parsed = parseMessage(text);
+    if (!parsed.ok) {
+      this.emit('invalid', parsed.reason, parsed.detail);
+      return;
+    }
+    const message = parsed.message;
+    // Snapshots come from reload workers, not the leader; snapshot mode uses them.
+    if (message.type === 'snapshot') return;
+    const verdict = this.#sequence.accept(message);
+    // Neither counts as a sign of life. A replay is no news from the leader; and if our position
+    // got ahead of the real leader (a forged or buggy seq or epoch), its every message looks like
+    // one of these: the silence that follows resets the position, instead of the client ignoring
+    // the leader for good while looking healthy.
+    if (verdict === 'stale-epoch' || verdict === 'duplicate') {
+      this.emit('dropped', verdict);
+      return;
+    }
+    this.#heardAt = performance.now();
+    if (this.#silent) {
+      this.#silent = false;
+      this.#armWatchdog();
+      this.#setStatus('ready');
+      this.emit('resync', { cause: 'silence' });
+      return;
+    }
+    switch (verdict) {
+      case 'gap':
+      case 'new-epoch':
+        // A full resync covers this message's own effect too.
+        this.emit('resync', { cause: verdict });
+        return;
+      case 'first':
+      case 'in-order':
+        this.#apply(message);
+        return;
+    }
+  }
+
+  #apply(message: Exclude<Message, { type: 'snapshot' }>): void {
+    switch (message.type) {
+      case 'invalidate':
+        this.emit('invalidate', message.oid);
+        return;
+      case 'resync':
+        this.emit(
+          'resync',
+          message.tables === undefined
+            ? { cause: 'message' }
+            : { cause: 'message', tables: message.tables },
+        );
+        return;
+      case 'heartbeat':
+        return;
+    }
+  }
+
+  #armWatchdog(): void {
+    clearTimeout(this.#watchdog);
+    const dueIn = this.#heardAt + this.#timeoutMs - performance.now();
+    this.#watchdog = setTimeout(() => this.#checkSilence(), Math.max(0, Math.ceil(dueIn)));
+  }
+
+  // One timer per deadline rather than one per message: a message only moves `#heardAt`.
+  #checkSilence(): void {
+    this.#watchdog = undefined;
+    if (this.#status !== 'ready') return;
+    const silentMs = performance.now() - this.#heardAt;
+    if (silentMs < this.#timeoutMs) {
+      this.#armWatchdog();
+      return;
+    }
+    this.#silent = true;
+    // Whoever speaks next is the leader: the silent one may have been replaced by a leader whose
+    // epoch is lower (the counter was lost with a Redis restart), and a full resync follows anyway.
+    this.#sequence.forget();
+    this.emit('heartbeatMissed', Math.round(silentMs));
+    this.#setStatus('reconnecting');
+  }
+
+  #setStatus(status: SubscriberStatus): void {
+    if (this.#status === status) return;
+    this.#status = status;
+    this.emit('status', status);
+  }
+
+  #warn(error: Error): void {
+    if (this.#status !== 'closed') this.emit('warning', error);
+  }
+}
+
+function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
