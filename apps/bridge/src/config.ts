@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { DEFAULT_CHANNEL, triggerNaming, type TriggerOptions } from '@pg-static-cache/postgres';
+import { DEFAULT_NAMESPACE, namesFor } from '@pg-static-cache/protocol';
+import { validate as validCron } from 'node-cron';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { BridgeError } from './errors.ts';
+
+/** Log levels the bridge accepts (pino's). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** One validated, frozen bridge configuration (build it with {@link parseBridgeConfig}). */
+export interface BridgeConfig {
+  /** The primary (a hot standby cannot LISTEN; PgBouncer transaction pooling breaks LISTEN and session locks). */
+  readonly databaseUrl: string;
+  /** The Redis that carries the events channel, lease, epoch and status. */
+  readonly redisUrl: string;
+  /** Prefix of every Redis name (see `namesFor`). @default 'psc' */
+  readonly namespace: string;
+  /** The NOTIFY channel the triggers use. @default DEFAULT_CHANNEL ('pg_static_cache_update') */
+  readonly channel: string;
+  /** Trigger function name, for discovering watched tables. @default the channel */
+  readonly functionName?: string;
+  /** Trigger name, for discovering watched tables. @default the channel */
+  readonly triggerName?: string;
+  /** Names this bridge in messages, the lease and logs. @default '<hostname>-<pid>-<4 random hex bytes>' */
+  readonly bridgeId: string;
+  /** Tables the scheduled resync checks; when absent, every table that has our trigger. @default undefined */
+  readonly tables?: readonly string[];
+  /** Lifetime of the Redis lease: a leader that has not renewed it for this long may be fenced. @default 3000 */
+  readonly leaseMs: number;
+  /** How often the leader renews its lease (at most leaseMs / 2). @default 1000 */
+  readonly renewMs: number;
+  /** How often a standby checks the leader lock and lease. @default 500 */
+  readonly standbyPollMs: number;
+  /** How often the leader publishes a heartbeat message. @default 2000 */
+  readonly heartbeatMs: number;
+  /** How often the LISTEN session proves itself with a NOTIFY to itself. @default 5000 */
+  readonly listenHeartbeatIntervalMs: number;
+  /** A LISTEN heartbeat not back by then means the session is dead. @default 3000 */
+  readonly listenHeartbeatTimeoutMs: number;
+  /** node-cron expression of the scheduled resync (trigger check and drift digest). @default '*\/5 * * * *' */
+  readonly resyncSchedule: string;
+  /** Address of the health and metrics endpoints. @default '127.0.0.1' */
+  readonly httpHost: string;
+  /** Port of the health and metrics endpoints; 0 picks a free one (see `bridge.httpPort`). @default 0 */
+  readonly httpPort: number;
+  /** pino level of the bridge's own logger (ignored when `logger` is given). @default 'info' */
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  /** Connections of the general pool (lock polling, catalog, resync digests). @default 4 */
+  readonly poolMax: number;
+  /** application_name of every bridge session, as pg_stat_activity shows it. @default 'pg-static-cache-bridge' */
+  readonly applicationName: string;
+  /** Log here instead of a new pino logger on stderr (an embedding app's logger). @default undefined */
+  readonly logger?: Logger;
+}
+
+type Optional = Omit<BridgeConfig, 'databaseUrl' | 'redisUrl'>;
+
+/** What {@link parseBridgeConfig} accepts: the two URLs, and any other field (undefined means default). */
+export type BridgeConfigInput = Pick<BridgeConfig, 'databaseUrl' | 'redisUrl'> & {
+  readonly [K in keyof Optional]?: Optional[K] | undefined;
+};
+
+const ms = (max: number) => z.number().int().min(1).max(max);
+const DAY_MS = 86_400_000;
+
+const schema = z
+  .strictObject({
+    databaseUrl: z
+      .string()
+      .regex(/^postgres(?:ql)?:\/\//i, 'expected postgres://user:password@host:port/database')
+      .refine((url) => URL.canParse(url), 'not a valid URL'),
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\//i, 'expected redis://host:port')
+      .refine((url) => URL.canParse(url), 'not a valid URL'),
+    namespace: z.string().default(DEFAULT_NAMESPACE),
+    channel: z.string().default(DEFAULT_CHANNEL),
+    functionName: z.string().optional(),
+    triggerName: z.string().optional(),
+    bridgeId: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,128}$/, 'use 1-128 printable ASCII characters without spaces')
+      .optional(),
+    tables: z.array(z.string().min(1)).min(1).max(10_000).optional(),
+    leaseMs: ms(DAY_MS).default(3_000),
+    renewMs: ms(DAY_MS).default(1_000),
+    standbyPollMs: ms(DAY_MS).default(500),
+    heartbeatMs: ms(DAY_MS).default(2_000),
+    listenHeartbeatIntervalMs: ms(DAY_MS).default(5_000),
+    listenHeartbeatTimeoutMs: ms(DAY_MS).default(3_000),
+    resyncSchedule: z
+      .string()
+      .default('*/5 * * * *')
+      .refine((expression) => validCron(expression), 'not a valid cron expression'),
+    httpHost: z.string().min(1).default('127.0.0.1'),
+    httpPort: z.number().int().min(0).max(65_535).default(0),
+    logLevel: z.enum(LOG_LEVELS).default('info'),
+    poolMax: z.number().int().min(1).max(100).default(4),
+    applicationName: z.string().max(63).default('pg-static-cache-bridge'),
+    logger: z
+      .custom<Logger>(
+        (value) => typeof value === 'object' && value !== null && 'child' in value,
+        'expected a pino logger',
+      )
+      .optional(),
+  })
+  // Renewing at most every half lease leaves one missed renewal of slack before standbys may fence.
+  .refine((c) => c.renewMs * 2 <= c.leaseMs, {
+    error: 'must be at most half of leaseMs',
+    path: ['renewMs'],
+  });
+
+/** Validates the input, fills in every default, and freezes the result; throws BridgeError INVALID_CONFIG. */
+export function parseBridgeConfig(input: BridgeConfigInput): BridgeConfig {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    // The value itself is never echoed: a URL may carry a password.
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.join('.') ?? '';
+    throw new BridgeError(
+      'INVALID_CONFIG',
+      `invalid bridge config: ${where}: ${issue?.message ?? 'invalid'}`,
+    );
+  }
+  const { functionName, triggerName, bridgeId, tables, logger, ...rest } = parsed.data;
+  try {
+    namesFor(rest.namespace);
+    triggerNaming({
+      channel: rest.channel,
+      ...(functionName === undefined ? {} : { functionName }),
+      ...(triggerName === undefined ? {} : { triggerName }),
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new BridgeError('INVALID_CONFIG', `invalid bridge config: ${message}`, { cause: error });
+  }
+  return Object.freeze({
+    ...rest,
+    bridgeId: bridgeId ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
+    ...(functionName === undefined ? {} : { functionName }),
+    ...(triggerName === undefined ? {} : { triggerName }),
+    ...(tables === undefined ? {} : { tables: Object.freeze([...tables]) }),
+    ...(logger === undefined ? {} : { logger }),
+  });
+}
+
+/** The trigger naming part of a config, as libs/postgres takes it. */
+export function triggerOptionsOf(config: BridgeConfig): TriggerOptions {
+  return Object.freeze({
+    channel: config.channel,
+    ...(config.functionName === undefined ? {} : { functionName: config.functionName }),
+    ...(config.triggerName === undefined ? {} : { triggerName: config.triggerName }),
+  });
+}

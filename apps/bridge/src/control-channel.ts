@@ -1,0 +1,97 @@
+import type { Names, ResyncMessage } from '@pg-static-cache/protocol';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import {
+  parseControlMessage,
+  serializeControlMessage,
+  type ResyncDone,
+  type ResyncRequest,
+} from './control-messages.ts';
+import { toError } from './errors.ts';
+import type { BridgeMetrics } from './metrics.ts';
+
+/** What the control channel needs from its bridge. */
+export interface ControlTarget {
+  readonly id: string;
+  /** The current term's epoch; undefined unless leading. */
+  readonly epoch: number | undefined;
+  requestResync(tables?: readonly string[]): Promise<ResyncMessage>;
+}
+
+/**
+ * The bridge's side of `names.control`: every bridge subscribes (a separate connection, since a
+ * subscribed connection can do nothing else), only the leader answers `resync-request`, with a
+ * `resync-done` carrying the same requestId so `pg-static-cache resync` can wait for it.
+ */
+export class ControlChannel {
+  readonly #subscriber: Redis;
+  readonly #redis: Redis;
+  readonly #names: Names;
+  readonly #metrics: BridgeMetrics;
+  readonly #log: Logger;
+  readonly #target: ControlTarget;
+
+  constructor(options: {
+    readonly subscriber: Redis;
+    readonly redis: Redis;
+    readonly names: Names;
+    readonly metrics: BridgeMetrics;
+    readonly logger: Logger;
+    readonly target: ControlTarget;
+  }) {
+    this.#subscriber = options.subscriber;
+    this.#redis = options.redis;
+    this.#names = options.names;
+    this.#metrics = options.metrics;
+    this.#log = options.logger.child({ component: 'control' });
+    this.#target = options.target;
+  }
+
+  /** Subscribes; resolves once Redis acknowledged the subscription. */
+  async start(): Promise<void> {
+    this.#subscriber.on('message', (channel: string, text: string) => {
+      this.#onMessage(channel, text);
+    });
+    await this.#subscriber.subscribe(this.#names.control);
+  }
+
+  #onMessage(channel: string, text: string): void {
+    if (channel !== this.#names.control) return;
+    const message = parseControlMessage(text);
+    if (message === undefined) {
+      this.#metrics.invalidControl.inc();
+      this.#log.warn({ length: text.length }, 'invalid control message: dropped');
+      return;
+    }
+    // Replies (ours or another leader's) share the channel; only requests concern us.
+    if (message.type !== 'resync-request' || this.#target.epoch === undefined) return;
+    void this.#answer(message);
+  }
+
+  async #answer(request: ResyncRequest): Promise<void> {
+    const { requestId } = request;
+    const log = this.#log.child({ requestId });
+    const reply = { v: 1, type: 'resync-done', requestId, bridge: this.#target.id } as const;
+    let done: ResyncDone;
+    try {
+      const message = await this.#target.requestResync(request.tables);
+      const { epoch, tables } = message;
+      done = { ...reply, epoch, ok: true, ...(tables === undefined ? {} : { tables }) };
+      log.info({ tables: tables ?? 'all' }, 'manual resync published');
+    } catch (error) {
+      const { message } = toError(error);
+      done = {
+        ...reply,
+        epoch: this.#target.epoch ?? 0,
+        ok: false,
+        error: message.slice(0, 1_000),
+      };
+      log.warn({ err: toError(error) }, 'manual resync failed');
+    }
+    await this.#redis
+      .publish(this.#names.control, serializeControlMessage(done))
+      .catch((error: unknown) =>
+        log.warn({ err: toError(error) }, 'cannot reply to a resync request'),
+      );
+  }
+}
