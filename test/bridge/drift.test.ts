@@ -72,6 +72,18 @@ describe('bridge: scheduled resync', () => {
       const drifted = reports.find((r) => r.drifted > 0);
       expect(drifted?.tables[0]).toMatchObject({ drifted: true, trigger: { state: 'disabled' } });
       expect(await driftCounter(bridge.httpPort)).toBeGreaterThan(0);
+
+      // A dropped trigger takes the table out of discovery, yet it stays watched: still repaired.
+      await s.pool.query(`DROP TRIGGER ${channel} ON items`);
+      await s.pool.query(`UPDATE items SET label = 'unwatched?' WHERE id = 1`);
+      await waitFor(
+        'the drift invalidate after DROP TRIGGER',
+        () => invalidates(received).length === 3,
+        10_000,
+      );
+      await waitFor('a report naming the missing trigger', () =>
+        reports.some((r) => r.tables.some((t) => t.drifted && t.trigger.state === 'missing')),
+      );
     } finally {
       subscriber.disconnect();
     }

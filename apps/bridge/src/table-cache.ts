@@ -47,6 +47,11 @@ export class TableCache {
     return this.#watchedBy.get(oid);
   }
 
+  /** OIDs of the watched tables themselves (not their partitions or children). */
+  watchedOids(): number[] {
+    return [...new Set([...this.#watchedBy.values()].map((table) => table.oid))];
+  }
+
   /** Replaces what is known with freshly resolved watched tables (catches renames and drops). */
   setWatched(tables: readonly ResolvedTable[]): void {
     this.#byOid.clear();

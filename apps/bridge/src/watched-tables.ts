@@ -38,13 +38,25 @@ export async function discoverTables(ctx: BridgeContext): Promise<WatchedTables>
         : await checkTriggers(pool, { ...triggerOptions, tables: tables.map((t) => t.sql) });
   } else {
     reports = await checkTriggers(pool, triggerOptions);
-    for (const report of reports) {
+    // A table whose trigger was dropped no longer shows up in the check above, yet it is exactly
+    // the one whose changes nobody announces: keep watching every table this bridge has watched,
+    // so the drift check still covers it and the report says `missing`.
+    const found = new Set(reports.map((report) => report.oid));
+    const lost = ctx.tables.watchedOids().filter((oid) => !found.has(oid));
+    for (const oid of [...found, ...lost]) {
       try {
-        tables.push(await resolveTableOid(pool, report.oid));
+        tables.push(await resolveTableOid(pool, oid));
       } catch (error) {
-        // Dropped between the check and here: it has nothing left to announce.
+        // Dropped meanwhile: it has nothing left to announce.
         if (!(error instanceof PostgresError)) throw error;
       }
+    }
+    const lostTables = tables.filter((table) => !found.has(table.oid));
+    if (lostTables.length > 0) {
+      reports = [
+        ...reports,
+        ...(await checkTriggers(pool, { ...triggerOptions, tables: lostTables.map((t) => t.sql) })),
+      ];
     }
   }
   ctx.tables.setWatched(tables);
