@@ -15,3 +15,11 @@ export {
   type ResyncReason,
   type SnapshotMessage,
 } from './messages.ts';
+export {
+  createSnapshot,
+  parseSnapshot,
+  snapshotContentDigest,
+  type Snapshot,
+  type SnapshotField,
+  type SnapshotReject,
+} from './snapshot.ts';

@@ -1,0 +1,83 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { PROTOCOL_VERSION } from './messages.ts';
+
+const lsn = z.string().regex(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/);
+
+const fieldSchema = z.strictObject({
+  name: z
+    .string()
+    .min(1)
+    .max(63 * 4),
+  /** Postgres type OID, as node-postgres reports it in `fields[].dataTypeID`. */
+  dataTypeID: z.number().int().min(1).max(0xffff_ffff),
+});
+
+const snapshotSchema = z.strictObject({
+  v: z.literal(PROTOCOL_VERSION),
+  /** `schema.name` */
+  table: z.string().min(1).max(512),
+  oid: z.number().int().min(1).max(0xffff_ffff),
+  /** Moves forward only; a store with a lower version than the one held is refused. */
+  version: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  fields: z.array(fieldSchema).max(1_600),
+  /** Rows as Postgres text values (null for NULL), in primary-key order, one entry per field. */
+  rows: z.array(z.array(z.string().nullable())),
+  /** pg_current_wal_lsn() read before the query started: the snapshot includes every commit up to it. */
+  lsn,
+  at: z.number().nonnegative(),
+  /** SHA-256 hex of {@link snapshotContentDigest}: lets a reader detect a corrupted or torn value. */
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+/** A table's rows as stored in Redis by a reload worker, for clients in `snapshot` mode. */
+export type Snapshot = z.infer<typeof snapshotSchema>;
+/** One column of a snapshot. */
+export type SnapshotField = z.infer<typeof fieldSchema>;
+
+/** SHA-256 hex over the parts of a snapshot that carry data: what `digest` must equal. */
+export function snapshotContentDigest(
+  snapshot: Pick<Snapshot, 'table' | 'oid' | 'version' | 'fields' | 'rows' | 'lsn'>,
+): string {
+  const { table, oid, version, fields, rows, lsn: at } = snapshot;
+  return createHash('sha256')
+    .update(JSON.stringify([table, oid, version, at, fields, rows]))
+    .digest('hex');
+}
+
+/** Why a stored snapshot cannot be used; the client then falls back to Postgres. */
+export type SnapshotReject = 'not-json' | 'invalid' | 'digest-mismatch' | 'shape-mismatch';
+
+/** Parses and verifies a stored snapshot; never throws. */
+export function parseSnapshot(
+  raw: string | Buffer,
+):
+  | { readonly ok: true; readonly snapshot: Snapshot }
+  | { readonly ok: false; readonly reason: SnapshotReject; readonly detail: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+  } catch (error) {
+    return { ok: false, reason: 'not-json', detail: String(error).slice(0, 200) };
+  }
+  const parsed = snapshotSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const detail = `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`;
+    return { ok: false, reason: 'invalid', detail };
+  }
+  const snapshot = parsed.data;
+  const width = snapshot.fields.length;
+  if (snapshot.rows.some((row) => row.length !== width)) {
+    return { ok: false, reason: 'shape-mismatch', detail: `rows must have ${width} values` };
+  }
+  if (snapshotContentDigest(snapshot) !== snapshot.digest) {
+    return { ok: false, reason: 'digest-mismatch', detail: 'content does not match its digest' };
+  }
+  return { ok: true, snapshot };
+}
+
+/** Builds a snapshot with its digest filled in. */
+export function createSnapshot(parts: Omit<Snapshot, 'v' | 'digest'>): Snapshot {
+  return { v: PROTOCOL_VERSION, ...parts, digest: snapshotContentDigest(parts) };
+}
