@@ -3,11 +3,14 @@
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes on one host. */
 export const preciseNow = (): number => performance.timeOrigin + performance.now();
 
-/** How an app process learns of changes; later modes (redis, snapshot) join this union. */
-export type AppMode = 'direct';
+/**
+ * How an app process learns of changes: `redis` follows the bridge's messages on Redis, `direct`
+ * LISTENs to Postgres itself; both reload from Postgres. Snapshot mode joins this union later.
+ */
+export type AppMode = 'redis' | 'direct';
 
-/** Modes the app process accepts. */
-export const APP_MODES: readonly AppMode[] = ['direct'];
+/** Modes the app process accepts; the first is the demo's default. */
+export const APP_MODES: readonly AppMode[] = ['redis', 'direct'];
 
 /** Settings of one app process: the demo passes them as flags and DATABASE_URL. */
 export interface AppProcessOptions {
@@ -17,7 +20,14 @@ export interface AppProcessOptions {
   readonly databaseUrl: string;
   readonly schema: string;
   readonly tables: readonly string[];
+  /** Direct mode: the NOTIFY channel to LISTEN on. */
   readonly channel: string;
+  /** Redis mode: where the bridges publish. */
+  readonly redisUrl: string;
+  /** Redis mode: namespace of the events channel `<namespace>:events`. */
+  readonly namespace: string;
+  /** Redis mode: bridge silence after which caches count as stale. */
+  readonly heartbeatTimeoutMs: number;
   /** Upper bound of the reload-retry and reconnect backoff. */
   readonly backoffCapMs: number;
 }

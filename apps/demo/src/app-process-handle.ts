@@ -1,8 +1,5 @@
 // The driver's side of one app process: spawns it, parses its JSON lines, and waits on them.
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { createInterface } from 'node:readline';
-import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
   parseAppLine,
@@ -12,16 +9,15 @@ import {
   type StaleLine,
   type StateLine,
 } from './app-events.ts';
+import { TsxChild, type ChildExit } from './child-process.ts';
+import { waitUntil } from './waiting.ts';
 
 const APP_SCRIPT = fileURLToPath(new URL('./app-process.ts', import.meta.url));
-// `--import tsx` resolves from the working directory: run children from the repository root.
-const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const STDERR_LINES = 20;
 
 /** Typed events of {@link AppProcess}. */
 export interface AppProcessEvents {
   line: [AppLine];
-  exit: [{ readonly code: number | null; readonly signal: NodeJS.Signals | null }];
+  exit: [ChildExit];
 }
 
 /** The latest version of one table an app reported, from its reload and stale lines. */
@@ -37,36 +33,26 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
   readonly name: string;
   /** Every protocol line, in order; a step remembers `lines.length` to look at what came after. */
   readonly lines: AppLine[] = [];
-  readonly #child: ChildProcessByStdio<Writable, Readable, Readable>;
+  readonly #child: TsxChild;
   readonly #served = new Map<string, ServedTable>();
-  readonly #stderr: string[] = [];
-  #exit: AppProcessEvents['exit'][0] | undefined;
 
   constructor(options: AppProcessOptions) {
     super();
     this.name = options.name;
     const args = [
-      ...['--import', 'tsx', APP_SCRIPT],
       ...['--name', options.name, '--mode', options.mode, '--schema', options.schema],
       ...options.tables.flatMap((table) => ['--table', table]),
       ...['--channel', options.channel, '--backoff-cap-ms', String(options.backoffCapMs)],
+      ...['--namespace', options.namespace],
+      ...['--heartbeat-timeout-ms', String(options.heartbeatTimeoutMs)],
     ];
-    this.#child = spawn(process.execPath, args, {
-      cwd: REPO_ROOT,
-      env: { ...process.env, DATABASE_URL: options.databaseUrl },
-      stdio: ['pipe', 'pipe', 'pipe'],
+    this.#child = new TsxChild(APP_SCRIPT, args, {
+      ...process.env,
+      DATABASE_URL: options.databaseUrl,
+      REDIS_URL: options.redisUrl,
     });
-    // A child that died already makes writes to its stdin fail; `exit` reports it instead.
-    this.#child.stdin.on('error', () => undefined);
-    createInterface({ input: this.#child.stdout }).on('line', (text) => this.#onLine(text));
-    createInterface({ input: this.#child.stderr }).on('line', (text) => {
-      this.#stderr.push(text);
-      if (this.#stderr.length > STDERR_LINES) this.#stderr.shift();
-    });
-    this.#child.on('exit', (code, signal) => {
-      this.#exit = { code, signal };
-      this.emit('exit', this.#exit);
-    });
+    this.#child.on('stdout', (text) => this.#onLine(text));
+    this.#child.on('exit', (exit) => this.emit('exit', exit));
   }
 
   /** The OS process id. */
@@ -75,13 +61,8 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
   }
 
   /** How the process ended, or undefined while it runs. */
-  get exited(): AppProcessEvents['exit'][0] | undefined {
-    return this.#exit;
-  }
-
-  /** The last lines it wrote to stderr, for error messages. */
-  get stderrTail(): readonly string[] {
-    return this.#stderr;
+  get exited(): ChildExit | undefined {
+    return this.#child.exited;
   }
 
   /** What the app last reported for `table`. */
@@ -110,27 +91,21 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
 
   /** Resolves once `check` holds (re-checked on every line); rejects at the deadline or if the process exits. */
   waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onLine = (): void => {
-        if (check()) finish();
-      };
-      const onExit = (): void => finish(new Error(`${this.name} ${this.#describeExit()}`));
-      const timer = setTimeout(
-        () => finish(new Error(`${this.name}: no ${what} within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      const finish = (error?: Error): void => {
-        clearTimeout(timer);
-        this.off('line', onLine);
-        this.off('exit', onExit);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      this.on('line', onLine);
-      this.on('exit', onExit);
-      if (this.#exit !== undefined) onExit();
-      else onLine();
-    });
+    return waitUntil(
+      `${this.name}: no ${what} within ${timeoutMs} ms`,
+      check,
+      timeoutMs,
+      (recheck, fail) => {
+        const onExit = (): void => fail(new Error(`${this.name} ${this.#describeExit()}`));
+        this.on('line', recheck);
+        this.on('exit', onExit);
+        if (this.#child.exited !== undefined) onExit();
+        return () => {
+          this.off('line', recheck);
+          this.off('exit', onExit);
+        };
+      },
+    );
   }
 
   /** Asks the app what every cache serves right now. */
@@ -138,32 +113,27 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
     const mark = this.lines.length;
     const answered = (): StateLine | undefined =>
       this.since(mark).find((line): line is StateLine => line.event === 'state');
-    this.#child.stdin.write('state\n');
+    this.#child.write('state\n');
     await this.waitFor('answer to "state"', () => answered() !== undefined, timeoutMs);
     return answered() as StateLine;
   }
 
   /** SIGTERM, then SIGKILL if it has not exited by the deadline. Resolves once it is gone. */
   async stop(deadlineMs: number): Promise<void> {
-    if (this.#exit !== undefined) return;
-    const gone = new Promise<void>((resolve) => this.once('exit', () => resolve()));
-    this.#child.kill('SIGTERM');
-    const timer = setTimeout(() => this.#child.kill('SIGKILL'), deadlineMs);
-    await gone;
-    clearTimeout(timer);
+    await this.#child.stop(deadlineMs);
   }
 
   #describeExit(): string {
-    const how = this.#exit?.signal ?? `code ${String(this.#exit?.code)}`;
     const error = this.lines.find((line) => line.event === 'error');
-    const detail = error?.event === 'error' ? error.message : this.#stderr.slice(-5).join(' | ');
-    return `exited (${how})${detail === '' ? '' : `: ${detail}`}`;
+    const detail =
+      error?.event === 'error' ? error.message : this.#child.tail.slice(-5).join(' | ');
+    return `exited (${this.#child.describeExit()})${detail === '' ? '' : `: ${detail}`}`;
   }
 
   #onLine(text: string): void {
     const line = parseAppLine(text);
     if (line === undefined) {
-      this.#stderr.push(text);
+      this.#child.note(text);
       return;
     }
     if (line.event === 'reload') {

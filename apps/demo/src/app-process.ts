@@ -1,11 +1,18 @@
 // One "application" of the demo: holds a static cache per table and prints a JSON line for every
 // version it serves (see app-events.ts). Started by the demo as `node --import tsx app-process.ts`.
 //   env DATABASE_URL   where to read and LISTEN (the demo passes its low-privilege role's URL)
-//   --name N --schema S --table T... [--mode direct] [--channel C] [--backoff-cap-ms MS]
+//   env REDIS_URL      redis mode: where the bridges publish
+//   --name N --schema S --table T... [--mode direct|redis] [--channel C] [--namespace NS]
+//   [--heartbeat-timeout-ms MS] [--backoff-cap-ms MS]
 // stdin: the line `state` prints what every cache serves right now; end of stdin or SIGTERM exits.
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { createSubscriber, StaticCache, type AnyCache } from '@pg-static-cache/client';
+import {
+  createSubscriber,
+  StaticCache,
+  type AnyCache,
+  type SubscriberOptions,
+} from '@pg-static-cache/client';
 import { DEFAULT_CHANNEL, formatTableName } from '@pg-static-cache/postgres';
 import {
   APP_MODES,
@@ -23,6 +30,8 @@ function readConfig(): AppProcessOptions {
       schema: { type: 'string', default: 'public' },
       table: { type: 'string', multiple: true, default: [] },
       channel: { type: 'string', default: DEFAULT_CHANNEL },
+      namespace: { type: 'string', default: 'psc' },
+      'heartbeat-timeout-ms': { type: 'string', default: '6000' },
       'backoff-cap-ms': { type: 'string', default: '5000' },
     },
   });
@@ -30,6 +39,8 @@ function readConfig(): AppProcessOptions {
   if (mode === undefined) throw new Error(`unknown --mode ${values.mode}`);
   const databaseUrl = process.env['DATABASE_URL'];
   if (databaseUrl === undefined) throw new Error('DATABASE_URL is not set');
+  const redisUrl = process.env['REDIS_URL'] ?? '';
+  if (mode === 'redis' && redisUrl === '') throw new Error('REDIS_URL is not set');
   if (values.table.length === 0) throw new Error('give at least one --table');
   return {
     name: values.name,
@@ -38,8 +49,31 @@ function readConfig(): AppProcessOptions {
     schema: values.schema,
     tables: values.table,
     channel: values.channel,
+    redisUrl,
+    namespace: values.namespace,
+    heartbeatTimeoutMs: Number(values['heartbeat-timeout-ms']),
     backoffCapMs: Number(values['backoff-cap-ms']),
   };
+}
+
+type SourceChoice = Pick<
+  SubscriberOptions,
+  'mode' | 'channel' | 'redis' | 'namespace' | 'heartbeatTimeoutMs'
+>;
+
+/** Where this app hears of changes: its own LISTEN session, or the bridges' channel on Redis. */
+function sourceOf(config: AppProcessOptions): SourceChoice {
+  switch (config.mode) {
+    case 'direct':
+      return { mode: 'direct', channel: config.channel };
+    case 'redis':
+      return {
+        mode: 'redis',
+        redis: config.redisUrl,
+        namespace: config.namespace,
+        heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+      };
+  }
 }
 
 // One write per line: the pipe to the demo is the only output, read line by line.
@@ -60,11 +94,10 @@ async function main(): Promise<void> {
     (name) => new StaticCache({ table: formatTableName({ schema: config.schema, name }), name }),
   );
   const subscriber = createSubscriber({
-    mode: config.mode,
+    ...sourceOf(config),
     // application_name lets the demo find this process's sessions in pg_stat_activity.
     pg: { connectionString: config.databaseUrl, application_name: config.name, max: 2 },
     caches,
-    channel: config.channel,
     backoff: { baseMs: 100, capMs: config.backoffCapMs },
   });
   subscriber.on('reload', (e) =>

@@ -16,7 +16,7 @@ export interface DemoConfig {
   readonly schema: string;
   /** NOTIFY channel of the triggers. @default 'pg_static_cache_update' or $PSC_DEMO_CHANNEL */
   readonly channel: string;
-  /** How the apps learn of changes. @default 'direct' */
+  /** How the apps learn of changes: through two bridge processes and Redis, or each by its own LISTEN. @default 'redis' */
   readonly mode: AppMode;
   /** Number of app processes. @default 3 */
   readonly processes: number;
@@ -30,20 +30,24 @@ export interface DemoConfig {
 }
 
 /** Shown by `--help`. */
-export const USAGE = `usage: npm run demo [-- --keep] [--schema NAME] [--channel NAME] [--mode direct]
+export const USAGE = `usage: npm run demo [-- --keep] [--schema NAME] [--channel NAME] [--mode redis|direct]
 
 Starts Postgres and Redis (or uses DATABASE_URL and REDIS_URL when both are set), creates demo
 tables in a fresh schema, runs 3 app processes that cache them, changes the data in every way and
-shows each process converging. Exit code 0 when every process serves exactly the database's rows.
+shows each process converging. In redis mode two bridges relay the changes through Redis and the
+leading one is killed midway. Exit code 0 when every process serves exactly the database's rows.
 
-  --keep          leave the services and app processes running until Ctrl-C
-  --schema NAME   schema to (re)create (default psc_demo, or $PSC_DEMO_SCHEMA)
+  --keep          leave the services, bridges and app processes running until Ctrl-C
+  --schema NAME   schema to (re)create, also the bridges' Redis namespace
+                  (default psc_demo, or $PSC_DEMO_SCHEMA)
   --channel NAME  NOTIFY channel (default ${DEFAULT_CHANNEL}, or $PSC_DEMO_CHANNEL)
-  --mode MODE     how the apps follow changes: ${APP_MODES.join(', ')}
+  --mode MODE     how the apps follow changes: redis (default: through the bridges) or direct
+                  (each app LISTENs to Postgres itself)
 `;
 
-// Lower-case identifier so it needs no quoting anywhere, short enough that `<schema>_app` fits 63 bytes.
-const SCHEMA = /^[a-z_][a-z0-9_]{0,58}$/;
+// Lower-case identifier so it needs no quoting anywhere, short enough that `<schema>_bridge` (the
+// longest role name derived from it) fits 63 bytes; also a valid Redis namespace.
+const SCHEMA = /^[a-z_][a-z0-9_]{0,55}$/;
 
 /** Reads flags (argv without node and script) and the environment. */
 export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): DemoConfig {
@@ -55,7 +59,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Dem
         keep: { type: 'boolean', default: false },
         schema: { type: 'string' },
         channel: { type: 'string' },
-        mode: { type: 'string', default: 'direct' },
+        mode: { type: 'string', default: 'redis' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -65,7 +69,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Dem
   const schema = values.schema ?? env['PSC_DEMO_SCHEMA'] ?? 'psc_demo';
   if (!SCHEMA.test(schema)) {
     throw new ConfigError(
-      `invalid schema ${JSON.stringify(schema)}: use [a-z_][a-z0-9_]*, at most 59 characters`,
+      `invalid schema ${JSON.stringify(schema)}: use [a-z_][a-z0-9_]*, at most 56 characters`,
     );
   }
   const mode = APP_MODES.find((m) => m === values.mode);

@@ -1,3 +1,4 @@
 // What tests and other tools may use of the demo: its tables and how to clean up after a run.
-export { appRoleName, dropDemo, DEMO_TABLES, type DemoTable } from './schema.ts';
+export { appRoleName, bridgeRoleName, dropDemo, DEMO_TABLES, type DemoTable } from './schema.ts';
+export { dropDemoNamespace } from './bridge-watch.ts';
 export { parseAppLine, type AppLine, type AppMode } from './app-events.ts';

@@ -1,6 +1,8 @@
 // `--keep`: after the scenario, leave everything running, say how to connect, and narrate what
 // the apps do with the user's own changes until Ctrl-C.
 import type { AppLine } from './app-events.ts';
+import type { BridgeFleet } from './bridge-fleet.ts';
+import type { Term } from './bridge-watch.ts';
 import type { Fleet } from './fleet.ts';
 import { formatMs, type Narrator } from './narrator.ts';
 import type { DemoSchema } from './schema.ts';
@@ -13,6 +15,8 @@ export interface KeepOptions {
   readonly services: DemoServices;
   readonly demo: DemoSchema;
   readonly interrupted: Promise<NodeJS.Signals>;
+  /** Redis mode's bridges. */
+  readonly bridges?: BridgeFleet;
 }
 
 function describe(line: AppLine): string | undefined {
@@ -33,18 +37,33 @@ function describe(line: AppLine): string | undefined {
 
 /** Prints how to connect, echoes every app event, and resolves on Ctrl-C. */
 export async function keepRunning(options: KeepOptions): Promise<void> {
-  const { log, fleet, services, demo } = options;
-  const stops = ['the app processes', ...services.startedHere].join(', ');
+  const { log, fleet, services, demo, bridges } = options;
+  const processes = bridges === undefined ? 'the app processes' : 'the app processes, the bridges';
+  const stops = [processes, ...services.startedHere].join(', ');
   log.plain(`--keep: everything stays up; Ctrl-C stops ${stops}.`);
   log.plain(`  export DATABASE_URL=${services.databaseUrl}`);
   log.plain(`  export REDIS_URL=${services.redisUrl}`);
   log.plain(`  apps log in as: ${demo.appUrl}`);
   log.plain(`  apps: ${fleet.apps.map((app) => `${app.name} pid ${app.pid ?? '?'}`).join(', ')}`);
+  if (bridges !== undefined) {
+    const lease = await bridges.watch.lease();
+    const list = bridges.processes.map(
+      (b) =>
+        `${b.id} pid ${b.pid ?? '?'}${b.id === lease?.bridge ? ` (leader, epoch ${lease.epoch})` : ''}`,
+    );
+    log.plain(`  bridges: ${list.join(', ')}; kill -9 the leader to watch the other take over`);
+    log.plain(
+      `  their messages:  redis-cli -u "$REDIS_URL" SUBSCRIBE ${bridges.watch.names.events}`,
+    );
+  }
   log.plain(
     `  try:  psql "$DATABASE_URL" -c "UPDATE ${demo.schema}.plans SET price_cents = price_cents + 100"`,
   );
   log.plain(`        psql "$DATABASE_URL" -c "TRUNCATE ${demo.schema}.feature_flags"`);
   log.plain('');
+  const onTerm = (term: Term): void =>
+    log.line(`${term.bridge} leads: epoch ${term.epoch} (${term.reason})`);
+  bridges?.watch.on('term', onTerm);
   const detach = fleet.apps.map((app) => {
     const onLine = (line: AppLine): void => {
       const text = describe(line);
@@ -63,5 +82,6 @@ export async function keepRunning(options: KeepOptions): Promise<void> {
     log.line(`${signal}: stopping ${stops}`);
   } finally {
     for (const off of detach) off();
+    bridges?.watch.off('term', onTerm);
   }
 }

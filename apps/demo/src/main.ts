@@ -1,9 +1,11 @@
 // `npm run demo`: three app processes keep static caches of three tables fresh while the data
-// changes in every way a table can change, and the demo shows each of them converging.
+// changes in every way a table can change, and the demo shows each of them converging. In redis
+// mode (the default) two bridges relay the changes, and the leader is killed midway.
 import pg from 'pg';
 import { ConfigError, readConfig, USAGE, type DemoConfig } from './config.ts';
 import { Fleet } from './fleet.ts';
 import { keepRunning } from './keep.ts';
+import { APP_HEARTBEAT_TIMEOUT_MS, printSessions, startMode } from './modes.ts';
 import { formatMs, Narrator } from './narrator.ts';
 import { formatTable, printReport } from './report.ts';
 import { Scenario } from './scenario.ts';
@@ -59,8 +61,9 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
     const began = performance.now();
     const demo = await createDemoSchema(db, services.databaseUrl, config.schema, config.channel);
     const counts = DEMO_TABLES.map((t) => `${t} ${demo.seeded[t]} rows`).join(', ');
+    const bridgeRole = config.mode === 'redis' ? `, bridges as ${demo.bridgeRole}` : '';
     log.line(
-      `schema ${demo.schema} recreated in ${formatMs(performance.now() - began)}: ${counts}; apps log in as ${demo.role} (USAGE + SELECT only)`,
+      `schema ${demo.schema} recreated in ${formatMs(performance.now() - began)}: ${counts}; apps log in as ${demo.role}${bridgeRole} (USAGE + SELECT only)`,
     );
     log.line(`triggers installed on channel ${config.channel}; checkTriggers says:`);
     const triggerRows = demo.triggers.map((r) => [
@@ -71,6 +74,16 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
     for (const line of formatTable(triggerRows)) log.detail(line);
     if (demo.triggers.some((r) => !r.ok)) throw new Error('triggers are not all ok');
 
+    const mode = await startMode({
+      config,
+      services,
+      demo,
+      log,
+      onCleanup: (cleanup) => cleanups.push(cleanup),
+      stopDeadlineMs: STOP_DEADLINE_MS,
+      interrupted,
+    });
+
     const spawned = performance.now();
     const fleet = Fleet.spawn(config.processes, {
       mode: config.mode,
@@ -78,12 +91,19 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
       schema: config.schema,
       tables: DEMO_TABLES,
       channel: config.channel,
+      redisUrl: services.redisUrl,
+      namespace: config.schema,
+      heartbeatTimeoutMs: APP_HEARTBEAT_TIMEOUT_MS,
       // Short, so the failing-reload step recovers within about a second of the GRANT.
       backoffCapMs: 1_000,
     });
     cleanups.push(() => fleet.stop(STOP_DEADLINE_MS));
+    const follow =
+      config.mode === 'redis'
+        ? `redis mode: follow ${config.schema}:events, reload from Postgres`
+        : 'direct mode: each LISTENs to Postgres itself';
     log.line(
-      `starting ${config.processes} app processes (${config.mode} mode, node --import tsx apps/demo/src/app-process.ts), each caching ${DEMO_TABLES.join(', ')}`,
+      `starting ${config.processes} app processes (${follow}; node --import tsx apps/demo/src/app-process.ts), each caching ${DEMO_TABLES.join(', ')}`,
     );
     await Promise.race([fleet.waitReady(config.readyTimeoutMs), interrupted]);
     const pids = fleet.apps.map((app) => `${app.name} pid ${app.pid ?? '?'}`).join(' · ');
@@ -96,6 +116,7 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
       fleet,
       log,
       stepTimeoutMs: config.stepTimeoutMs,
+      faults: mode.faults,
     });
     try {
       await Promise.race([scenario.run(), interrupted]);
@@ -103,13 +124,22 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
       failed = true;
       log.line(`FAILED: ${error instanceof Error ? error.message : String(error)}`);
     }
+    await printSessions(db, mode, demo, config.processes, log);
     const verdicts = await verifyApps(fleet.apps, db, config.schema, config.stepTimeoutMs);
     printReport(log, verdicts, scenario.results);
     if (verdicts.some((v) => !v.converged) || scenario.results.some((r) => !r.ok)) failed = true;
+    if ((mode.bridges?.failures.length ?? 0) > 0) failed = true;
 
     // Kept even after a failure: a running setup is the best place to look into it.
     if (config.keep && !interrupt.happened()) {
-      await keepRunning({ log, fleet, services, demo, interrupted: interrupt.signalled });
+      await keepRunning({
+        log,
+        fleet,
+        services,
+        demo,
+        interrupted: interrupt.signalled,
+        ...(mode.bridges === undefined ? {} : { bridges: mode.bridges }),
+      });
     }
   } catch (error) {
     failed = true;

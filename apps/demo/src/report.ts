@@ -62,8 +62,16 @@ export function printReport(
   log.plain(
     '  (latency: app swapped the rows − COMMIT returned to the driver, both performance.timeOrigin + now;',
   );
-  log.plain(
-    "   a value just below 0 means the app reloaded before the driver's event loop read COMMIT's reply)",
+  const timedOtherwise = steps.flatMap((step) =>
+    step.from === undefined ? [] : [`${step.title} from ${step.from}`],
   );
+  const last =
+    "   a value just below 0 means the app reloaded before the driver's event loop read COMMIT's reply";
+  if (timedOtherwise.length === 0) {
+    log.plain(`${last})`);
+  } else {
+    log.plain(`${last};`);
+    log.plain(`   timed from another moment: ${timedOtherwise.join(', ')})`);
+  }
   log.plain('');
 }

@@ -7,7 +7,18 @@ import type { AppProcess } from './app-process-handle.ts';
 import type { Fleet } from './fleet.ts';
 import { formatMs, type Narrator } from './narrator.ts';
 import { DEMO_TABLES, tableDigests, type DemoTable, type TableDigest } from './schema.ts';
-import { findListenBackend, transaction } from './sql.ts';
+import { transaction } from './sql.ts';
+
+/**
+ * The failures a mode is put through: direct mode loses an app's LISTEN session; redis mode loses
+ * its leader bridge midway and the leader's LISTEN session at the end.
+ */
+export interface Faults {
+  /** Runs between the transaction and the truncate step. */
+  readonly midway: (scenario: Scenario) => Promise<void>;
+  /** The last step: the LISTEN session the apps depend on is terminated. */
+  readonly lostListen: (scenario: Scenario) => Promise<void>;
+}
 
 /** What the scenario works with. */
 export interface ScenarioContext {
@@ -18,16 +29,42 @@ export interface ScenarioContext {
   readonly log: Narrator;
   /** How long one step may take to converge. */
   readonly stepTimeoutMs: number;
+  readonly faults: Faults;
 }
 
-/** One step's outcome: commit→reload latency per app name, and whether its extra check held. */
+/** One step's outcome: reload latency per app name, and whether its extra check held. */
 export interface StepResult {
   readonly title: string;
   readonly latencies: ReadonlyMap<string, number>;
+  /** What latency counts from when not the COMMIT (e.g. 'the GRANT'). */
+  readonly from?: string;
   readonly ok: boolean;
 }
 
+/** Whether `app` reloaded every cache for `reason` since its line `mark`. */
+export const reloadedAll = (app: AppProcess, mark: number, reason: string): boolean =>
+  DEMO_TABLES.every((t) => app.reloadsSince(mark, t).some((line) => line.reason === reason));
+
+/**
+ * Terminates a LISTEN session (`pg_terminate_backend`) and at once commits a change: its NOTIFY
+ * goes out while nobody listens on that session. Resolves with the commit time.
+ */
+export async function terminateThenCommit(ctx: ScenarioContext, pid: number): Promise<number> {
+  await ctx.db.query('SELECT pg_catalog.pg_terminate_backend($1)', [pid]);
+  return transaction(ctx.db, ctx.schema, [
+    `UPDATE countries SET name = 'Deutschland' WHERE code = 'DE'`,
+  ]);
+}
+
 type Digests = Record<DemoTable, TableDigest>;
+
+/** How a step's convergence is judged and timed. */
+export interface Convergence {
+  /** A further condition every app must meet. */
+  readonly extra?: (app: AppProcess) => boolean;
+  /** What t0 is, when not the COMMIT (e.g. 'the GRANT'); shown with the latencies. */
+  readonly from?: string;
+}
 
 const versionsOf = (app: AppProcess): Record<DemoTable, number> =>
   Object.fromEntries(DEMO_TABLES.map((t) => [t, app.served(t)?.version ?? 0])) as Record<
@@ -43,6 +80,11 @@ export class Scenario {
 
   constructor(ctx: ScenarioContext) {
     this.#ctx = ctx;
+  }
+
+  /** What the steps work with (for the mode's faults). */
+  get context(): ScenarioContext {
+    return this.#ctx;
   }
 
   /** Every step, in an order where the exact-version check of the rollback step cannot be disturbed. */
@@ -61,6 +103,7 @@ export class Scenario {
       `UPDATE feature_flags SET rollout_percent = 50 WHERE name = 'beta_search'`,
       `INSERT INTO countries VALUES ('IN', 'India', 'INR')`,
     ]);
+    await this.#ctx.faults.midway(this);
     await this.change(
       'truncate+reseed',
       'TRUNCATE feature_flags and INSERT 4 new rows, one COMMIT',
@@ -73,19 +116,24 @@ export class Scenario {
     await this.rollback();
     await this.burst(20);
     await this.failingReload();
-    await this.killListen('app-2');
+    await this.#ctx.faults.lostListen(this);
   }
 
   /** Commits `statements` and waits until every app serves the new rows. */
   async change(title: string, what: string, statements: readonly string[]): Promise<StepResult> {
-    this.#ctx.log.line(`${this.#number()}. ${title}: ${what}`);
-    return this.#converge(title, () => transaction(this.#ctx.db, this.#ctx.schema, statements));
+    this.headline(`${title}: ${what}`);
+    return this.converge(title, () => transaction(this.#ctx.db, this.#ctx.schema, statements));
+  }
+
+  /** Prints the next step's numbered headline. */
+  headline(text: string): void {
+    this.#ctx.log.line(`${this.results.length + 1}. ${text}`);
   }
 
   /** A rolled-back transaction sends nothing: the next commit moves the versions by exactly one. */
   async rollback(): Promise<StepResult> {
     const { db, schema, fleet, log } = this.#ctx;
-    log.line(`${this.#number()}. rollback: DELETE every plan and UPDATE countries, then ROLLBACK`);
+    this.headline('rollback: DELETE every plan and UPDATE countries, then ROLLBACK');
     const before = new Map(fleet.apps.map((app) => [app, versionsOf(app)]));
     await transaction(
       db,
@@ -94,7 +142,7 @@ export class Scenario {
       'ROLLBACK',
     );
     log.detail('then UPDATE plans (committed)');
-    const result = await this.#converge('rollback', () =>
+    const result = await this.converge('rollback', () =>
       transaction(db, schema, ['UPDATE plans SET active = true WHERE id = 4']),
     );
     const wrong = fleet.apps.filter((app) => {
@@ -119,11 +167,9 @@ export class Scenario {
   /** Many commits in a row: reloads are single-flight, so commits landing during a reload share the next one. */
   async burst(commits: number): Promise<StepResult> {
     const { db, schema, fleet, log } = this.#ctx;
-    log.line(
-      `${this.#number()}. burst: ${commits} commits back to back, each updating feature_flags`,
-    );
+    this.headline(`burst: ${commits} commits back to back, each updating feature_flags`);
     const marks = fleet.marks();
-    const result = await this.#converge('burst', async () => {
+    const result = await this.converge('burst', async () => {
       let t0 = 0;
       for (let i = 1; i <= commits; i += 1) {
         t0 = await transaction(db, schema, [
@@ -145,72 +191,32 @@ export class Scenario {
   async failingReload(): Promise<StepResult> {
     const { db, schema, role, fleet, log, stepTimeoutMs } = this.#ctx;
     const plans = `${quoteIdent(schema)}.plans`;
-    log.line(
-      `${this.#number()}. failing reload: REVOKE SELECT ON plans FROM ${role}, then UPDATE plans`,
-    );
+    this.headline(`failing reload: REVOKE SELECT ON plans FROM ${role}, then UPDATE plans`);
     const servedBefore = this.#digests?.plans.digest;
-    return this.#converge('failing reload', async () => {
-      await db.query(`REVOKE SELECT ON ${plans} FROM ${quoteIdent(role)}`);
-      const marks = fleet.marks();
-      await transaction(db, schema, [`UPDATE plans SET name = 'Pro 2025' WHERE id = 2`]);
-      const failedTwice = (app: AppProcess): boolean =>
-        app.staleSince(marks.get(app) ?? 0, 'plans').length >= 2;
-      await fleet.waitAll('two failed reloads of plans', failedTwice, stepTimeoutMs);
-      for (const app of fleet.apps) {
-        const state = (await app.state(stepTimeoutMs)).tables['plans'];
-        const stale = app.staleSince(marks.get(app) ?? 0, 'plans');
-        const old =
-          state?.digest === servedBefore ? 'the rows from before the UPDATE' : 'CHANGED rows';
-        log.detail(
-          `${app.name}: ${stale.length} failed reloads ("${stale[0]?.error ?? '?'}"), status ${state?.status ?? '?'}, still serving v${state?.version ?? '?'}: ${old}`,
-        );
-      }
-      await db.query(`GRANT SELECT ON ${plans} TO ${quoteIdent(role)}`);
-      log.detail(
-        `GRANT SELECT ON plans TO ${role}: the apps' own retries recover (latency from GRANT)`,
-      );
-      return preciseNow();
-    });
-  }
-
-  /** Kills one app's LISTEN session and commits at once: that app reconnects and reloads everything. */
-  async killListen(name: string): Promise<StepResult> {
-    const { db, schema, role, fleet, log } = this.#ctx;
-    const target = fleet.apps.find((app) => app.name === name);
-    if (target === undefined) throw new Error(`no app named ${name}`);
-    const backend = await findListenBackend(db, role, name, this.#ctx.stepTimeoutMs);
-    log.line(
-      `${this.#number()}. lost connection: pg_terminate_backend(${backend}) (LISTEN session of ${name}), then UPDATE countries at once`,
-    );
-    const marks = fleet.marks();
-    const resynced = (app: AppProcess): boolean =>
-      app !== target ||
-      DEMO_TABLES.every((t) =>
-        app.reloadsSince(marks.get(app) ?? 0, t).some((line) => line.reason === 'reconnect'),
-      );
-    const result = await this.#converge(
-      'lost connection',
+    return this.converge(
+      'failing reload',
       async () => {
-        await db.query('SELECT pg_catalog.pg_terminate_backend($1)', [backend]);
-        return transaction(db, schema, [
-          `UPDATE countries SET name = 'Deutschland' WHERE code = 'DE'`,
-        ]);
+        await db.query(`REVOKE SELECT ON ${plans} FROM ${quoteIdent(role)}`);
+        const marks = fleet.marks();
+        await transaction(db, schema, [`UPDATE plans SET name = 'Pro 2025' WHERE id = 2`]);
+        const failedTwice = (app: AppProcess): boolean =>
+          app.staleSince(marks.get(app) ?? 0, 'plans').length >= 2;
+        await fleet.waitAll('two failed reloads of plans', failedTwice, stepTimeoutMs);
+        for (const app of fleet.apps) {
+          const state = (await app.state(stepTimeoutMs)).tables['plans'];
+          const stale = app.staleSince(marks.get(app) ?? 0, 'plans');
+          const old =
+            state?.digest === servedBefore ? 'the rows from before the UPDATE' : 'CHANGED rows';
+          log.detail(
+            `${app.name}: ${stale.length} failed reloads ("${stale[0]?.error ?? '?'}"), status ${state?.status ?? '?'}, still serving v${state?.version ?? '?'}: ${old}`,
+          );
+        }
+        await db.query(`GRANT SELECT ON ${plans} TO ${quoteIdent(role)}`);
+        log.detail(`GRANT SELECT ON plans TO ${role}: the apps' own retries recover`);
+        return preciseNow();
       },
-      resynced,
+      { from: 'the GRANT' },
     );
-    const since = target.since(marks.get(target) ?? 0);
-    const lost = since.find((line) => line.event === 'status' && line.status === 'reconnecting');
-    const back = since.find((line) => line.event === 'status' && line.status === 'ready');
-    if (lost !== undefined && back !== undefined) {
-      log.detail(
-        `${name} reconnected after ${formatMs(back.at - lost.at)} and reloaded all ${DEMO_TABLES.length} caches (reason "reconnect")`,
-      );
-    }
-    return result;
-  }
-
-  #number(): number {
-    return this.results.length + 1;
   }
 
   #record(result: StepResult): StepResult {
@@ -221,14 +227,16 @@ export class Scenario {
   }
 
   /**
-   * Runs `act` (which resolves with the commit time t0), then waits until every app serves the
-   * database's digest of every table; latency is the first matching reload's `at` − t0.
+   * Runs `act` (which resolves with the commit time t0, or the moment named by `from`), then waits
+   * until every app serves the database's digest of every table and `extra` holds for it; latency
+   * is the first matching reload's `at` − t0.
    */
-  async #converge(
+  async converge(
     title: string,
     act: () => Promise<number>,
-    extra: (app: AppProcess) => boolean = () => true,
+    options: Convergence = {},
   ): Promise<StepResult> {
+    const { extra = () => true, from } = options;
     const { db, schema, fleet, log, stepTimeoutMs } = this.#ctx;
     const marks = fleet.marks();
     const before = this.#digests ?? (await tableDigests(db, schema));
@@ -261,7 +269,8 @@ export class Scenario {
       return `${t} v${all.join('/')}`;
     });
     const timings = [...latencies].map(([name, ms]) => `${name} ${formatMs(ms)}`).join(' · ');
-    log.detail(`→ converged (${versions.join(', ')}): ${timings}`);
-    return this.#record({ title, latencies, ok: true });
+    const origin = from === undefined ? '' : ` (from ${from})`;
+    log.detail(`→ converged (${versions.join(', ')}): ${timings}${origin}`);
+    return this.#record({ title, latencies, ok: true, ...(from === undefined ? {} : { from }) });
   }
 }

@@ -1,4 +1,5 @@
-// The demo's tables, their first rows, and the low-privilege role the app processes log in as.
+// The demo's tables, their first rows, and the low-privilege roles the app processes and the
+// bridges log in as.
 import { randomBytes } from 'node:crypto';
 import {
   checkTriggers,
@@ -23,6 +24,13 @@ export type DemoTable = (typeof DEMO_TABLES)[number];
 /** The role the apps connect as: derived from the schema so parallel runs never share one. */
 export const appRoleName = (schema: string): string => `${schema}_app`;
 
+/**
+ * The role the bridges connect as. Its own role (not the admin's) lets the demo count exactly its
+ * bridges' sessions, and shows what a bridge needs: SELECT on the tables, nothing more (a bridge
+ * fences another bridge's session, which the same role may do).
+ */
+export const bridgeRoleName = (schema: string): string => `${schema}_bridge`;
+
 const TABLES_SQL = `
 CREATE TABLE countries (code text PRIMARY KEY, name text NOT NULL, currency text NOT NULL);
 CREATE TABLE plans (id int PRIMARY KEY, name text NOT NULL, price_cents int NOT NULL, active bool NOT NULL);
@@ -41,6 +49,9 @@ export interface DemoSchema {
   readonly role: string;
   /** The admin URL with the app role's credentials instead. */
   readonly appUrl: string;
+  readonly bridgeRole: string;
+  /** The admin URL with the bridge role's credentials instead. */
+  readonly bridgeUrl: string;
   /** Rows per table right after seeding. */
   readonly seeded: Readonly<Record<DemoTable, number>>;
   readonly triggers: readonly TriggerReport[];
@@ -58,8 +69,8 @@ const qualified = (schema: string): string[] =>
   DEMO_TABLES.map((name) => formatTableName({ schema, name }));
 
 /**
- * Recreates the schema with seeded tables, installs the triggers, and (re)creates the app role
- * with a fresh password: USAGE on the schema and SELECT on each table, nothing more.
+ * Recreates the schema with seeded tables, installs the triggers, and (re)creates the app and
+ * bridge roles with fresh passwords: USAGE on the schema and SELECT on each table, nothing more.
  */
 export async function createDemoSchema(
   db: pg.Pool,
@@ -67,8 +78,9 @@ export async function createDemoSchema(
   schema: string,
   channel: string,
 ): Promise<DemoSchema> {
-  const role = appRoleName(schema);
-  const password = randomBytes(12).toString('hex');
+  const login = (role: string) => ({ role, password: randomBytes(12).toString('hex') });
+  const app = login(appRoleName(schema));
+  const bridge = login(bridgeRoleName(schema));
   const s = quoteIdent(schema);
   const client = await db.connect();
   try {
@@ -76,13 +88,17 @@ export async function createDemoSchema(
     await client.query(`DROP SCHEMA IF EXISTS ${s} CASCADE; CREATE SCHEMA ${s}`);
     await client.query(`SET LOCAL search_path TO ${s}`);
     await client.query(TABLES_SQL);
-    const exists = await client.query('SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1', [
-      role,
-    ]);
-    const verb = exists.rowCount === 0 ? 'CREATE' : 'ALTER';
-    await client.query(`${verb} ROLE ${quoteIdent(role)} LOGIN PASSWORD ${quoteLiteral(password)}`);
-    await client.query(`GRANT USAGE ON SCHEMA ${s} TO ${quoteIdent(role)}`);
-    await client.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ${s} TO ${quoteIdent(role)}`);
+    for (const { role, password } of [app, bridge]) {
+      const exists = await client.query('SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1', [
+        role,
+      ]);
+      const verb = exists.rowCount === 0 ? 'CREATE' : 'ALTER';
+      await client.query(
+        `${verb} ROLE ${quoteIdent(role)} LOGIN PASSWORD ${quoteLiteral(password)}`,
+      );
+      await client.query(`GRANT USAGE ON SCHEMA ${s} TO ${quoteIdent(role)}`);
+      await client.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ${s} TO ${quoteIdent(role)}`);
+    }
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -95,8 +111,10 @@ export async function createDemoSchema(
   const digests = await tableDigests(db, schema);
   return {
     schema,
-    role,
-    appUrl: withUser(databaseUrl, role, password),
+    role: app.role,
+    appUrl: withUser(databaseUrl, app.role, app.password),
+    bridgeRole: bridge.role,
+    bridgeUrl: withUser(databaseUrl, bridge.role, bridge.password),
     seeded: {
       countries: digests.countries.rows,
       plans: digests.plans.rows,
@@ -127,9 +145,11 @@ export async function tableDigests(
   return Object.fromEntries(entries) as Record<DemoTable, TableDigest>;
 }
 
-/** Removes what the demo created: schema, role, and the trigger function once no trigger uses it. */
+/** Removes what the demo created: schema, roles, and the trigger function once no trigger uses it. */
 export async function dropDemo(db: pg.Pool, schema: string, channel: string): Promise<void> {
   await db.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
-  await db.query(`DROP ROLE IF EXISTS ${quoteIdent(appRoleName(schema))}`);
+  for (const role of [appRoleName(schema), bridgeRoleName(schema)]) {
+    await db.query(`DROP ROLE IF EXISTS ${quoteIdent(role)}`);
+  }
   await uninstallTriggers(db, [], { channel });
 }

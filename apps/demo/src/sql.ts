@@ -1,8 +1,9 @@
-// The driver's own database actions: committing changes and finding an app's LISTEN session.
-import { setTimeout as delay } from 'node:timers/promises';
+// The driver's own database actions: committing changes, finding an app's LISTEN session,
+// counting the sessions the apps and bridges hold.
 import { quoteIdent } from '@pg-static-cache/postgres';
 import type pg from 'pg';
 import { preciseNow } from './app-events.ts';
+import { pollUntil } from './waiting.ts';
 
 /** Runs statements in one transaction with the demo schema on the search_path; resolves with the time COMMIT (or ROLLBACK) returned. */
 export async function transaction(
@@ -38,19 +39,44 @@ export async function findListenBackend(
   name: string,
   timeoutMs: number,
 ): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await db.query<{ pid: number }>(
-      `SELECT pid FROM pg_catalog.pg_stat_activity
-       WHERE usename = $1 AND application_name = $2
-         AND (query LIKE 'LISTEN %' OR query LIKE 'SELECT pg_notify(%')`,
-      [role, name],
-    );
-    const only = found.rows.length === 1 ? found.rows[0]?.pid : undefined;
-    if (only !== undefined) return only;
-    if (Date.now() > deadline) {
-      throw new Error(`expected one LISTEN session of ${name}, found ${found.rows.length}`);
-    }
-    await delay(50);
-  }
+  let found = 0;
+  return pollUntil(
+    () => `single LISTEN session of ${name} (found ${found})`,
+    async () => {
+      const result = await db.query<{ pid: number }>(
+        `SELECT pid FROM pg_catalog.pg_stat_activity
+         WHERE usename = $1 AND application_name = $2
+           AND (query LIKE 'LISTEN %' OR query LIKE 'SELECT pg_notify(%')`,
+        [role, name],
+      );
+      found = result.rows.length;
+      return found === 1 ? result.rows[0]?.pid : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** Open Postgres sessions of the apps and of the bridges. */
+export interface SessionCount {
+  readonly apps: number;
+  readonly bridges: number;
+}
+
+/**
+ * Counts the sessions in pg_stat_activity of the apps (by their role) and of the bridges (by
+ * their role and application_name), so other clients of the same server do not count.
+ */
+export async function countSessions(
+  db: pg.Pool,
+  appRole: string,
+  bridgeRole: string,
+  bridgeApplicationName: string,
+): Promise<SessionCount> {
+  const result = await db.query<{ apps: number; bridges: number }>(
+    `SELECT count(*) FILTER (WHERE usename = $1)::int AS apps,
+            count(*) FILTER (WHERE usename = $2 AND application_name = $3)::int AS bridges
+     FROM pg_catalog.pg_stat_activity`,
+    [appRole, bridgeRole, bridgeApplicationName],
+  );
+  return { apps: result.rows[0]?.apps ?? 0, bridges: result.rows[0]?.bridges ?? 0 };
 }

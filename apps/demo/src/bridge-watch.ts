@@ -1,0 +1,144 @@
+// The demo's view of its bridges, through Redis alone (what any operator sees): the lease says who
+// leads, each leadership term opens with a resync on the events channel, and every bridge
+// announces itself in the presence hash.
+import { EventEmitter } from 'node:events';
+import {
+  bridgesKey,
+  parseLease,
+  type LeaseValue,
+  type PresenceEntry,
+} from '@pg-static-cache/bridge';
+import { namesFor, parseMessage, type Names } from '@pg-static-cache/protocol';
+import { Redis } from 'ioredis';
+import { preciseNow } from './app-events.ts';
+import { waitUntil } from './waiting.ts';
+
+/** The start of a leadership term, as the term's first message (a resync) announced it. */
+export interface Term {
+  readonly bridge: string;
+  readonly epoch: number;
+  readonly reason: 'takeover' | 'reconnect';
+  /** When the demo received it (`preciseNow`). */
+  readonly at: number;
+}
+
+/** Typed events of {@link BridgeWatch}. */
+interface BridgeWatchEvents {
+  term: [Term];
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function parsePresence(text: string): PresenceEntry | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (!isRecord(value)) return undefined;
+    const { role, pid, lastSeenAt } = value;
+    if (typeof role !== 'string' || typeof pid !== 'number' || typeof lastSeenAt !== 'number') {
+      return undefined;
+    }
+    return value as unknown as PresenceEntry;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Subscribed to `<namespace>:events` from `open()` on, so no term's opening resync is missed. */
+export class BridgeWatch extends EventEmitter<BridgeWatchEvents> {
+  readonly names: Names;
+  /** Every term seen, in order. */
+  readonly terms: Term[] = [];
+  readonly #redis: Redis;
+  readonly #subscriber: Redis;
+
+  private constructor(redisUrl: string, namespace: string) {
+    super();
+    this.names = namesFor(namespace);
+    // One failed command must not hang the demo: fail fast, the demo's deadlines do the rest.
+    this.#redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    this.#subscriber = this.#redis.duplicate();
+    for (const connection of [this.#redis, this.#subscriber])
+      connection.on('error', () => undefined);
+    this.#subscriber.on('message', (channel: string, text: string) => {
+      if (channel !== this.names.events) return;
+      const parsed = parseMessage(text);
+      if (!parsed.ok || parsed.message.type !== 'resync') return;
+      const { bridge, epoch, reason } = parsed.message;
+      if (reason !== 'takeover' && reason !== 'reconnect') return;
+      const term: Term = { bridge, epoch, reason, at: preciseNow() };
+      this.terms.push(term);
+      this.emit('term', term);
+    });
+  }
+
+  /** Connects and subscribes; resolves once the subscription is acknowledged. */
+  static async open(redisUrl: string, namespace: string): Promise<BridgeWatch> {
+    const watch = new BridgeWatch(redisUrl, namespace);
+    try {
+      await Promise.all([watch.#redis.connect(), watch.#subscriber.connect()]);
+      await watch.#subscriber.subscribe(watch.names.events);
+    } catch (error) {
+      watch.close();
+      throw error;
+    }
+    return watch;
+  }
+
+  /** The leader's lease, if any bridge leads right now. */
+  async lease(): Promise<LeaseValue | undefined> {
+    return parseLease(await this.#redis.get(this.names.leader));
+  }
+
+  /** Every bridge's entry in the presence hash (field: bridge id). */
+  async presence(): Promise<Map<string, PresenceEntry>> {
+    const entries = await this.#redis.hgetall(bridgesKey(this.names));
+    const parsed = Object.entries(entries).flatMap(([id, text]) => {
+      const entry = parsePresence(text);
+      return entry === undefined ? [] : [[id, entry] as const];
+    });
+    return new Map(parsed);
+  }
+
+  /** Forgets an earlier run's lease, epoch counter, status and presence, as the schema is recreated. */
+  async reset(): Promise<void> {
+    const { leader, epoch, status } = this.names;
+    await this.#redis.del(leader, epoch, status, bridgesKey(this.names));
+  }
+
+  /** The first term (among those seen since `from`, an index into {@link terms}) that `check` accepts. */
+  async waitTerm(
+    what: string,
+    check: (term: Term) => boolean,
+    timeoutMs: number,
+    from = 0,
+  ): Promise<Term> {
+    const found = (): Term | undefined => this.terms.slice(from).find(check);
+    await waitUntil(
+      `no ${what} within ${timeoutMs} ms`,
+      () => found() !== undefined,
+      timeoutMs,
+      (recheck) => {
+        this.on('term', recheck);
+        return () => this.off('term', recheck);
+      },
+    );
+    return found() as Term;
+  }
+
+  /** Closes both connections. Safe twice. */
+  close(): void {
+    this.#subscriber.disconnect();
+    this.#redis.disconnect();
+  }
+}
+
+/** Deletes what a demo run left in Redis under `namespace` (lease, epoch counter, status, presence). */
+export async function dropDemoNamespace(redisUrl: string, namespace: string): Promise<void> {
+  const watch = await BridgeWatch.open(redisUrl, namespace);
+  try {
+    await watch.reset();
+  } finally {
+    watch.close();
+  }
+}
