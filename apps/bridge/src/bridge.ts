@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { PostgresError, resolveTable, type Queryable } from '@pg-static-cache/postgres';
 import { namesFor, type Message, type Names, type ResyncMessage } from '@pg-static-cache/protocol';
 import type { Redis } from 'ioredis';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import {
@@ -14,14 +14,24 @@ import {
 import type { BridgeContext, BridgeHooks } from './context.ts';
 import { ControlChannel } from './control-channel.ts';
 import { BridgeError, toError } from './errors.ts';
-import { startHttpServer, type HttpEndpoints, type Readiness } from './http-server.ts';
+import {
+  startHttpServer,
+  type HttpEndpoints,
+  type HttpMount,
+  type Readiness,
+} from './http-server.ts';
 import { LeaderLock } from './leader-lock.ts';
 import { Leadership } from './leadership.ts';
 import { createLogger } from './logger.ts';
 import { LsnReader } from './lsn-reader.ts';
 import { BridgeMetrics, type BridgeRole } from './metrics.ts';
+import { createPool } from './postgres-pool.ts';
 import { Presence } from './presence.ts';
+import { checkPostgres, connectRedis } from './reachability.ts';
+import { BOARD_PATH, queueBoard } from './queue-board.ts';
 import { createRedis } from './redis-connection.ts';
+import { ReloadQueue, withReloadJobs } from './reload-queue.ts';
+import { ReloadWorker } from './reload-worker.ts';
 import type { ResyncReport } from './scheduled-resync.ts';
 import { StandbyWatch } from './standby-watch.ts';
 import { TableCache } from './table-cache.ts';
@@ -36,22 +46,6 @@ export interface BridgeEvents {
   published: [Message];
   /** A scheduled resync run finished (leader only). */
   report: [ResyncReport];
-}
-
-function createPool(config: BridgeConfig, max: number, logger: Logger): pg.Pool {
-  const pool = new pg.Pool({
-    connectionString: config.databaseUrl,
-    application_name: config.applicationName,
-    max,
-    keepAlive: true,
-    connectionTimeoutMillis: 10_000,
-    idleTimeoutMillis: 30_000,
-  });
-  // An idle client losing its connection must not crash the process; the next checkout reconnects.
-  pool.on('error', (error) =>
-    logger.warn({ component: 'postgres', err: error }, 'idle connection lost'),
-  );
-  return pool;
 }
 
 async function tableDisplayNames(db: Queryable, tables: readonly string[]): Promise<string[]> {
@@ -85,6 +79,8 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
   readonly #subscriber: Redis;
   readonly #watch: StandbyWatch;
   readonly #log: Logger;
+  readonly #reloads: ReloadQueue | undefined;
+  #worker: ReloadWorker | undefined;
   #http: HttpEndpoints | undefined;
   #leadership: Leadership | undefined;
   #role: BridgeRole = 'standby';
@@ -106,6 +102,9 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
     this.#subscriber = createRedis(config.redisUrl, 'control', logger);
     // Liveness of standbys is judged on poll cadence; be generous so a busy host is not dropped.
     const staleMs = Math.max(30_000, 10 * Math.max(config.standbyPollMs, config.heartbeatMs));
+    this.#reloads = config.jobs
+      ? new ReloadQueue({ config, queueName: this.names.queue, logger, registry: metrics.registry })
+      : undefined;
     this.#ctx = {
       config,
       names: this.names,
@@ -123,7 +122,8 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
         ),
       ),
       presence: new Presence(this.#redis, this.names, config.bridgeId, staleMs),
-      hooks,
+      hooks:
+        this.#reloads === undefined ? hooks : withReloadJobs(hooks, this.#reloads, () => this.#ctx),
       onPublished: (message) => this.emit('published', message),
       onReport: (report) => this.emit('report', report),
     };
@@ -195,19 +195,8 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
 
   async #startup(): Promise<void> {
     const { config } = this;
-    // ioredis rejects connect() with a bare "Connection is closed."; the cause is in its error event.
-    let redisError: Error | undefined;
-    this.#redis.once('error', (error) => (redisError ??= error));
-    await Promise.all([this.#redis.connect(), this.#subscriber.connect()]).catch(
-      (error: unknown) => {
-        const cause = redisError ?? toError(error);
-        throw new BridgeError('START_FAILED', `cannot reach Redis: ${cause.message}`, { cause });
-      },
-    );
-    await this.#pool.query('SELECT 1').catch((error: unknown) => {
-      const cause = toError(error);
-      throw new BridgeError('START_FAILED', `cannot reach Postgres: ${cause.message}`, { cause });
-    });
+    await connectRedis(this.#redis, this.#subscriber);
+    await checkPostgres(this.#pool);
     if (config.tables !== undefined) await tableDisplayNames(this.#pool, config.tables);
     await new ControlChannel({
       subscriber: this.#subscriber,
@@ -217,12 +206,21 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
       logger: this.#ctx.logger,
       target: this,
     }).start();
+    if (config.jobs && config.worker) {
+      this.#worker = await ReloadWorker.start({
+        config,
+        logger: this.#ctx.logger,
+        registry: this.registry,
+        redis: this.#redis,
+      });
+    }
     this.#http = await startHttpServer({
       host: config.httpHost,
       port: config.httpPort,
       readiness: () => this.#readiness(),
       registry: this.registry,
       logger: this.#ctx.logger.child({ component: 'http' }),
+      mounts: this.#boardMounts(),
     });
     // The first poll decides the role before startBridge resolves.
     await this.#poll();
@@ -231,6 +229,16 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
       'bridge started',
     );
     this.#schedulePoll();
+  }
+
+  #boardMounts(): HttpMount[] {
+    if (this.#reloads === undefined) return [];
+    const { boardUser: user, boardPassword: password, httpHost } = this.config;
+    if (password === undefined && !['127.0.0.1', '::1', 'localhost'].includes(httpHost)) {
+      this.#log.warn({ httpHost }, 'Bull Board is open to the network: set a board password');
+    }
+    const credentials = password === undefined ? undefined : { user, password };
+    return [{ path: BOARD_PATH, handler: queueBoard([this.#reloads.queue], credentials) }];
   }
 
   #isClosing(): boolean {
@@ -335,6 +343,9 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
       );
     this.#ctx.metrics.epoch.set(0);
     this.#setRole('stopped');
+    // After leadership (no more jobs are added), before the connections the worker uses.
+    await this.#worker?.close();
+    await this.#reloads?.close();
     await this.#ctx.presence.remove().catch(() => undefined);
     await this.#http?.close();
     this.#http = undefined;

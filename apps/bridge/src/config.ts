@@ -54,6 +54,24 @@ export interface BridgeConfig {
   readonly applicationName: string;
   /** Log here instead of a new pino logger on stderr (an embedding app's logger). @default undefined */
   readonly logger?: Logger;
+  /** Add a BullMQ reload job per changed table (leader) and serve Bull Board; false: messages only. @default true */
+  readonly jobs: boolean;
+  /** Run a reload worker in this process (with `jobs`); a standby's worker helps too. @default true */
+  readonly worker: boolean;
+  /** Reload jobs one worker runs at once (different tables; one table never runs twice at once). @default 2 */
+  readonly workerConcurrency: number;
+  /** Tries per reload job before it is failed (kept for Bull Board). @default 5 */
+  readonly jobAttempts: number;
+  /** First retry delay of a failed reload job; doubles with each further try. @default 200 */
+  readonly jobBackoffMs: number;
+  /** BullMQ lock of a running job; a worker that dies holds it this long at most. @default 30000 */
+  readonly jobLockMs: number;
+  /** How often workers look for jobs whose worker died (their lock expired), to run them again. @default 30000 */
+  readonly jobStalledIntervalMs: number;
+  /** User name of Bull Board's basic auth. @default 'admin' */
+  readonly boardUser: string;
+  /** Password of Bull Board (at /queues); without one the board is open to whoever reaches httpHost. @default undefined */
+  readonly boardPassword?: string;
 }
 
 type Optional = Omit<BridgeConfig, 'databaseUrl' | 'redisUrl'>;
@@ -106,6 +124,18 @@ const schema = z
         'expected a pino logger',
       )
       .optional(),
+    jobs: z.boolean().default(true),
+    worker: z.boolean().default(true),
+    workerConcurrency: z.number().int().min(1).max(64).default(2),
+    jobAttempts: z.number().int().min(1).max(100).default(5),
+    jobBackoffMs: ms(DAY_MS).default(200),
+    jobLockMs: ms(DAY_MS).default(30_000),
+    jobStalledIntervalMs: ms(DAY_MS).default(30_000),
+    boardUser: z
+      .string()
+      .regex(/^[^:]{1,128}$/, 'use 1-128 characters without ":"')
+      .default('admin'),
+    boardPassword: z.string().min(1).max(1_024).optional(),
   })
   // Renewing at most every half lease leaves one missed renewal of slack before standbys may fence.
   .refine((c) => c.renewMs * 2 <= c.leaseMs, {
@@ -125,7 +155,8 @@ export function parseBridgeConfig(input: BridgeConfigInput): BridgeConfig {
       `invalid bridge config: ${where}: ${issue?.message ?? 'invalid'}`,
     );
   }
-  const { functionName, triggerName, bridgeId, tables, logger, ...rest } = parsed.data;
+  const { functionName, triggerName, bridgeId, tables, logger, boardPassword, ...rest } =
+    parsed.data;
   try {
     namesFor(rest.namespace);
     triggerNaming({
@@ -144,6 +175,7 @@ export function parseBridgeConfig(input: BridgeConfigInput): BridgeConfig {
     ...(triggerName === undefined ? {} : { triggerName }),
     ...(tables === undefined ? {} : { tables: Object.freeze([...tables]) }),
     ...(logger === undefined ? {} : { logger }),
+    ...(boardPassword === undefined ? {} : { boardPassword }),
   });
 }
 

@@ -1,5 +1,5 @@
 import type { ResolvedTable, TriggerOptions } from '@pg-static-cache/postgres';
-import type { InvalidateMessage, Message, Names } from '@pg-static-cache/protocol';
+import type { InvalidateMessage, Message, Names, ResyncMessage } from '@pg-static-cache/protocol';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -11,7 +11,7 @@ import type { Presence } from './presence.ts';
 import type { ResyncReport } from './scheduled-resync.ts';
 import type { TableCache } from './table-cache.ts';
 
-/** Internal extension points (issue 4 adds a BullMQ reload job per changed table through these). */
+/** Internal extension points (reload jobs are added through these, see reload-queue.ts). */
 export interface BridgeHooks {
   /**
    * After each invalidate is published, with the watched table the changed relation belongs to
@@ -21,6 +21,8 @@ export interface BridgeHooks {
     message: InvalidateMessage,
     table: ResolvedTable,
   ) => void | Promise<void>;
+  /** After each resync is published (its `tables`, or all when absent). Errors are logged, never thrown. */
+  readonly onResync?: (message: ResyncMessage) => void | Promise<void>;
 }
 
 /** Everything one bridge's parts share: config, connections, metrics, logger. Built once by the bridge. */

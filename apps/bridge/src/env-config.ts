@@ -14,6 +14,11 @@ const NUMBERS = {
   PSC_LISTEN_HEARTBEAT_TIMEOUT_MS: 'listenHeartbeatTimeoutMs',
   PSC_HTTP_PORT: 'httpPort',
   PSC_POOL_MAX: 'poolMax',
+  PSC_WORKER_CONCURRENCY: 'workerConcurrency',
+  PSC_JOB_ATTEMPTS: 'jobAttempts',
+  PSC_JOB_BACKOFF_MS: 'jobBackoffMs',
+  PSC_JOB_LOCK_MS: 'jobLockMs',
+  PSC_JOB_STALLED_INTERVAL_MS: 'jobStalledIntervalMs',
 } as const satisfies Record<string, keyof BridgeConfigInput>;
 
 function required(env: BridgeEnv, name: string): string {
@@ -36,10 +41,19 @@ function logLevel(value: string | undefined): BridgeConfigInput['logLevel'] {
   return level;
 }
 
+function flag(name: string, value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off)$/i.test(value)) return false;
+  throw new BridgeError('INVALID_CONFIG', `${name} must be 1 or 0 (true or false)`);
+}
+
 /**
  * Bridge config input from the environment: DATABASE_URL, REDIS_URL, PSC_NAMESPACE, PSC_CHANNEL,
  * PSC_FUNCTION_NAME, PSC_TRIGGER_NAME, PSC_BRIDGE_ID, PSC_TABLES (comma-separated), PSC_HTTP_HOST,
- * PSC_RESYNC_SCHEDULE, PSC_LOG_LEVEL and the PSC_*_MS / PSC_HTTP_PORT / PSC_POOL_MAX numbers.
+ * PSC_RESYNC_SCHEDULE, PSC_LOG_LEVEL, the PSC_*_MS / PSC_HTTP_PORT / PSC_POOL_MAX /
+ * PSC_WORKER_CONCURRENCY / PSC_JOB_ATTEMPTS numbers, the PSC_JOBS / PSC_WORKER switches (1 or 0),
+ * PSC_BOARD_USER and PSC_BOARD_PASSWORD.
  * Unset or empty variables leave the default; parseBridgeConfig validates the rest.
  */
 export function configFromEnv(env: BridgeEnv): BridgeConfigInput {
@@ -72,6 +86,10 @@ export function configFromEnv(env: BridgeEnv): BridgeConfigInput {
     httpHost: text('PSC_HTTP_HOST'),
     resyncSchedule: text('PSC_RESYNC_SCHEDULE'),
     logLevel: logLevel(text('PSC_LOG_LEVEL')),
+    jobs: flag('PSC_JOBS', text('PSC_JOBS')),
+    worker: flag('PSC_WORKER', text('PSC_WORKER')),
+    boardUser: text('PSC_BOARD_USER'),
+    boardPassword: text('PSC_BOARD_PASSWORD'),
     ...numbers,
   };
 }

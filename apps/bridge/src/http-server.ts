@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express from 'express';
+import express, { type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 
@@ -17,9 +17,15 @@ export interface HttpEndpoints {
   close(): Promise<void>;
 }
 
+/** A handler served under a path prefix (Bull Board at /queues). */
+export interface HttpMount {
+  readonly path: string;
+  readonly handler: RequestHandler;
+}
+
 /**
  * Serves `/healthz` (the process answers), `/readyz` (200 when it can do its job, 503 otherwise,
- * JSON either way) and `/metrics` (Prometheus text of the bridge's own registry).
+ * JSON either way), `/metrics` (Prometheus text of the bridge's own registry) and any `mounts`.
  */
 export async function startHttpServer(options: {
   readonly host: string;
@@ -27,6 +33,7 @@ export async function startHttpServer(options: {
   readonly readiness: () => Readiness;
   readonly registry: Registry;
   readonly logger: Logger;
+  readonly mounts?: readonly HttpMount[];
 }): Promise<HttpEndpoints> {
   const { registry, readiness, logger } = options;
   const app = express();
@@ -41,6 +48,7 @@ export async function startHttpServer(options: {
   app.get('/metrics', async (_req, res) => {
     res.set('Content-Type', registry.contentType).send(await registry.metrics());
   });
+  for (const { path, handler } of options.mounts ?? []) app.use(path, handler);
   const server: Server = createServer(app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

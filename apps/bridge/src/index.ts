@@ -18,4 +18,21 @@ export { BridgeError, type BridgeErrorCode } from './errors.ts';
 export { parseLease, type LeaseValue } from './lease.ts';
 export type { BridgeRole } from './metrics.ts';
 export { bridgesKey, type PresenceEntry } from './presence.ts';
+export { BOARD_PATH } from './queue-board.ts';
+export { RELOAD_JOB, type ReloadJobData } from './reload-job.ts';
+export { ReloadQueue, type ReloadTarget } from './reload-queue.ts';
+export {
+  ReloadWorker,
+  type ReloadResult,
+  type ReloadWorkerEvents,
+  type ReloadWorkerHooks,
+  type ReloadWorkerOptions,
+} from './reload-worker.ts';
 export type { ResyncReport } from './scheduled-resync.ts';
+export {
+  SnapshotStore,
+  snapshotKeys,
+  type SnapshotKeys,
+  type StoreOutcome,
+} from './snapshot-store.ts';
+export { selectTextRows, type TextRows } from './table-snapshot.ts';

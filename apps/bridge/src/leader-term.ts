@@ -142,6 +142,11 @@ export class LeaderTerm {
     if (message?.type !== 'resync') {
       throw new BridgeError('NOT_LEADER', `resync (${reason}) not published: not leading`);
     }
+    try {
+      await this.#ctx.hooks.onResync?.(message);
+    } catch (error) {
+      this.#log.error({ err: toError(error), reason }, 'onResync hook failed');
+    }
     return message;
   }
 

@@ -2,17 +2,21 @@ import { backoffDelay } from '@pg-static-cache/postgres';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
+/** What a connection is for; it names the connection in CLIENT LIST and in logs. */
+export type RedisRole = 'commands' | 'control' | 'queue' | 'worker';
+
 /**
  * A Redis connection for the bridge: connects when asked (so startup can fail fast on a bad URL),
  * retries forever with capped, jittered backoff afterwards, and fails a command after one
  * reconnect rather than queueing it for long: a late lease renewal or heartbeat is worse than a
  * missing one, and a lost publish shows up to clients as a seq gap, which they answer with a resync.
+ * The `worker` role is BullMQ's, which needs commands to wait for Redis however long it takes.
  */
-export function createRedis(url: string, role: 'commands' | 'control', logger: Logger): Redis {
+export function createRedis(url: string, role: RedisRole, logger: Logger): Redis {
   const redis = new Redis(url, {
     lazyConnect: true,
     connectionName: `psc-bridge-${role}`,
-    maxRetriesPerRequest: 1,
+    maxRetriesPerRequest: role === 'worker' ? null : 1,
     connectTimeout: 5_000,
     retryStrategy: (times) => backoffDelay(times - 1, { baseMs: 100, capMs: 2_000 }),
   });

@@ -83,6 +83,9 @@ export async function createHarness(prefix = 'psc_bridge'): Promise<Harness> {
         channel,
         functionName,
         logLevel: testLogLevel,
+        // These tests follow the leader's own messages; reload workers' `snapshot` messages would
+        // interleave with them (the reload jobs have their own tests, which turn this on).
+        jobs: false,
         ...overrides,
       });
       bridges.push(bridge);

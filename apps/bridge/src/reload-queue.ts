@@ -1,0 +1,140 @@
+import type { ResolvedTable } from '@pg-static-cache/postgres';
+import type { ResyncMessage } from '@pg-static-cache/protocol';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { BridgeConfig } from './config.ts';
+import type { BridgeContext, BridgeHooks } from './context.ts';
+import { toError } from './errors.ts';
+import { createRedis } from './redis-connection.ts';
+import { RELOAD_JOB, reloadJobOptions, type ReloadJobData } from './reload-job.ts';
+import { ReloadQueueMetrics, type ReloadTrigger } from './reload-metrics.ts';
+import { tableByDisplay } from './table-snapshot.ts';
+import { discoverTables } from './watched-tables.ts';
+
+/** A table to reload. */
+export type ReloadTarget = Pick<ResolvedTable, 'display' | 'oid'>;
+
+/** What a {@link ReloadQueue} needs. */
+export interface ReloadQueueOptions {
+  readonly config: BridgeConfig;
+  /** The queue is `names.queue` (BullMQ prefixes its keys with `bull:`). */
+  readonly queueName: string;
+  readonly logger: Logger;
+  /** Where the enqueue metrics go (the bridge's registry). */
+  readonly registry: Registry;
+}
+
+/**
+ * The producer side of the reload queue: the leader adds a job per table to reload. Every bridge
+ * has one (Bull Board shows the queue from any of them); only the leader adds jobs.
+ */
+export class ReloadQueue implements AsyncDisposable {
+  /** The BullMQ queue (for Bull Board and tests). */
+  readonly queue: Queue<ReloadJobData>;
+  readonly #config: BridgeConfig;
+  readonly #connection: Redis;
+  readonly #metrics: ReloadQueueMetrics;
+  readonly #log: Logger;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: ReloadQueueOptions) {
+    const { config, logger } = options;
+    this.#config = config;
+    this.#log = logger.child({ component: 'reload-queue' });
+    this.#metrics = new ReloadQueueMetrics(options.registry);
+    // Its own connection: a slow job add must not delay lease renewals on the commands connection.
+    this.#connection = createRedis(config.redisUrl, 'queue', logger);
+    this.queue = new Queue<ReloadJobData>(options.queueName, { connection: this.#connection });
+    // Connection errors are logged by createRedis, once per outage; BullMQ re-emits them here.
+    this.queue.on('error', () => undefined);
+  }
+
+  /**
+   * Adds a reload job for each table (coalescing per table, see reloadJobOptions); `lsn` is the
+   * event's. Rejects when Redis does not take them; the caller logs it.
+   */
+  async add(tables: readonly ReloadTarget[], lsn: string, trigger: ReloadTrigger): Promise<void> {
+    const at = Date.now();
+    try {
+      await Promise.all(
+        tables.map(({ display, oid }) =>
+          this.queue.add(
+            RELOAD_JOB,
+            { table: display, oid, lsn, at },
+            reloadJobOptions(this.#config, display),
+          ),
+        ),
+      );
+    } catch (error) {
+      this.#metrics.enqueueErrors.inc();
+      throw error;
+    }
+    this.#metrics.enqueued.inc({ trigger }, tables.length);
+    this.#log.debug({ tables: tables.map((t) => t.display), trigger }, 'reload jobs added');
+  }
+
+  /** Closes the queue and its connection; safe twice. */
+  close(): Promise<void> {
+    this.#closing ??= this.queue
+      .close()
+      .catch((error: unknown) =>
+        this.#log.warn({ err: toError(error) }, 'closing the queue failed'),
+      )
+      .finally(() => this.#connection.disconnect());
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+// The watched tables a resync covers: the listed ones (as `schema.name`), or all of them.
+async function resyncTargets(ctx: BridgeContext, message: ResyncMessage): Promise<ReloadTarget[]> {
+  if (message.tables === undefined) return [...(await discoverTables(ctx)).tables];
+  const targets = new Map<string, ReloadTarget>();
+  for (const display of message.tables) {
+    const table = await tableByDisplay(ctx.pool, display);
+    if (table === undefined) continue;
+    const watched = ctx.tables.watchedOf(table.oid) ?? table;
+    targets.set(watched.display, watched);
+  }
+  return [...targets.values()];
+}
+
+// Runs the caller's hook and ours side by side, so neither failing stops the other.
+async function both(first: () => unknown, second: () => Promise<void>): Promise<void> {
+  const results = await Promise.allSettled([Promise.resolve().then(first), second()]);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw toError(failed.reason);
+}
+
+/**
+ * `hooks` plus reload jobs: each published invalidate adds a job for its watched table, and each
+ * published resync (takeover, reconnect, manual, drift) one for every table it covers, because a
+ * resync says events may have been lost and snapshots may be missing their changes too.
+ */
+export function withReloadJobs(
+  hooks: BridgeHooks,
+  reloads: ReloadQueue,
+  ctx: () => BridgeContext,
+): BridgeHooks {
+  return {
+    onInvalidate: (message, table) =>
+      both(
+        () => hooks.onInvalidate?.(message, table),
+        () => reloads.add([table], message.lsn, 'invalidate'),
+      ),
+    onResync: (message) =>
+      both(
+        () => hooks.onResync?.(message),
+        async () => {
+          const context = ctx();
+          const tables = await resyncTargets(context, message);
+          if (tables.length > 0) await reloads.add(tables, await context.lsn.read(), 'resync');
+        },
+      ),
+  };
+}

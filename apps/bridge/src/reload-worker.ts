@@ -1,0 +1,271 @@
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import {
+  createSnapshot,
+  namesFor,
+  serializeMessage,
+  type Names,
+  type Snapshot,
+  type SnapshotMessage,
+} from '@pg-static-cache/protocol';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { BridgeConfig } from './config.ts';
+import { BridgeError, toError } from './errors.ts';
+import { LsnReader } from './lsn-reader.ts';
+import { createPool } from './postgres-pool.ts';
+import { checkPostgres, connectRedis } from './reachability.ts';
+import { createRedis } from './redis-connection.ts';
+import { parseReloadJobData, type ReloadJobData } from './reload-job.ts';
+import { ReloadWorkerMetrics } from './reload-metrics.ts';
+import { SnapshotStore } from './snapshot-store.ts';
+import { resolveJobTable, selectTextRows } from './table-snapshot.ts';
+
+/** Test seams: pause a job at a known point (a test holds it there while it commits). */
+export interface ReloadWorkerHooks {
+  /** After the version and the LSN are taken, before the table query starts. */
+  readonly beforeQuery?: (job: ReloadJobData) => void | Promise<void>;
+  /** After the query, before the snapshot is stored. */
+  readonly beforeStore?: (snapshot: Snapshot) => void | Promise<void>;
+}
+
+/** What a completed job returns (Bull Board shows it). */
+export interface ReloadResult {
+  readonly table: string;
+  readonly version: number;
+  /** False when a newer version was stored first (this one was dropped). */
+  readonly stored: boolean;
+  readonly rows: number;
+  readonly bytes: number;
+  readonly ms: number;
+}
+
+/** Typed events of {@link ReloadWorker}. */
+export interface ReloadWorkerEvents {
+  /** A snapshot was stored and its `snapshot` message published. */
+  snapshot: [SnapshotMessage];
+  /** A snapshot was not stored: `current`, a newer version, was stored first. */
+  superseded: [{ readonly table: string; readonly version: number; readonly current: number }];
+  /** A job attempt failed; `final` when it will not be tried again. */
+  failed: [{ readonly table: string | undefined; readonly error: Error; readonly final: boolean }];
+}
+
+/** What a {@link ReloadWorker} needs. */
+export interface ReloadWorkerOptions {
+  readonly config: BridgeConfig;
+  readonly logger: Logger;
+  /** Where the worker's metrics go: the bridge's registry, or the standalone worker's. */
+  readonly registry: Registry;
+  /** A commands connection for snapshots and publishes; the worker opens its own when absent. */
+  readonly redis?: Redis;
+  readonly hooks?: ReloadWorkerHooks;
+}
+
+/**
+ * Runs reload jobs: for one table, takes a version, reads the LSN, queries the table once with every
+ * value as Postgres text, stores the snapshot unless a newer one is stored, and publishes
+ * `snapshot`. Create with {@link ReloadWorker.start}.
+ *
+ * The publish is a plain PUBLISH, not the leader's fenced one: a worker may run on a standby or on
+ * its own, and `snapshot` messages carry no epoch or seq. That is safe because nothing in one can
+ * roll a client back: versions only move forward (the store refuses older ones), and a client
+ * reads the snapshot from Redis, verifies its digest and keeps it only if its version is newer
+ * than what it holds. A worker of a deposed leader can at worst announce a correct snapshot.
+ */
+export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements AsyncDisposable {
+  readonly #config: BridgeConfig;
+  readonly #names: Names;
+  readonly #logger: Logger;
+  readonly #log: Logger;
+  readonly #metrics: ReloadWorkerMetrics;
+  readonly #hooks: ReloadWorkerHooks;
+  readonly #pool: pg.Pool;
+  readonly #redis: Redis;
+  readonly #ownRedis: boolean;
+  readonly #store: SnapshotStore;
+  #worker: Worker<ReloadJobData, ReloadResult> | undefined;
+  #workerConnection: Redis | undefined;
+  #closing: Promise<void> | undefined;
+  #lastErrorLogAt = 0;
+
+  private constructor(options: ReloadWorkerOptions) {
+    super();
+    const { config, logger } = options;
+    this.#config = config;
+    this.#names = namesFor(config.namespace);
+    this.#logger = logger;
+    this.#log = logger.child({ component: 'reload-worker' });
+    this.#metrics = new ReloadWorkerMetrics(options.registry);
+    this.#hooks = options.hooks ?? {};
+    // Its own sessions: a long table query must not hold up the bridge's lock polling.
+    this.#pool = createPool(config, config.workerConcurrency, logger, 'pg-static-cache-worker');
+    this.#ownRedis = options.redis === undefined;
+    this.#redis = options.redis ?? createRedis(config.redisUrl, 'commands', logger);
+    this.#store = new SnapshotStore(this.#redis, this.#names);
+  }
+
+  /** Connects (failing fast with BridgeError START_FAILED) and starts taking jobs. */
+  static async start(options: ReloadWorkerOptions): Promise<ReloadWorker> {
+    const worker = new ReloadWorker(options);
+    try {
+      await worker.#startup();
+    } catch (error) {
+      await worker.close();
+      if (error instanceof BridgeError) throw error;
+      const cause = toError(error);
+      throw new BridgeError('START_FAILED', `reload worker cannot start: ${cause.message}`, {
+        cause,
+      });
+    }
+    return worker;
+  }
+
+  /** Stops taking jobs, waits for the running ones, and closes its connections. Safe twice. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #startup(): Promise<void> {
+    if (this.#ownRedis) await connectRedis(this.#redis);
+    await checkPostgres(this.#pool);
+    const config = this.#config;
+    // BullMQ's connections wait for Redis however long it takes; it duplicates this one for its
+    // blocking reads.
+    this.#workerConnection = createRedis(config.redisUrl, 'worker', this.#logger);
+    const worker = new Worker<ReloadJobData, ReloadResult>(
+      this.#names.queue,
+      (job) => this.#process(job),
+      {
+        connection: this.#workerConnection,
+        name: config.bridgeId,
+        concurrency: config.workerConcurrency,
+        lockDuration: config.jobLockMs,
+        stalledInterval: config.jobStalledIntervalMs,
+      },
+    );
+    this.#worker = worker;
+    worker.on('failed', (job, error) => this.#onFailed(job, error));
+    worker.on('stalled', (jobId) => {
+      this.#metrics.stalled.inc();
+      this.#log.warn({ jobId }, 'job stalled (its worker died or froze); running it again');
+    });
+    worker.on('error', (error) => {
+      // BullMQ repeats connection errors on every retry; one line per 10 s is enough.
+      if (Date.now() - this.#lastErrorLogAt < 10_000) return;
+      this.#lastErrorLogAt = Date.now();
+      this.#log.warn({ err: error }, 'reload worker error');
+    });
+    await worker.waitUntilReady();
+    this.#log.info({ concurrency: config.workerConcurrency }, 'reload worker started');
+  }
+
+  async #process(job: Job<ReloadJobData, ReloadResult>): Promise<ReloadResult> {
+    const data = parseReloadJobData(job.data);
+    if (data === undefined) throw new UnrecoverableError('invalid reload job data');
+    const started = performance.now();
+    const snapshot = await this.#take(data);
+    const outcome = await this.#store.store(snapshot);
+    const { table, version } = snapshot;
+    const rows = snapshot.rows.length;
+    if (outcome.stored) {
+      await this.#publish(snapshot);
+      this.#metrics.bytes.set({ table }, outcome.bytes);
+      this.#metrics.rows.set({ table }, rows);
+    } else {
+      this.#metrics.superseded.inc();
+      this.#log.info({ table, version, current: outcome.current }, 'snapshot superseded');
+      this.emit('superseded', { table, version, current: outcome.current });
+    }
+    const seconds = (performance.now() - started) / 1000;
+    this.#metrics.jobs.inc({ outcome: 'completed' });
+    this.#metrics.duration.observe(seconds);
+    const bytes = outcome.stored ? outcome.bytes : 0;
+    const ms = Math.round(seconds * 1000);
+    this.#log.debug({ table, version, rows, bytes, ms, stored: outcome.stored }, 'reload done');
+    return { table, version, stored: outcome.stored, rows, bytes, ms };
+  }
+
+  async #publish(snapshot: Snapshot): Promise<void> {
+    const message = {
+      v: 1,
+      type: 'snapshot',
+      table: snapshot.table,
+      oid: snapshot.oid,
+      version: snapshot.version,
+      key: this.#names.snapshot(snapshot.table),
+      digest: snapshot.digest,
+      lsn: snapshot.lsn,
+      at: snapshot.at,
+      worker: this.#config.bridgeId,
+    } as const satisfies SnapshotMessage;
+    await this.#redis.publish(this.#names.events, serializeMessage(message));
+    this.emit('snapshot', message);
+  }
+
+  // Version first, then the LSN, then the query: the highest version is the latest query to start,
+  // and the snapshot holds every commit at or before its LSN.
+  async #take(data: ReloadJobData): Promise<Snapshot> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      const table = await resolveJobTable(client, data.table, data.oid);
+      if (table === undefined) {
+        throw new UnrecoverableError(`table ${JSON.stringify(data.table)} no longer exists`);
+      }
+      const version = await this.#store.nextVersion(table.display);
+      const lsn = await new LsnReader(client).read();
+      const at = Date.now();
+      await this.#hooks.beforeQuery?.(data);
+      const { fields, rows } = await selectTextRows(client, table);
+      const snapshot = createSnapshot({
+        table: table.display,
+        oid: table.oid,
+        version,
+        fields,
+        rows,
+        lsn,
+        at,
+      });
+      await this.#hooks.beforeStore?.(snapshot);
+      return snapshot;
+    } catch (error) {
+      broken = toError(error);
+      throw error;
+    } finally {
+      // A session that failed mid-query may be unusable: drop it rather than hand it out again.
+      client.release(broken);
+    }
+  }
+
+  #onFailed(job: Job<ReloadJobData, ReloadResult> | undefined, error: Error): void {
+    const final =
+      job === undefined ||
+      error instanceof UnrecoverableError ||
+      job.attemptsMade >= (job.opts.attempts ?? 1);
+    this.#metrics.jobs.inc({ outcome: final ? 'failed' : 'retried' });
+    const table = parseReloadJobData(job?.data)?.table;
+    const attempt = job?.attemptsMade;
+    this.#log.warn(
+      { err: error, table, attempt, final },
+      final ? 'reload job failed' : 'reload job failed; retrying',
+    );
+    this.emit('failed', { table, error, final });
+  }
+
+  async #shutdown(): Promise<void> {
+    await this.#worker
+      ?.close()
+      .catch((error: unknown) => this.#log.warn({ err: toError(error) }, 'closing worker failed'));
+    this.#workerConnection?.disconnect();
+    if (this.#ownRedis) this.#redis.disconnect();
+    await this.#pool.end();
+  }
+}

@@ -1,0 +1,105 @@
+import { createSnapshot, namesFor, type Snapshot } from '@pg-static-cache/protocol';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { redisUrl, uniqueName } from '../../../test/support/index.ts';
+import { snapshotKeys, SnapshotStore } from './snapshot-store.ts';
+
+const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+afterAll(() => redis.disconnect());
+
+function snapshot(table: string, version: number, label: string): Snapshot {
+  return createSnapshot({
+    table,
+    oid: 16_384,
+    version,
+    fields: [
+      { name: 'id', dataTypeID: 23 },
+      { name: 'label', dataTypeID: 25 },
+    ],
+    rows: [['1', label]],
+    lsn: '0/16B3748',
+    at: Date.now(),
+  });
+}
+
+describe('SnapshotStore', () => {
+  it('hands out increasing versions and stores a snapshot only over an older one', async () => {
+    const names = namesFor(uniqueName('snap'));
+    const store = new SnapshotStore(redis, names);
+    const table = 'public.plans';
+    try {
+      const [v1, v2, v3] = [
+        await store.nextVersion(table),
+        await store.nextVersion(table),
+        await store.nextVersion(table),
+      ];
+      expect([v1, v2, v3]).toEqual([1, 2, 3]);
+
+      expect(await store.store(snapshot(table, v2, 'two'))).toMatchObject({ stored: true });
+      // The job with the older version finishes last: refused, the newer snapshot stays.
+      expect(await store.store(snapshot(table, v1, 'one'))).toEqual({ stored: false, current: 2 });
+      expect(await store.store(snapshot(table, v2, 'again'))).toEqual({
+        stored: false,
+        current: 2,
+      });
+      expect((await store.read(table))?.rows).toEqual([['1', 'two']]);
+      expect(await store.store(snapshot(table, v3, 'three'))).toMatchObject({ stored: true });
+      expect(await store.read(table)).toMatchObject({ version: 3, rows: [['1', 'three']] });
+
+      // What clients read is the plain snapshot key of libs/protocol.
+      const keys = snapshotKeys(names, table);
+      expect(keys.snapshot).toBe(names.snapshot(table));
+      expect(await redis.get(keys.stored)).toBe('3');
+    } finally {
+      await store.delete(table);
+    }
+  });
+
+  it('never hands out a version at or below the stored one, even after the counter is lost', async () => {
+    const names = namesFor(uniqueName('snap'));
+    const store = new SnapshotStore(redis, names);
+    const table = 'public.plans';
+    try {
+      for (let i = 0; i < 5; i += 1) await store.nextVersion(table);
+      expect(await store.store(snapshot(table, 5, 'five'))).toMatchObject({ stored: true });
+      await redis.del(snapshotKeys(names, table).counter);
+      const next = await store.nextVersion(table);
+      expect(next).toBe(6);
+      expect(await store.store(snapshot(table, next, 'six'))).toMatchObject({ stored: true });
+      expect(await store.nextVersion(table)).toBe(7);
+    } finally {
+      await store.delete(table);
+    }
+  });
+
+  it('reads a missing or corrupt snapshot as undefined', async () => {
+    const names = namesFor(uniqueName('snap'));
+    const store = new SnapshotStore(redis, names);
+    const table = 'public.plans';
+    try {
+      expect(await store.read(table)).toBeUndefined();
+      const good = snapshot(table, 1, 'one');
+      await store.store(good);
+      await redis.set(
+        names.snapshot(table),
+        JSON.stringify({ ...good, rows: [['1', 'tampered']] }),
+      );
+      expect(await store.read(table)).toBeUndefined();
+    } finally {
+      await store.delete(table);
+    }
+  });
+
+  it('keeps the keys of different tables apart, whatever their names', () => {
+    const names = namesFor('psc');
+    const a = snapshotKeys(names, 'public.a');
+    const b = snapshotKeys(names, 'public.a:stored');
+    const all = [a.snapshot, a.counter, a.stored, b.snapshot, b.counter, b.stored];
+    expect(new Set(all).size).toBe(all.length);
+    expect(a).toEqual({
+      snapshot: 'psc:snapshot:public.a',
+      counter: 'psc:snapshot-version:public.a',
+      stored: 'psc:snapshot-stored:public.a',
+    });
+  });
+});

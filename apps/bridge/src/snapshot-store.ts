@@ -1,0 +1,111 @@
+import { parseSnapshot, type Names, type Snapshot } from '@pg-static-cache/protocol';
+import type { Redis } from 'ioredis';
+import { LuaScript } from './lua-script.ts';
+
+/** The Redis keys of one table's snapshot. */
+export interface SnapshotKeys {
+  /** The snapshot JSON (`names.snapshot(table)`), what clients read. */
+  readonly snapshot: string;
+  /** Counter: every INCR hands out a new version to a job about to query the table. */
+  readonly counter: string;
+  /** Version of the snapshot now stored, so the compare-and-set need not parse the JSON. */
+  readonly stored: string;
+}
+
+/**
+ * Keys of `table`'s snapshot. The prefixes `snapshot:`, `snapshot-version:` and `snapshot-stored:`
+ * differ before the table name, so no table name can make one key equal another table's.
+ */
+export function snapshotKeys(names: Names, table: string): SnapshotKeys {
+  return Object.freeze({
+    snapshot: names.snapshot(table),
+    counter: `${names.namespace}:snapshot-version:${table}`,
+    stored: `${names.namespace}:snapshot-stored:${table}`,
+  });
+}
+
+// INCR, but never at or below the stored version: if the counter alone was lost (evicted, deleted
+// by hand), a plain INCR would restart at 1 and every later snapshot would be refused.
+const NEXT_VERSION = new LuaScript(
+  `local version = redis.call('INCR', KEYS[1])
+local stored = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+if version <= stored then
+  version = stored + 1
+  redis.call('SET', KEYS[1], version)
+end
+return version`,
+  2,
+);
+
+// Writes the snapshot only over an older one: a job that finishes late never replaces a newer
+// snapshot. Returns {1, version} when written, {0, stored version} when refused.
+const STORE_IF_NEWER = new LuaScript(
+  `local stored = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+local version = tonumber(ARGV[1])
+if version <= stored then return {0, stored} end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[1])
+return {1, version}`,
+  2,
+);
+
+/** The outcome of {@link SnapshotStore.store}. */
+export type StoreOutcome =
+  | { readonly stored: true; readonly bytes: number }
+  | { readonly stored: false; readonly current: number };
+
+function pair(reply: unknown): [number, number] {
+  if (Array.isArray(reply) && typeof reply[0] === 'number' && typeof reply[1] === 'number') {
+    return [reply[0], reply[1]];
+  }
+  throw new TypeError(`unexpected reply from the snapshot script: ${JSON.stringify(reply)}`);
+}
+
+/** Table snapshots in Redis, with versions that only move forward. */
+export class SnapshotStore {
+  readonly #redis: Redis;
+  readonly #names: Names;
+
+  constructor(redis: Redis, names: Names) {
+    this.#redis = redis;
+    this.#names = names;
+  }
+
+  /**
+   * A version for a snapshot about to be taken of `table`, higher than every version handed out
+   * before. Take it BEFORE querying: then the highest version is also the latest query to start,
+   * and it sees every commit announced before it began.
+   */
+  async nextVersion(table: string): Promise<number> {
+    const { counter, stored } = snapshotKeys(this.#names, table);
+    const reply = await NEXT_VERSION.run(this.#redis, [counter, stored], []);
+    if (typeof reply !== 'number') throw new TypeError('unexpected reply from INCR');
+    return reply;
+  }
+
+  /** Stores `snapshot` unless a snapshot of the same or a newer version is stored already. */
+  async store(snapshot: Snapshot): Promise<StoreOutcome> {
+    const keys = snapshotKeys(this.#names, snapshot.table);
+    const text = JSON.stringify(snapshot);
+    const [written, version] = pair(
+      await STORE_IF_NEWER.run(this.#redis, [keys.snapshot, keys.stored], [snapshot.version, text]),
+    );
+    return written === 1
+      ? { stored: true, bytes: Buffer.byteLength(text) }
+      : { stored: false, current: version };
+  }
+
+  /** The stored snapshot of `table`, verified; undefined when there is none or it does not verify. */
+  async read(table: string): Promise<Snapshot | undefined> {
+    const raw = await this.#redis.getBuffer(this.#names.snapshot(table));
+    if (raw === null) return undefined;
+    const parsed = parseSnapshot(raw);
+    return parsed.ok ? parsed.snapshot : undefined;
+  }
+
+  /** Deletes `table`'s snapshot and its versions (tests, or a table no longer cached). */
+  async delete(table: string): Promise<void> {
+    const { snapshot, counter, stored } = snapshotKeys(this.#names, table);
+    await this.#redis.del(snapshot, counter, stored);
+  }
+}

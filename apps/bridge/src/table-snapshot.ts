@@ -1,0 +1,88 @@
+import {
+  PostgresError,
+  resolveTableOid,
+  selectRowsSql,
+  type Queryable,
+  type ResolvedTable,
+} from '@pg-static-cache/postgres';
+import type { SnapshotField } from '@pg-static-cache/protocol';
+import type pg from 'pg';
+import { BridgeError } from './errors.ts';
+
+// Relations by their unquoted `schema.name`; a dot inside a name could make two match, and then
+// the snapshot key itself is ambiguous, so the caller refuses.
+const BY_DISPLAY_SQL = `
+SELECT c.oid
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) c.relname = $1
+  AND c.relkind IN ('r', 'p')`;
+
+/** The table now named `display` (unquoted `schema.name`); undefined when there is none. */
+export async function tableByDisplay(
+  db: Queryable,
+  display: string,
+): Promise<ResolvedTable | undefined> {
+  const found = await db.query<{ oid: unknown }>(BY_DISPLAY_SQL, [display]);
+  if (found.rows.length > 1) {
+    const count = String(found.rows.length);
+    throw new BridgeError('UNKNOWN_TABLE', `${JSON.stringify(display)} names ${count} tables`);
+  }
+  const oid = found.rows[0]?.oid;
+  if (oid === undefined) return undefined;
+  try {
+    return await resolveTableOid(db, Number(oid), display);
+  } catch (error) {
+    // Dropped between the two queries.
+    if (error instanceof PostgresError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The table a job for `display` (with the OID it had when the job was added) must snapshot: the
+ * table with that OID while it still has that name, else whatever table has the name now (it was
+ * dropped and re-created). Undefined when no table has the name any more.
+ */
+export async function resolveJobTable(
+  db: Queryable,
+  display: string,
+  oid: number,
+): Promise<ResolvedTable | undefined> {
+  try {
+    const table = await resolveTableOid(db, oid, display);
+    if (table.display === display) return table;
+  } catch (error) {
+    if (!(error instanceof PostgresError)) throw error;
+  }
+  return tableByDisplay(db, display);
+}
+
+// Every value stays the text Postgres sent: clients parse it with their own node-postgres type
+// parsers, so they get exactly what their own query would have given them.
+const TEXT: pg.CustomTypesConfig = {
+  getTypeParser: (() => (value: string) => value) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+/** A table's rows as Postgres text (null for NULL), with field names and type OIDs. */
+export interface TextRows {
+  readonly fields: SnapshotField[];
+  readonly rows: (string | null)[][];
+}
+
+/** `SELECT * FROM table ORDER BY <primary key>`, every value left as Postgres text. */
+export async function selectTextRows(db: Queryable, table: ResolvedTable): Promise<TextRows> {
+  const result = await db.query<unknown[]>({
+    text: selectRowsSql(table),
+    rowMode: 'array',
+    types: TEXT,
+  });
+  const rows = result.rows.map((row) =>
+    row.map((value) => {
+      if (value === null || typeof value === 'string') return value;
+      throw new TypeError(`expected a text value, got ${typeof value}`);
+    }),
+  );
+  const fields = result.fields.map(({ name, dataTypeID }) => ({ name, dataTypeID }));
+  return { fields, rows };
+}

@@ -1,0 +1,64 @@
+// A reload worker on its own: `node --import tsx apps/bridge/src/worker-main.ts`, configured by the
+// same environment as the bridge (see configFromEnv; DATABASE_URL, REDIS_URL, PSC_NAMESPACE,
+// PSC_WORKER_CONCURRENCY, PSC_JOB_*, PSC_HTTP_HOST/PORT for /metrics). Exits 0 after SIGTERM/SIGINT
+// once the running jobs are done, 2 on bad config, 1 when Postgres or Redis cannot be reached.
+// PSC_TEST_JOB_DELAY_MS holds every job before its query (tests kill a worker mid-job with it).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { parseBridgeConfig } from './config.ts';
+import { configFromEnv } from './env-config.ts';
+import { BridgeError } from './errors.ts';
+import { startHttpServer } from './http-server.ts';
+import { createLogger } from './logger.ts';
+import { ReloadWorker, type ReloadWorkerHooks } from './reload-worker.ts';
+
+const FORCE_EXIT_MS = 10_000;
+
+function testHooks(value: string | undefined): ReloadWorkerHooks {
+  if (value === undefined || value === '') return {};
+  if (!/^[0-9]{1,9}$/.test(value)) {
+    throw new BridgeError('INVALID_CONFIG', 'PSC_TEST_JOB_DELAY_MS must be a whole number');
+  }
+  const ms = Number(value);
+  return { beforeQuery: () => sleep(ms) };
+}
+
+try {
+  const config = parseBridgeConfig(configFromEnv(process.env));
+  const logger = createLogger(config);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'psc_worker_' });
+  const worker = await ReloadWorker.start({
+    config,
+    logger,
+    registry,
+    hooks: testHooks(process.env['PSC_TEST_JOB_DELAY_MS']),
+  });
+  let stopping = false;
+  const http = await startHttpServer({
+    host: config.httpHost,
+    port: config.httpPort,
+    readiness: () => ({ ready: !stopping, body: { worker: config.bridgeId } }),
+    registry,
+    logger: logger.child({ component: 'http' }),
+  }).catch(async (error: unknown) => {
+    await worker.close();
+    throw error;
+  });
+  logger.info({ httpHost: config.httpHost, httpPort: http.port }, 'reload worker process started');
+  const stop = (): void => {
+    stopping = true;
+    setTimeout(() => {
+      process.stderr.write('pg-static-cache worker: close timed out; exiting\n');
+      process.exit(1);
+    }, FORCE_EXIT_MS).unref();
+    void Promise.all([worker.close(), http.close()]);
+  };
+  // `once`: a second signal gets the default behaviour, so a stuck close can still be interrupted.
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+} catch (error) {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`pg-static-cache worker: ${message}\n`);
+  process.exitCode = error instanceof BridgeError && error.code === 'INVALID_CONFIG' ? 2 : 1;
+}

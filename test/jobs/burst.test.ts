@@ -1,0 +1,76 @@
+// A burst of 10,000 single-row commits from 4 connections: the bridge adds a reload job per
+// invalidate, BullMQ coalesces them per table, and the last snapshot equals the table.
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../support/index.ts';
+import { createJobsWorld } from './jobs-kit.ts';
+
+const COMMITS = 10_000;
+const CONNECTIONS = 4;
+const ROWS = 100;
+
+function counter(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return Number(line?.slice(series.length + 1) ?? Number.NaN);
+}
+
+describe('reload jobs: a burst of commits', () => {
+  // 10,000 notifying commits take 15-40 s on two busy cores.
+  it(
+    'coalesces 10,000 commits into few jobs, and the last snapshot equals the table',
+    { timeout: 180_000 },
+    async () => {
+      await using w = await createJobsWorld('psc_burst');
+      const table = await w.createTable('counters', 'id int PRIMARY KEY, n int NOT NULL');
+      await w.schema.pool.query(
+        `INSERT INTO counters SELECT i, 0 FROM generate_series(1, ${ROWS}) AS i`,
+      );
+      const bridge = await w.startBridge();
+      await w.waitForCurrentSnapshot(table);
+      await w.waitForIdleQueue();
+      const before = await bridge.registry.metrics();
+      const completed = 'psc_reload_jobs_total{outcome="completed"}';
+      const enqueued = 'psc_reload_jobs_enqueued_total{trigger="invalidate"}';
+
+      const started = Date.now();
+      await Promise.all(
+        Array.from({ length: CONNECTIONS }, async (_, c) => {
+          const client = new pg.Client({ connectionString: w.schema.url });
+          await client.connect();
+          try {
+            for (let i = c; i < COMMITS; i += CONNECTIONS) {
+              await client.query('UPDATE counters SET n = n + 1 WHERE id = $1', [(i % ROWS) + 1]);
+            }
+          } finally {
+            await client.end();
+          }
+        }),
+      );
+      const committedMs = Date.now() - started;
+      const final = await w.waitForCurrentSnapshot(table, 60_000);
+      const convergedMs = Date.now() - started;
+      await waitFor(
+        'every invalidate to be added',
+        async () => {
+          const text = await bridge.registry.metrics();
+          return counter(text, enqueued) - counter(before, enqueued) === COMMITS;
+        },
+        30_000,
+      );
+      await w.waitForIdleQueue();
+
+      const after = await bridge.registry.metrics();
+      const jobs = counter(after, completed) - counter(before, completed);
+      const total = final.rows.reduce((sum, row) => sum + Number(row[1]), 0);
+      expect(total).toBe(COMMITS);
+      expect(final.rows).toHaveLength(ROWS);
+      console.info(
+        `burst: ${COMMITS} commits in ${committedMs} ms → ${jobs} reload jobs; ` +
+          `snapshot current ${convergedMs} ms after the first commit (version ${final.version})`,
+      );
+      expect(jobs).toBeGreaterThanOrEqual(1);
+      expect(jobs).toBeLessThanOrEqual(500);
+      expect(counter(after, 'psc_reload_jobs_total{outcome="failed"}')).toBe(0);
+    },
+  );
+});
