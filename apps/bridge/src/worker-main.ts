@@ -1,7 +1,8 @@
 // A reload worker on its own: `node --import tsx apps/bridge/src/worker-main.ts`, configured by the
 // same environment as the bridge (see configFromEnv; DATABASE_URL, REDIS_URL, PSC_NAMESPACE,
 // PSC_WORKER_CONCURRENCY, PSC_JOB_*, PSC_HTTP_HOST/PORT for /metrics). Exits 0 after SIGTERM/SIGINT
-// once the running jobs are done, 2 on bad config, 1 when Postgres or Redis cannot be reached.
+// once the running jobs are done, 2 on bad config, 1 when Postgres or Redis cannot be reached
+// (see runProcess).
 // PSC_TEST_JOB_DELAY_MS holds every job before its query (tests kill a worker mid-job with it).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -11,8 +12,7 @@ import { BridgeError } from './errors.ts';
 import { startHttpServer } from './http-server.ts';
 import { createLogger } from './logger.ts';
 import { ReloadWorker, type ReloadWorkerHooks } from './reload-worker.ts';
-
-const FORCE_EXIT_MS = 10_000;
+import { runProcess } from './process-runner.ts';
 
 function testHooks(value: string | undefined): ReloadWorkerHooks {
   if (value === undefined || value === '') return {};
@@ -23,7 +23,7 @@ function testHooks(value: string | undefined): ReloadWorkerHooks {
   return { beforeQuery: () => sleep(ms) };
 }
 
-try {
+await runProcess('worker', async () => {
   const config = parseBridgeConfig(configFromEnv(process.env));
   const logger = createLogger(config);
   const registry = new Registry();
@@ -46,19 +46,10 @@ try {
     throw error;
   });
   logger.info({ httpHost: config.httpHost, httpPort: http.port }, 'reload worker process started');
-  const stop = (): void => {
-    stopping = true;
-    setTimeout(() => {
-      process.stderr.write('pg-static-cache worker: close timed out; exiting\n');
-      process.exit(1);
-    }, FORCE_EXIT_MS).unref();
-    void Promise.all([worker.close(), http.close()]);
+  return {
+    close: () => {
+      stopping = true;
+      return Promise.all([worker.close(), http.close()]);
+    },
   };
-  // `once`: a second signal gets the default behaviour, so a stuck close can still be interrupted.
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-} catch (error) {
-  const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`pg-static-cache worker: ${message}\n`);
-  process.exitCode = error instanceof BridgeError && error.code === 'INVALID_CONFIG' ? 2 : 1;
-}
+});
