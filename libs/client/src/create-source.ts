@@ -6,35 +6,48 @@ import { DirectSource } from './direct-source.ts';
 import { ClientError } from './errors.ts';
 import type { InvalidationSource } from './invalidation-source.ts';
 import { RedisSource } from './redis-source.ts';
+import { snapshotWaitMs } from './snapshot-mode.ts';
 
 /**
- * How a subscriber learns of changes: `direct` LISTENs to Postgres itself (one session per
- * process); `redis` follows the bridge's messages. Caches load from Postgres in both.
+ * How a subscriber learns of changes and loads: `direct` LISTENs to Postgres itself (one session
+ * per process); `redis` follows the bridge's messages; both query the table on every reload.
+ * `snapshot` follows the bridge's messages too, but loads the snapshot a reload worker stored in
+ * Redis, and queries Postgres only when that snapshot is missing, corrupt or too old.
  */
-export type SubscriberMode = 'direct' | 'redis';
+export type SubscriberMode = 'direct' | 'redis' | 'snapshot';
 
-const MODES: readonly string[] = ['direct', 'redis'] satisfies SubscriberMode[];
+const MODES: readonly string[] = ['direct', 'redis', 'snapshot'] satisfies SubscriberMode[];
 
 /** Where events come from and how to reach it; part of {@link SubscriberOptions}. */
 export interface SourceOptions {
   /** @default 'direct' */
   readonly mode?: SubscriberMode;
-  /** Connection string, pool config, or a pool the app already has (its options are reused for LISTEN). */
+  /**
+   * Connection string, pool config, or a pool the app already has (its options are reused for
+   * LISTEN). Snapshot mode parses snapshot values with this config's `types` when it has them.
+   */
   readonly pg: string | pg.PoolConfig | pg.Pool;
   /**
-   * Redis mode only, and required there: URL, ioredis options, or the app's instance (duplicated
-   * for the subscription; the app's instance is never closed by the subscriber).
+   * Redis and snapshot mode, and required there: URL, ioredis options, or the app's instance
+   * (duplicated for the subscription and, in snapshot mode, for reading snapshots; the app's
+   * instance is never closed by the subscriber).
    */
   readonly redis?: string | RedisOptions | Redis;
-  /** Redis mode: namespace of the channel `<namespace>:events`. @default 'psc' */
+  /** Redis and snapshot mode: namespace of the channel `<namespace>:events` and snapshot keys. @default 'psc' */
   readonly namespace?: string;
+  /**
+   * Snapshot mode: how long a cache waits, after an invalidate or a resync, for a `snapshot`
+   * message that covers it before it queries Postgres instead. @default 2000
+   */
+  readonly snapshotWaitMs?: number;
   /** Direct mode: NOTIFY channel the triggers use. @default 'pg_static_cache_update' */
   readonly channel?: string;
   /** Direct mode: LISTEN heartbeat period. @default 5000 */
   readonly heartbeatIntervalMs?: number;
   /**
-   * Direct mode: how long a LISTEN heartbeat may take (@default 3000). Redis mode: how long the
-   * bridge may stay silent before caches count as stale (@default 6000, three bridge heartbeats).
+   * Direct mode: how long a LISTEN heartbeat may take (@default 3000). Redis and snapshot mode:
+   * how long the bridge may stay silent before caches count as stale (@default 6000, three bridge
+   * heartbeats).
    */
   readonly heartbeatTimeoutMs?: number;
   /** Reconnect and reload-retry delays. @default { baseMs: 100, capMs: 5000 } */
@@ -45,7 +58,10 @@ export interface SourceOptions {
 export function createSource(options: SourceOptions): InvalidationSource {
   const mode: string = options.mode ?? 'direct';
   if (!MODES.includes(mode)) {
-    throw new ClientError('INVALID_OPTIONS', `unknown mode "${mode}" (expected direct or redis)`);
+    throw new ClientError(
+      'INVALID_OPTIONS',
+      `unknown mode "${mode}" (expected direct, redis or snapshot)`,
+    );
   }
   const { heartbeatIntervalMs, heartbeatTimeoutMs, backoff } = options;
   const timing = {
@@ -65,9 +81,10 @@ export function createSource(options: SourceOptions): InvalidationSource {
   if (typeof redis !== 'string' && (typeof redis !== 'object' || (redis as unknown) === null)) {
     throw new ClientError(
       'INVALID_OPTIONS',
-      'redis mode needs the `redis` option (URL, options or instance)',
+      `${mode} mode needs the \`redis\` option (URL, options or instance)`,
     );
   }
+  if (mode === 'snapshot') snapshotWaitMs(options.snapshotWaitMs);
   try {
     return new RedisSource({
       redis,

@@ -4,17 +4,17 @@ export {
   type CacheStatus,
   type Row,
 } from './static-cache.ts';
-export {
-  Subscriber,
-  createSubscriber,
-  type AnyCache,
-  type SubscriberOptions,
-  type SubscriberEvents,
-  type ReloadEvent,
-  type StaleEvent,
-} from './subscriber.ts';
+export { Subscriber, createSubscriber, type AnyCache } from './subscriber.ts';
+export type {
+  SubscriberOptions,
+  SubscriberEvents,
+  ReloadEvent,
+  StaleEvent,
+} from './subscriber-events.ts';
 export type { SubscriberMode, SourceOptions } from './create-source.ts';
 export type { SubscriberStats } from './subscriber-stats.ts';
+export type { SnapshotFallbackReason } from './snapshot-fallback.ts';
+export { DEFAULT_SNAPSHOT_WAIT_MS } from './snapshot-mode.ts';
 export {
   RedisSource,
   DEFAULT_REDIS_HEARTBEAT_TIMEOUT_MS,

@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import type { RejectReason } from '@pg-static-cache/protocol';
+import type { RejectReason, SnapshotMessage } from '@pg-static-cache/protocol';
 
 /** Connection state of a subscriber, the same union in every mode. */
 export type SubscriberStatus = 'connecting' | 'ready' | 'reconnecting' | 'closed';
@@ -41,8 +41,13 @@ export interface ResyncRequest {
 
 /** What a source tells the subscriber. */
 export interface SourceEvents {
-  /** Something changed in the table (or partition) with this OID. */
-  invalidate: [oid: number];
+  /**
+   * Something changed in the table (or partition) with this OID; `lsn` (redis mode) bounds the
+   * commit's WAL position from above.
+   */
+  invalidate: [oid: number, lsn?: string];
+  /** A reload worker stored a new snapshot of a table (redis source only; unfenced). */
+  snapshot: [SnapshotMessage];
   /** Events may have been lost (reconnect, gap, new leader, silence) or a resync was asked for. */
   resync: [ResyncRequest];
   status: [SubscriberStatus];

@@ -1,20 +1,24 @@
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { backoffDelay, type BackoffOptions } from '@pg-static-cache/postgres';
 import { namesFor, parseMessage, type Message } from '@pg-static-cache/protocol';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { ClientError } from './errors.ts';
 import type { InvalidationSource, SourceEvents, SubscriberStatus } from './invalidation-source.ts';
 import { LeaderSequence } from './leader-sequence.ts';
+import {
+  closeRedis,
+  redisConnection,
+  type OurRedisOptions,
+  type RedisOption,
+} from './redis-connection.ts';
 
 /** Three of the bridge's 2 s heartbeats: one late or lost heartbeat is not yet silence. */
 export const DEFAULT_REDIS_HEARTBEAT_TIMEOUT_MS = 6_000;
 
-const CLOSE_TIMEOUT_MS = 2_000;
-
 /** Settings of redis mode: the bridge's messages on `<namespace>:events`. */
 export interface RedisSourceOptions {
   /** URL, ioredis options, or the app's own instance (duplicated for the subscription, never closed by us). */
-  readonly redis: string | RedisOptions | Redis;
+  readonly redis: RedisOption;
   /** Namespace of the deployment's channel and keys. @default 'psc' */
   readonly namespace?: string;
   /**
@@ -27,8 +31,8 @@ export interface RedisSourceOptions {
 }
 
 /** The dedicated subscriber connection; our settings win over the app's. */
-function subscriberConnection(redis: RedisSourceOptions['redis'], backoff?: BackoffOptions): Redis {
-  const ours: RedisOptions & { replyMapping: 'legacy' } = {
+function subscriberConnection(redis: RedisOption, backoff?: BackoffOptions): Redis {
+  const ours: OurRedisOptions = {
     lazyConnect: true,
     // Pub/sub payloads are plain strings in every mapping; pinned so the app's choice cannot matter.
     replyMapping: 'legacy',
@@ -40,8 +44,7 @@ function subscriberConnection(redis: RedisSourceOptions['redis'], backoff?: Back
     // Never gives up (rule 2 needs the subscription back), but with jitter and a cap.
     retryStrategy: (times) => backoffDelay(times - 1, backoff),
   };
-  if (redis instanceof Redis) return redis.duplicate(ours);
-  return typeof redis === 'string' ? new Redis(redis, ours) : new Redis({ ...redis, ...ours });
+  return redisConnection(redis, ours);
 }
 
 /**
@@ -121,16 +124,7 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
     this.#setStatus('closed');
     clearTimeout(this.#watchdog);
     this.#firstSubscription?.reject(new ClientError('CLOSED', 'redis source closed'));
-    const redis = this.#redis;
-    // While waiting to reconnect there is no socket, so no `end` would come: disconnect() just
-    // cancels the timer. Otherwise wait for the socket to close, so no handle outlives us.
-    const ended = redis.status === 'end' || redis.status === 'reconnecting';
-    const end = ended ? Promise.resolve() : once(redis, 'end');
-    redis.disconnect();
-    // Bounded all the same: close() must never hang on a socket that refuses to say goodbye.
-    let timer: NodeJS.Timeout | undefined;
-    const giveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)));
-    await Promise.race([end, giveUp]).finally(() => clearTimeout(timer));
+    await closeRedis(this.#redis);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -187,8 +181,12 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
       return;
     }
     const message = parsed.message;
-    // Snapshots come from reload workers, not the leader; snapshot mode uses them.
-    if (message.type === 'snapshot') return;
+    // Snapshots come from reload workers, not the leader: no epoch or seq to check, and no sign of
+    // the leader's life. Snapshot mode loads them; redis mode has no listener.
+    if (message.type === 'snapshot') {
+      this.emit('snapshot', message);
+      return;
+    }
     const verdict = this.#sequence.accept(message);
     // Neither counts as a sign of life. A replay is no news from the leader; and if our position
     // got ahead of the real leader (a forged or buggy seq or epoch), its every message looks like
@@ -222,7 +220,7 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
   #apply(message: Exclude<Message, { type: 'snapshot' }>): void {
     switch (message.type) {
       case 'invalidate':
-        this.emit('invalidate', message.oid);
+        this.emit('invalidate', message.oid, message.lsn);
         return;
       case 'resync':
         this.emit(

@@ -8,6 +8,10 @@ export type CacheStatus = 'empty' | 'fresh' | 'stale';
 /** A row as node-postgres returns it. */
 export type Row = Readonly<Record<string, unknown>>;
 
+/** A cache of any row and value type, as a subscriber holds them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- variance: caches of every row type fit here
+export type AnyCache = StaticCache<any, any>;
+
 /** What a cache holds and how it is keyed. */
 export interface StaticCacheOptions<R extends object, V> {
   /** The table as written in SQL: `items`, `public.items`, `"Weird Schema"."Mixed Case"`. */
@@ -36,6 +40,7 @@ interface Snapshot<R, V> {
 export const bindTable = Symbol('bindTable');
 export const swapRows = Symbol('swapRows');
 export const markStale = Symbol('markStale');
+export const markFresh = Symbol('markFresh');
 
 /** A whole table (or a filtered part of it) held in memory, swapped atomically on every reload. */
 export class StaticCache<R extends object = Row, V = R> {
@@ -155,6 +160,13 @@ export class StaticCache<R extends object = Row, V = R> {
     // A cache that never loaded stays `empty`: it has nothing stale to serve.
     if (this.#snapshot !== undefined) this.#status = 'stale';
     this.#lastError = error;
+  }
+
+  /** A load found the rows held still current (snapshot mode): fresh again without a swap. */
+  [markFresh](): void {
+    if (this.#snapshot === undefined) return;
+    this.#status = 'fresh';
+    this.#lastError = undefined;
   }
 
   #keyOf(row: R): unknown {

@@ -1,4 +1,5 @@
 import { INVALID_REASONS, type InvalidReason } from './invalidation-source.ts';
+import { SNAPSHOT_FALLBACK_REASONS, type SnapshotFallbackReason } from './snapshot-fallback.ts';
 
 /** Counters for metrics and tests. */
 export interface SubscriberStats {
@@ -19,6 +20,23 @@ export interface SubscriberStats {
   readonly gaps: number;
   /** Times the leader stayed silent past the heartbeat deadline. */
   readonly heartbeatsMissed: number;
+  /** Snapshot mode: `snapshot` messages received for the table of a cache held, counted per cache. */
+  readonly snapshotMessages: number;
+  /** Snapshot mode: {@link snapshotMessages} not newer than the rows held (out of order, replayed), ignored. */
+  readonly snapshotMessagesIgnored: number;
+  /** Snapshot mode: reloads swapped in from a Redis snapshot, without a table query. */
+  readonly snapshotLoads: number;
+  /** Snapshot mode: loads that queried Postgres instead, in all. */
+  readonly snapshotFallbacks: number;
+  /** {@link snapshotFallbacks}, by reason. */
+  readonly snapshotFallbacksByReason: Readonly<Record<SnapshotFallbackReason, number>>;
+  /** Snapshot mode: bytes of stored snapshots read from Redis. */
+  readonly snapshotBytes: number;
+}
+
+/** Counters at zero, one per reason. */
+function zeroByReason<K extends string>(reasons: readonly K[]): Record<K, number> {
+  return Object.fromEntries(reasons.map((reason) => [reason, 0])) as Record<K, number>;
 }
 
 /** Every counter at zero, mutable for the subscriber that owns it. */
@@ -26,10 +44,7 @@ export function zeroStats() {
   return {
     notifications: 0,
     invalid: 0,
-    invalidByReason: Object.fromEntries(INVALID_REASONS.map((r) => [r, 0])) as Record<
-      InvalidReason,
-      number
-    >,
+    invalidByReason: zeroByReason(INVALID_REASONS),
     resyncs: 0,
     reloads: 0,
     failedReloads: 0,
@@ -37,10 +52,23 @@ export function zeroStats() {
     duplicates: 0,
     gaps: 0,
     heartbeatsMissed: 0,
+    snapshotMessages: 0,
+    snapshotMessagesIgnored: 0,
+    snapshotLoads: 0,
+    snapshotFallbacks: 0,
+    snapshotFallbacksByReason: zeroByReason(SNAPSHOT_FALLBACK_REASONS),
+    snapshotBytes: 0,
   };
 }
 
+/** The mutable counters a subscriber (and its snapshot mode) count in. */
+export type MutableStats = ReturnType<typeof zeroStats>;
+
 /** A snapshot callers may keep: later counting does not change it. */
 export function copyStats(stats: SubscriberStats): SubscriberStats {
-  return { ...stats, invalidByReason: { ...stats.invalidByReason } };
+  return {
+    ...stats,
+    invalidByReason: { ...stats.invalidByReason },
+    snapshotFallbacksByReason: { ...stats.snapshotFallbacksByReason },
+  };
 }

@@ -3,7 +3,7 @@ import { digestRows, resolveTable, selectRowsSql } from '@pg-static-cache/postgr
 import pg from 'pg';
 import { CacheIndex } from './cache-index.ts';
 import { CacheReloader, type ReloadReason } from './cache-reloader.ts';
-import { createSource, type SourceOptions } from './create-source.ts';
+import { createSource } from './create-source.ts';
 import { ClientError } from './errors.ts';
 import type {
   InvalidationSource,
@@ -11,44 +11,31 @@ import type {
   ResyncRequest,
   SubscriberStatus,
 } from './invalidation-source.ts';
-import { bindTable, markStale, swapRows, type Row, type StaticCache } from './static-cache.ts';
+import {
+  snapshotModeFor,
+  type LoadedRows,
+  type LoadSource,
+  type SnapshotMode,
+} from './snapshot-mode.ts';
+import {
+  bindTable,
+  markFresh,
+  markStale,
+  swapRows,
+  type AnyCache,
+  type Row,
+} from './static-cache.ts';
 import { copyStats, zeroStats, type SubscriberStats } from './subscriber-stats.ts';
 
-/** A cache of any row and value type, as the subscriber holds them. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- variance: caches of every row type fit here
-export type AnyCache = StaticCache<any, any>;
+import type { SubscriberEvents, SubscriberOptions } from './subscriber-events.ts';
 
-/** Everything a subscriber needs (see {@link SourceOptions} for the mode's settings); frozen on creation. */
-export interface SubscriberOptions extends SourceOptions {
-  readonly caches: readonly AnyCache[];
-}
-
-/** A cache swapped in new rows. */
-export interface ReloadEvent {
-  readonly cache: AnyCache;
-  readonly version: number;
-  readonly rows: number;
-  readonly digest: string;
-  /** Time spent querying and swapping. */
-  readonly ms: number;
-  readonly reason: ReloadReason;
-}
-
-/** A reload failed; the cache keeps serving its last good rows. */
-export interface StaleEvent {
-  readonly cache: AnyCache;
-  readonly error: Error;
-  readonly retryInMs: number;
-}
-
-/** Typed events of {@link Subscriber}. */
-export interface SubscriberEvents {
-  reload: [ReloadEvent];
-  stale: [StaleEvent];
-  status: [SubscriberStatus];
-  /** Connection trouble or a dropped message; the subscriber recovers by itself. */
-  warning: [Error];
-}
+export type { AnyCache } from './static-cache.ts';
+export type {
+  ReloadEvent,
+  StaleEvent,
+  SubscriberEvents,
+  SubscriberOptions,
+} from './subscriber-events.ts';
 
 const EVENTS_MAY_BE_MISSING = 'events may be missing: the subscriber is reconnecting';
 
@@ -64,6 +51,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   readonly #reloaders = new Map<AnyCache, CacheReloader>();
   readonly #index = new CacheIndex<AnyCache>();
   readonly #source: InvalidationSource;
+  /** Present in snapshot mode only. */
+  readonly #snapshots: SnapshotMode | undefined;
   /** Reasons already logged: a flood of bad messages is counted, but warned about once per kind. */
   readonly #warnedInvalid = new Set<InvalidReason>();
   #status: SubscriberStatus = 'connecting';
@@ -88,6 +77,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
           );
     // An idle pooled client that loses its server emits here; without a listener it would crash the app.
     this.#pool.on('error', (error) => this.#warn(error));
+    this.#snapshots = snapshotModeFor(this.options, {
+      stats: this.#stats,
+      request: (cache, reason) => this.#reloaderOf(cache).request(reason),
+      warn: (error) => this.#warn(error),
+    });
   }
 
   /** Current connection state. */
@@ -115,6 +109,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     try {
       await this.#resolveTables();
       await this.#source.start();
+      await this.#snapshots?.start();
       // close() may have run while LISTEN was being set up; nothing may load after it.
       if (this.#status === 'closed') {
         throw new ClientError('CLOSED', 'subscriber was closed while starting');
@@ -129,10 +124,13 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     }
   }
 
-  /** Reloads every cache now (e.g. after a bulk change made with triggers disabled). */
+  /**
+   * Reloads every cache now (e.g. after a bulk change made with triggers disabled). Snapshot mode
+   * treats it as a resync from the bridge: stored snapshots load at once, and a cache that sees
+   * no newer snapshot announced within `snapshotWaitMs` queries its table.
+   */
   resyncAll(): void {
-    this.#stats.resyncs += 1;
-    for (const cache of this.#caches) this.#reloaderOf(cache).request('resync');
+    this.#resync({ cause: 'message' });
   }
 
   /** Resolves when no reload is running or queued. */
@@ -146,6 +144,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#setStatus('closed');
     for (const reloader of this.#reloaders.values()) reloader.close();
     await this.#source.close();
+    await this.#snapshots?.close();
     await this.idle();
     if (this.#ownsPool) await this.#pool.end().catch(() => undefined);
   }
@@ -155,10 +154,15 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   }
 
   #wire(source: InvalidationSource): InvalidationSource {
-    source.on('invalidate', (oid) => {
+    source.on('invalidate', (oid, lsn) => {
       this.#stats.notifications += 1;
-      for (const cache of this.#index.byOid(oid)) this.#reloaderOf(cache).request('change');
+      const caches = this.#index.byOid(oid);
+      if (this.#snapshots !== undefined) this.#snapshots.invalidated(caches, lsn);
+      else for (const cache of caches) this.#reloaderOf(cache).request('change');
     });
+    source.on('snapshot', (message) =>
+      this.#snapshots?.announced(this.#index.byOid(message.oid), message),
+    );
     source.on('resync', (request) => this.#resync(request));
     source.on('invalid', (reason, detail) => {
       this.#stats.invalid += 1;
@@ -195,6 +199,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     const reason: ReloadReason = cause === 'reconnect' ? 'reconnect' : 'resync';
     // Listed names select among our own caches; a name we do not hold selects nothing.
     const caches = tables === undefined ? this.#caches : this.#index.byNames(tables);
+    this.#snapshots?.resynced(caches, cause, reason);
     for (const cache of caches) this.#reloaderOf(cache).request(reason);
   }
 
@@ -228,29 +233,53 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   }
 
   async #load(cache: AnyCache, reason: ReloadReason): Promise<void> {
+    const started = performance.now();
+    const query = () => this.#query(cache);
+    const swap = (loaded: LoadedRows, from: LoadSource) =>
+      this.#swap(cache, reason, loaded, from, started);
+    if (this.#snapshots === undefined) {
+      swap(await query(), { source: 'postgres' });
+      return;
+    }
+    await this.#snapshots.load(cache, {
+      query,
+      swap,
+      unchanged: () => {
+        if (this.#status !== 'reconnecting') cache[markFresh]();
+      },
+    });
+  }
+
+  async #query(cache: AnyCache): Promise<LoadedRows> {
     const table = cache.table;
     if (table === undefined) throw new ClientError('CLOSED', 'cache table not resolved');
-    const started = performance.now();
     const sql = selectRowsSql(table, {
       // Primary-key order is the digest's contract; a keyless table falls back to the cache key.
       orderBy: table.primaryKey.length > 0 ? table.primaryKey : cache.keyColumns,
       ...(cache.options.where === undefined ? {} : { where: cache.options.where }),
     });
     const result = await this.#pool.query<Row>(sql);
-    const digest = digestRows(result.rows);
-    const version = cache[swapRows](
-      result.rows,
-      result.fields.map((field) => field.name),
-      digest,
-    );
+    return { rows: result.rows, columns: result.fields.map((field) => field.name) };
+  }
+
+  #swap(
+    cache: AnyCache,
+    reason: ReloadReason,
+    loaded: LoadedRows,
+    from: LoadSource,
+    started: number,
+  ): void {
+    const digest = digestRows(loaded.rows);
+    const version = cache[swapRows](loaded.rows, loaded.columns, digest);
     // Rows loaded while events are not flowing may already be outdated by a change nobody told us
     // about: only the resync after the reconnect makes the cache fresh again.
     if (this.#status === 'reconnecting') cache[markStale](new Error(EVENTS_MAY_BE_MISSING));
     this.#stats.reloads += 1;
     this.emit('reload', {
+      ...from,
       cache,
       version,
-      rows: result.rows.length,
+      rows: loaded.rows.length,
       digest,
       ms: performance.now() - started,
       reason,

@@ -1,0 +1,41 @@
+import type { ReloadReason } from './cache-reloader.ts';
+import type { SourceOptions } from './create-source.ts';
+import type { SubscriberStatus } from './invalidation-source.ts';
+import type { SnapshotFallbackReason } from './snapshot-fallback.ts';
+import type { AnyCache } from './static-cache.ts';
+
+/** Everything a subscriber needs (see {@link SourceOptions} for the mode's settings); frozen on creation. */
+export interface SubscriberOptions extends SourceOptions {
+  readonly caches: readonly AnyCache[];
+}
+
+/** A cache swapped in new rows. */
+export interface ReloadEvent {
+  readonly cache: AnyCache;
+  readonly version: number;
+  readonly rows: number;
+  readonly digest: string;
+  /** Time spent loading (querying, or reading and parsing a snapshot) and swapping. */
+  readonly ms: number;
+  readonly reason: ReloadReason;
+  /** Where the rows came from: a table query, or (snapshot mode) a snapshot stored in Redis. */
+  readonly source: 'postgres' | 'snapshot';
+  /** Snapshot mode: why the table was queried instead of using the snapshot. */
+  readonly fallback?: SnapshotFallbackReason;
+}
+
+/** A reload failed; the cache keeps serving its last good rows. */
+export interface StaleEvent {
+  readonly cache: AnyCache;
+  readonly error: Error;
+  readonly retryInMs: number;
+}
+
+/** Typed events of {@link Subscriber}. */
+export interface SubscriberEvents {
+  reload: [ReloadEvent];
+  stale: [StaleEvent];
+  status: [SubscriberStatus];
+  /** Connection trouble or a dropped message; the subscriber recovers by itself. */
+  warning: [Error];
+}
