@@ -116,12 +116,6 @@ describe.concurrent('bad input: exit 2, one stderr line, no stack trace', () => 
       /cannot connect.*ECONNREFUSED/,
     ],
     [
-      'watch --mode redis',
-      ['watch', '--table', 'items', '--mode', 'redis'],
-      () => env,
-      /^pg-static-cache: mode redis is not available yet$/,
-    ],
-    [
       'watch --mode nonsense',
       ['watch', '--table', 'items', '--mode', 'x'],
       () => env,

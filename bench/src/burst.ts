@@ -2,12 +2,13 @@
 // subscriber takes to converge on the final table and how many reloads it spent on the way.
 import pg from 'pg';
 import { updateToken, type ReportLine } from './protocol.ts';
-import { SubscriberProcess, type SubscriberCommand } from './subscriber-process.ts';
-import { rowOf, tableNamesDigest, updateRow } from './workload.ts';
+import { RunningSystem } from './running-system.ts';
+import type { SubscriberCommand, SubscriberProcess } from './subscriber-process.ts';
+import { rowOf, tableNamesDigest, updateRow, type BenchUrls } from './workload.ts';
 
 /** Settings of a burst. */
 export interface BurstOptions {
-  readonly databaseUrl: string;
+  readonly urls: BenchUrls;
   readonly updates: number;
   readonly connections: number;
   /** No reload for this long after convergence means the subscriber has finished. */
@@ -65,15 +66,16 @@ async function waitQuiet(
   }
 }
 
-/** Starts the system's subscriber, runs the burst against it, waits for it to settle and stops it. */
+/** Starts the system, runs the burst against it, waits for it to settle and stops it. */
 export async function measureBurst(
   command: SubscriberCommand,
   options: BurstOptions,
 ): Promise<BurstResult> {
-  const subscriber = await SubscriberProcess.start(command, options.databaseUrl);
+  const system = await RunningSystem.start(command, options.urls);
+  const { subscriber } = system;
   const clients = Array.from(
     { length: options.connections },
-    () => new pg.Client({ connectionString: options.databaseUrl }),
+    () => new pg.Client({ connectionString: options.urls.databaseUrl }),
   );
   try {
     await Promise.all(clients.map((client) => client.connect()));
@@ -108,6 +110,6 @@ export async function measureBurst(
     };
   } finally {
     await Promise.all(clients.map((client) => client.end().catch(() => undefined)));
-    await subscriber.stop();
+    await system.stop();
   }
 }

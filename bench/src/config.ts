@@ -15,6 +15,14 @@ export interface BenchConfig {
   readonly burstConnections: number;
   /** Leave Ruby Sequel out (no Ruby needed). @default false */
   readonly skipSequel: boolean;
+  /** Leave the bridged system (bridge process + redis-mode subscriber) out of latency and burst. @default false */
+  readonly skipBridge: boolean;
+  /** Leave out counting the Postgres connections of many subscriber processes. @default false */
+  readonly skipConnections: boolean;
+  /** Profile the bridged path step by step even when its p99 meets the target. @default false */
+  readonly profileBridge: boolean;
+  /** Subscriber processes per mode in the connection count. @default 20 */
+  readonly connectionProcesses: number;
   /** Per-update deadline; a later reload counts as a failure. @default 5000 */
   readonly deadlineMs: number;
   /** How long after the burst's last commit to wait for a subscriber to finish reloading. @default 60000 */
@@ -28,11 +36,15 @@ export class UsageError extends Error {
 
 /** Usage text for `--help`. */
 export const USAGE = `Usage: npm run bench -- [--runs N] [--updates N] [--burst N] [--skip-sequel]
+                        [--skip-bridge] [--skip-connections] [--profile-bridge]
 
-  --runs N        latency runs per system, median reported (default 3)
-  --updates N     measured updates per run (default 500)
-  --burst N       updates in the burst, 0 to skip it (default 10000)
-  --skip-sequel   measure only our subscriber (no Ruby needed)`;
+  --runs N            latency runs per system, median reported (default 3)
+  --updates N         measured updates per run (default 500)
+  --burst N           updates in the burst, 0 to skip it (default 10000)
+  --skip-sequel       leave Ruby Sequel out (no Ruby needed)
+  --skip-bridge       leave the bridged system (bridge + redis-mode subscriber) out
+  --skip-connections  do not count the Postgres connections of 20 processes per mode
+  --profile-bridge    time each step of the bridged path (done anyway when its p99 misses 10 ms)`;
 
 function count(flag: string, value: string | undefined, fallback: number, min: number): number {
   if (value === undefined) return fallback;
@@ -54,6 +66,9 @@ export function parseConfig(args: readonly string[]): BenchConfig | undefined {
         updates: { type: 'string' },
         burst: { type: 'string' },
         'skip-sequel': { type: 'boolean' },
+        'skip-bridge': { type: 'boolean' },
+        'skip-connections': { type: 'boolean' },
+        'profile-bridge': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -70,6 +85,10 @@ export function parseConfig(args: readonly string[]): BenchConfig | undefined {
     burst: count('burst', values.burst, 10_000, 0),
     burstConnections: 4,
     skipSequel: values['skip-sequel'] === true,
+    skipBridge: values['skip-bridge'] === true,
+    skipConnections: values['skip-connections'] === true,
+    profileBridge: values['profile-bridge'] === true,
+    connectionProcesses: 20,
     deadlineMs: 5_000,
     burstCapMs: 60_000,
   });

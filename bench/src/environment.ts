@@ -56,6 +56,18 @@ export interface Machine {
   readonly node: string;
   readonly postgres: string;
   readonly ruby: RubyVersions | undefined;
+  /** 1, 5 and 15 minute load averages when the bench began: the machine may be shared. */
+  readonly loadAtStart: readonly number[];
+}
+
+/** 1, 5 and 15 minute load averages now. */
+export function loadAverage(): number[] {
+  return os.loadavg().map((load) => Math.round(load * 100) / 100);
+}
+
+/** Load averages as `1.00/0.50/0.25`. */
+export function formatLoad(load: readonly number[]): string {
+  return load.map((l) => l.toFixed(2)).join('/');
 }
 
 /** Collects the machine line's facts. */
@@ -72,6 +84,7 @@ export async function describeMachine(
     node: process.version,
     postgres: result.rows[0]?.server_version ?? '?',
     ruby,
+    loadAtStart: loadAverage(),
   };
 }
 

@@ -2,13 +2,14 @@
 // subscriber reporting that its cache holds the new row.
 import type pg from 'pg';
 import { updateToken } from './protocol.ts';
-import { SubscriberProcess, type SubscriberCommand } from './subscriber-process.ts';
-import { rowOf, updateRow } from './workload.ts';
+import { RunningSystem } from './running-system.ts';
+import type { SubscriberCommand, SubscriberProcess } from './subscriber-process.ts';
+import { rowOf, updateRow, type BenchUrls } from './workload.ts';
 import { summarize, type LatencySummary } from './stats.ts';
 
 /** Settings of a latency run. */
 export interface LatencyOptions {
-  readonly databaseUrl: string;
+  readonly urls: BenchUrls;
   readonly updates: number;
   readonly warmup: number;
   /** How long one update may take to show up before it counts as a failure. */
@@ -26,14 +27,24 @@ export interface LatencyRun extends LatencySummary {
   readonly failures: number;
 }
 
-async function timeUpdate(
+/** When one update was sent, committed and reported (the driver's `performance.now()`). */
+export interface TimedUpdate {
+  readonly sent: number;
+  readonly committed: number;
+  /** When the subscriber's line with the update arrived; undefined past the deadline. */
+  readonly arrived: number | undefined;
+}
+
+/** One update: sends it, and waits (up to the deadline) for the subscriber to report it. */
+export async function timeUpdate(
   db: pg.Client,
   subscriber: SubscriberProcess,
-  options: LatencyOptions,
-): Promise<number | undefined> {
+  options: Pick<LatencyOptions, 'deadlineMs' | 'nextSeq'>,
+): Promise<TimedUpdate> {
   const seq = options.nextSeq();
   const token = updateToken(seq);
   const from = subscriber.lines.length;
+  const sent = performance.now();
   await updateRow(db, rowOf(seq), token);
   const committed = performance.now();
   const line = await subscriber.waitFor(
@@ -41,25 +52,26 @@ async function timeUpdate(
     from,
     options.deadlineMs,
   );
-  return line === undefined ? undefined : line.at - committed;
+  return { sent, committed, arrived: line?.at };
 }
 
-/** Starts the system's subscriber, warms it up, measures `updates` updates and stops it. */
+/** Starts the system (bridge and subscriber), warms it up, measures `updates` updates and stops it. */
 export async function measureLatency(
   db: pg.Client,
   command: SubscriberCommand,
   run: number,
   options: LatencyOptions,
 ): Promise<LatencyRun> {
-  const subscriber = await SubscriberProcess.start(command, options.databaseUrl);
+  const system = await RunningSystem.start(command, options.urls);
+  const { subscriber } = system;
   try {
     for (let i = 0; i < options.warmup; i += 1) await timeUpdate(db, subscriber, options);
     const samples: number[] = [];
     let failures = 0;
     for (let i = 0; i < options.updates; i += 1) {
-      const latency = await timeUpdate(db, subscriber, options);
-      if (latency === undefined) failures += 1;
-      else samples.push(latency);
+      const { committed, arrived } = await timeUpdate(db, subscriber, options);
+      if (arrived === undefined) failures += 1;
+      else samples.push(arrived - committed);
     }
     return {
       system: command.system,
@@ -69,6 +81,6 @@ export async function measureLatency(
       ...summarize(samples),
     };
   } finally {
-    await subscriber.stop();
+    await system.stop();
   }
 }

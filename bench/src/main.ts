@@ -1,5 +1,6 @@
-// `npm run bench`: commit → reload latency of Ruby Sequel and of our direct subscriber, then a
-// burst. Starts the local services if needed (and stops only what it started).
+// `npm run bench`: commit → reload latency of Ruby Sequel, of our direct subscriber and of our
+// redis-mode subscriber behind a bridge, then a burst for each, then the Postgres connections of
+// 20 processes per mode. Starts the local services if needed (and stops only what it started).
 import { join } from 'node:path';
 import {
   repoRoot,
@@ -9,23 +10,36 @@ import {
   type LocalServices,
 } from '@pg-static-cache/local-services';
 import pg from 'pg';
+import { clearNamespace } from './bridge-process.ts';
 import { measureBurst, type BurstResult } from './burst.ts';
 import { USAGE, UsageError, parseConfig, type BenchConfig } from './config.ts';
-import { describeMachine, ensureRuby } from './environment.ts';
-import { measureLatency, type LatencyRun } from './latency.ts';
+import { measureConnections, type ConnectionsOutcome } from './connections.ts';
+import { describeMachine, ensureRuby, loadAverage } from './environment.ts';
+import { measureLatency, type LatencyOptions, type LatencyRun } from './latency.ts';
+import { profileBridge, type BridgeProfile } from './profile.ts';
 import {
+  BRIDGED_P99_TARGET_MS,
   formatMarkdown,
   latencyBySystem,
   p99Ratio,
   writeJson,
   type BenchResults,
+  type SystemLatency,
 } from './report.ts';
 import { ms } from './stats.ts';
 import type { SubscriberCommand } from './subscriber-process.ts';
-import { OURS, SEQUEL } from './systems.ts';
-import { createWorkload, dropWorkload } from './workload.ts';
+import { BRIDGED, OURS, SEQUEL } from './systems.ts';
+import {
+  benchDatabaseUrl,
+  createBenchDatabase,
+  createWorkload,
+  dropBenchDatabase,
+  type BenchUrls,
+} from './workload.ts';
 
 const RESULTS_FILE = join(repoRoot, '.local', 'bench', 'latest.json');
+/** The driver's sessions, told apart from the subscribers' in pg_stat_activity. */
+const DRIVER_APPLICATION = 'psc-bench-driver';
 
 const log = (line: string): void => {
   process.stderr.write(`bench: ${line}\n`);
@@ -35,34 +49,38 @@ const log = (line: string): void => {
 interface BenchRun {
   readonly config: BenchConfig;
   readonly systems: readonly SubscriberCommand[];
-  readonly databaseUrl: string;
+  readonly urls: BenchUrls;
   /** Update numbers increase across the whole run, so every token is unique. */
   readonly nextSeq: () => number;
 }
 
-async function latencyRuns({
-  config,
-  systems,
-  databaseUrl,
-  nextSeq,
-}: BenchRun): Promise<LatencyRun[]> {
-  const db = new pg.Client({ connectionString: databaseUrl });
+function driverClient(url: string): pg.Client {
+  return new pg.Client({ connectionString: url, application_name: DRIVER_APPLICATION });
+}
+
+function latencyOptions({ config, urls, nextSeq }: BenchRun): LatencyOptions {
+  return {
+    urls,
+    updates: config.updates,
+    warmup: config.warmup,
+    deadlineMs: config.deadlineMs,
+    nextSeq,
+  };
+}
+
+async function latencyRuns(run: BenchRun): Promise<LatencyRun[]> {
+  const { config, systems, urls } = run;
+  const db = driverClient(urls.databaseUrl);
   await db.connect();
   try {
     const runs: LatencyRun[] = [];
-    for (let run = 1; run <= config.runs; run += 1) {
+    for (let n = 1; n <= config.runs; n += 1) {
       // Alternate which system goes first, so neither always meets a colder or warmer database.
-      const order = run % 2 === 1 ? systems : [...systems].reverse();
+      const order = n % 2 === 1 ? systems : [...systems].reverse();
       for (const system of order) {
-        const result = await measureLatency(db, system, run, {
-          databaseUrl,
-          updates: config.updates,
-          warmup: config.warmup,
-          deadlineMs: config.deadlineMs,
-          nextSeq,
-        });
+        const result = await measureLatency(db, system, n, latencyOptions(run));
         log(
-          `run ${run} ${system.system}: p50 ${ms(result.p50)} p99 ${ms(result.p99)} max ${ms(result.max)} ms, ${result.failures} failures`,
+          `run ${n} ${system.system}: p50 ${ms(result.p50)} p99 ${ms(result.p99)} max ${ms(result.max)} ms, ${result.failures} failures`,
         );
         runs.push(result);
       }
@@ -73,13 +91,15 @@ async function latencyRuns({
   }
 }
 
-async function bursts({ config, systems, databaseUrl, nextSeq }: BenchRun): Promise<BurstResult[]> {
+async function bursts({ config, systems, urls, nextSeq }: BenchRun): Promise<BurstResult[]> {
   const results: BurstResult[] = [];
   if (config.burst === 0) return results;
-  // Ours first: it is the burst the bench is about; Sequel's follows if it is measured at all.
-  for (const system of [...systems].reverse()) {
+  // Ours first: they are the bursts the bench is about; Sequel's, which keeps a core busy for
+  // most of a minute, comes last if it is measured at all.
+  const order = [...systems.filter((s) => s !== SEQUEL), ...systems.filter((s) => s === SEQUEL)];
+  for (const system of order) {
     const result = await measureBurst(system, {
-      databaseUrl,
+      urls,
       updates: config.burst,
       connections: config.burstConnections,
       quietMs: 1_000,
@@ -94,36 +114,105 @@ async function bursts({ config, systems, databaseUrl, nextSeq }: BenchRun): Prom
   return results;
 }
 
-async function bench(config: BenchConfig, databaseUrl: string): Promise<BenchResults> {
-  const ruby = config.skipSequel ? undefined : await ensureRuby(log);
-  const systems = config.skipSequel ? [OURS] : [SEQUEL, OURS];
-  let seq = 0;
-  const run: BenchRun = { config, systems, databaseUrl, nextSeq: () => (seq += 1) };
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
+async function profile(
+  run: BenchRun,
+  db: pg.Client,
+  latency: readonly SystemLatency[],
+): Promise<BridgeProfile | undefined> {
+  const bridged = latency.find((l) => l.system === BRIDGED.system);
+  if (bridged === undefined) return undefined;
+  const missed = !(bridged.p99 <= BRIDGED_P99_TARGET_MS);
+  if (!missed && !run.config.profileBridge) return undefined;
+  const why = missed ? `p99 ${ms(bridged.p99)} ms > ${BRIDGED_P99_TARGET_MS} ms` : 'asked for';
+  log(`profiling the bridged path step by step (${why})`);
+  const result = await profileBridge(db, latencyOptions(run));
+  log(
+    `profile: ${result.complete}/${result.updates} updates fully stamped (missing: ${JSON.stringify(result.missing)}), p99 ${ms(result.total.p99)} ms`,
+  );
+  return result;
+}
+
+// A failure here (40 processes that cannot start on an overloaded machine) costs this step only,
+// not the minutes of latency and burst results measured before it.
+async function connections(
+  { config, urls }: BenchRun,
+  db: pg.Client,
+): Promise<ConnectionsOutcome | undefined> {
+  if (config.skipConnections) return undefined;
+  const n = config.connectionProcesses;
+  log(`connections: ${n} direct-mode processes, ${n} redis-mode processes + 1 bridge`);
+  let result;
   try {
-    const machine = await describeMachine(db, ruby);
-    await createWorkload(db);
+    result = await measureConnections(db, urls, n);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log(`connections: not measured: ${message}`);
+    return { error: message };
+  }
+  for (const f of result.fleets) {
+    log(
+      `connections ${f.system}: ${f.afterLoad.total} after load (${f.afterLoad.listen} LISTEN), ${f.afterIdle.total} after ${result.idleWaitMs / 1000} s (${f.afterIdle.listen} LISTEN)`,
+    );
+  }
+  return result;
+}
+
+async function measure(run: BenchRun, db: pg.Client): Promise<BenchResults> {
+  const { config, systems } = run;
+  const ruby = config.skipSequel ? undefined : await ensureRuby(log);
+  const machine = await describeMachine(db, ruby);
+  await createWorkload(db);
+  const runs = await latencyRuns(run);
+  const latency = latencyBySystem(
+    systems.map((s) => s.system),
+    runs,
+  );
+  return {
+    at: new Date().toISOString(),
+    machine,
+    config,
+    latency,
+    p99Ratio: p99Ratio(latency),
+    runs,
+    bridgeProfile: await profile(run, db, latency),
+    burst: await bursts(run),
+    connections: await connections(run, db),
+    loadAtEnd: loadAverage(),
+  };
+}
+
+/** Runs everything in a bench database of its own, dropped in the end with the bench's Redis keys. */
+async function bench(config: BenchConfig, services: LocalServices): Promise<BenchResults> {
+  const systems = [
+    ...(config.skipSequel ? [] : [SEQUEL]),
+    OURS,
+    ...(config.skipBridge ? [] : [BRIDGED]),
+  ];
+  const urls = { databaseUrl: benchDatabaseUrl(services.databaseUrl), redisUrl: services.redisUrl };
+  let seq = 0;
+  const run: BenchRun = { config, systems, urls, nextSeq: () => (seq += 1) };
+  // Only the bridge and the redis-mode subscribers use Redis; without them it need not be up.
+  const usesRedis = !config.skipBridge || !config.skipConnections;
+  const admin = driverClient(services.databaseUrl);
+  await admin.connect();
+  try {
+    await createBenchDatabase(admin);
+    if (usesRedis) await clearNamespace(urls.redisUrl);
+    const db = driverClient(urls.databaseUrl);
     try {
-      const runs = await latencyRuns(run);
-      const latency = latencyBySystem(
-        systems.map((s) => s.system),
-        runs,
-      );
-      return {
-        at: new Date().toISOString(),
-        machine,
-        config,
-        latency,
-        p99Ratio: p99Ratio(latency),
-        runs,
-        burst: await bursts(run),
-      };
+      await db.connect();
+      return await measure(run, db);
     } finally {
-      await dropWorkload(db);
+      await db.end().catch(() => undefined);
+      if (usesRedis) {
+        await clearNamespace(urls.redisUrl).catch((error: unknown) => {
+          log(`could not clear the bench's Redis keys: ${String(error)}`);
+        });
+      }
+      await dropBenchDatabase(admin);
     }
   } finally {
-    await db.end();
+    await admin.end();
   }
 }
 
@@ -147,7 +236,7 @@ async function main(): Promise<number> {
   }
   const services = await startServices({ log });
   try {
-    const results = await bench(config, services.databaseUrl);
+    const results = await bench(config, services);
     process.stdout.write(`${formatMarkdown(results)}\n`);
     await writeJson(RESULTS_FILE, results);
     log(`results written to ${RESULTS_FILE}`);

@@ -2,21 +2,24 @@
 // (bench/sequel/subscriber.rb) and ours, so both pay the same reporting cost.
 import { createHash } from 'node:crypto';
 
-/** `ready` once loaded and listening, then `reload` and `digest` after every reload. */
-export type LineKind = 'ready' | 'reload' | 'digest';
+/**
+ * `ready` once loaded and listening, then `reload` and `digest` after every reload. `armed` comes
+ * first from a process started with a gate (ours only): loaded its code, waiting for `go` on stdin.
+ */
+export type LineKind = 'armed' | 'ready' | 'reload' | 'digest';
 
 /** One line a subscriber printed, stamped when the driver read it. */
 export interface ReportLine {
   readonly kind: LineKind;
   /** Reloads the subscriber has done since it was ready. */
   readonly count: number;
-  /** `ready`/`reload`: the greatest `name` in the cache; `digest`: {@link namesDigest} of the cache. */
+  /** `ready`/`reload`: the greatest `name` in the cache; `digest`: {@link namesDigest} of the cache; `armed`: empty. */
   readonly value: string;
   /** `performance.now()` in the driver when the line arrived. */
   readonly at: number;
 }
 
-const LINE = /^(ready|reload|digest) (\d+) (.*)$/;
+const LINE = /^(armed|ready|reload|digest) (\d+) (.*)$/;
 
 /** The text of one line (without the newline). */
 export function formatLine(kind: LineKind, count: number, value: string): string {

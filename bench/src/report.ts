@@ -3,8 +3,15 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { BurstResult } from './burst.ts';
 import type { BenchConfig } from './config.ts';
-import { machineLine, type Machine } from './environment.ts';
+import type {
+  ConnectionsOutcome,
+  ConnectionsResult,
+  FleetConnections,
+  HeldConnections,
+} from './connections.ts';
+import { formatLoad, machineLine, type Machine } from './environment.ts';
 import type { LatencyRun } from './latency.ts';
+import { STEP_NAMES, type BridgeProfile } from './profile.ts';
 import { medianOfRuns, ms, type LatencySummary } from './stats.ts';
 
 /** One system's latency: the median of its runs' figures, and the failures of all runs. */
@@ -15,6 +22,9 @@ export interface SystemLatency extends LatencySummary {
   readonly failures: number;
 }
 
+/** Issue 3's target for the bridged system's p99 on the project's two-core machine. */
+export const BRIDGED_P99_TARGET_MS = 10;
+
 /** Everything one `npm run bench` measured. */
 export interface BenchResults {
   readonly at: string;
@@ -24,7 +34,13 @@ export interface BenchResults {
   /** Sequel p99 / ours p99, when both were measured. */
   readonly p99Ratio: number | undefined;
   readonly runs: readonly LatencyRun[];
+  /** The bridged path step by step; undefined unless its p99 missed the target or it was asked for. */
+  readonly bridgeProfile: BridgeProfile | undefined;
   readonly burst: readonly BurstResult[];
+  /** Undefined when skipped. */
+  readonly connections: ConnectionsOutcome | undefined;
+  /** 1, 5 and 15 minute load averages when the bench ended (see Machine.loadAtStart). */
+  readonly loadAtEnd: readonly number[];
 }
 
 /** Folds the runs of each system into its median figures, in the order systems were given. */
@@ -71,6 +87,79 @@ function burstRow(b: BurstResult): string[] {
   ];
 }
 
+function profileLines(profile: BridgeProfile): string[] {
+  const figures = (s: LatencySummary): string[] => [ms(s.p50), ms(s.p99), ms(s.max)];
+  return [
+    `## Bridged path, step by step (ms; one probed run, ${profile.complete} of ${profile.updates} updates fully stamped)`,
+    '',
+    ...table(
+      ['step', 'p50', 'p99', 'max'],
+      [
+        ...profile.steps.map((s) => [s.step, ...figures(s)]),
+        ['**commit → line read (all)**', ...figures(profile.total)],
+      ],
+    ),
+    '',
+    `Slowest ${profile.slowest.length} updates of the probed run:`,
+    '',
+    ...table(
+      ['all', ...STEP_NAMES],
+      profile.slowest.map((u) => [ms(u.totalMs), ...u.steps.map(ms)]),
+    ),
+  ];
+}
+
+function held(h: HeldConnections): string {
+  return `${h.total} (${h.listen} LISTEN)`;
+}
+
+function fleetName(f: FleetConnections): string {
+  return f.bridges === 0
+    ? `${f.processes} processes`
+    : `${f.processes} processes + ${f.bridges} bridge`;
+}
+
+const CONNECTIONS_TITLE =
+  "## Postgres connections (bench database, by application_name; the driver's own left out)";
+
+function connectionLines(outcome: ConnectionsOutcome): string[] {
+  if ('error' in outcome) return [CONNECTIONS_TITLE, '', `Not measured: ${outcome.error}`];
+  return connectionTable(outcome);
+}
+
+function connectionTable(result: ConnectionsResult): string[] {
+  const idle = `${result.idleWaitMs / 1000} s later`;
+  const lines = [
+    CONNECTIONS_TITLE,
+    '',
+    ...table(
+      [
+        'system',
+        'processes',
+        'right after load',
+        `${idle} (pools idle)`,
+        'per application (after load → later)',
+      ],
+      result.fleets.map((f) => [
+        f.system,
+        fleetName(f),
+        held(f.afterLoad),
+        held(f.afterIdle),
+        Object.entries(f.byApplication)
+          .map(([app, h]) => `${app}: ${held(h.afterLoad)} → ${held(h.afterIdle)}`)
+          .join('; '),
+      ]),
+    ),
+    '',
+  ];
+  for (const f of result.fleets) {
+    lines.push(
+      `- ${f.system}: ${fleetName(f)} hold ${held(f.afterLoad)} right after loading, ${held(f.afterIdle)} ${idle}.`,
+    );
+  }
+  return lines;
+}
+
 /** The markdown printed at the end of a run. */
 export function formatMarkdown(results: BenchResults): string {
   const { config } = results;
@@ -92,6 +181,15 @@ export function formatMarkdown(results: BenchResults): string {
   if (results.p99Ratio !== undefined) {
     lines.push('', `Sequel p99 / ours p99 = ${results.p99Ratio.toFixed(2)}×`);
   }
+  const bridged = results.latency.find((l) => l.system === 'ours-bridged');
+  if (bridged !== undefined) {
+    const met = bridged.p99 <= BRIDGED_P99_TARGET_MS ? 'met' : 'missed';
+    lines.push(
+      '',
+      `ours-bridged p99 = ${ms(bridged.p99)} ms (target ≤ ${BRIDGED_P99_TARGET_MS} ms: ${met})`,
+    );
+  }
+  if (results.bridgeProfile !== undefined) lines.push('', ...profileLines(results.bridgeProfile));
   if (results.burst.length > 0) {
     lines.push(
       '',
@@ -117,7 +215,13 @@ export function formatMarkdown(results: BenchResults): string {
       );
     }
   }
-  lines.push('', `Machine: ${machineLine(results.machine)}`);
+  if (results.connections !== undefined) lines.push('', ...connectionLines(results.connections));
+  lines.push(
+    '',
+    `Machine: ${machineLine(results.machine)}`,
+    '',
+    `Load average (1/5/15 min): ${formatLoad(results.machine.loadAtStart)} at the start, ${formatLoad(results.loadAtEnd)} at the end`,
+  );
   return lines.join('\n');
 }
 

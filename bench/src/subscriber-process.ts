@@ -1,19 +1,24 @@
 // A subscriber under test, run as its own process: its report lines are collected with the time
 // they arrived, and the driver waits on them with deadlines.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { parseLine, type ReportLine } from './protocol.ts';
+import { stopChild } from './stop-child.ts';
 
 /** How to start one system's subscriber. */
 export interface SubscriberCommand {
-  /** Short name used in tables and JSON: `sequel` or `ours`. */
+  /** Short name used in tables and JSON: `sequel`, `ours` or `ours-bridged`. */
   readonly system: string;
   readonly command: string;
   readonly args: readonly string[];
   /** Working folder: the repository root, where `--import tsx` resolves. */
   readonly cwd: string;
+  /** It follows a bridge's messages: a bridge process must lead before it starts. @default false */
+  readonly bridged?: boolean;
 }
+
+/** Variables the driver sets for a subscriber (DATABASE_URL, REDIS_URL, PSC_BENCH_GATE). */
+export type SubscriberEnv = Readonly<Record<string, string>>;
 
 interface Waiter {
   readonly match: (line: ReportLine) => boolean;
@@ -22,7 +27,6 @@ interface Waiter {
 }
 
 const READY_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 5_000;
 
 /** A running subscriber process and every report line it printed so far. */
 export class SubscriberProcess {
@@ -32,13 +36,16 @@ export class SubscriberProcess {
   readonly #waiters = new Set<Waiter>();
   #exit: Error | undefined;
 
-  private constructor(command: SubscriberCommand, env: NodeJS.ProcessEnv) {
+  private constructor(command: SubscriberCommand, env: SubscriberEnv) {
     this.system = command.system;
     this.#child = spawn(command.command, command.args, {
       cwd: command.cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...env },
+      // stdin is the gate (see subscriber-runner.ts); unused otherwise.
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
+    // A gate opened after the process died must not crash the driver with EPIPE.
+    this.#child.stdin?.on('error', () => undefined);
     const stdout = this.#child.stdout;
     if (stdout === null) throw new Error('subscriber stdout is not a pipe');
     createInterface({ input: stdout }).on('line', (text) => {
@@ -62,20 +69,32 @@ export class SubscriberProcess {
     });
   }
 
+  /** Starts the process without waiting for it (see {@link ready}); the caller must stop it. */
+  static spawn(command: SubscriberCommand, env: SubscriberEnv): SubscriberProcess {
+    return new SubscriberProcess(command, env);
+  }
+
   /** Starts the process and resolves once it printed `ready`. */
-  static async start(command: SubscriberCommand, databaseUrl: string): Promise<SubscriberProcess> {
-    const subscriber = new SubscriberProcess(command, {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-    });
+  static async start(command: SubscriberCommand, env: SubscriberEnv): Promise<SubscriberProcess> {
+    const subscriber = new SubscriberProcess(command, env);
     try {
-      const ready = await subscriber.waitFor((line) => line.kind === 'ready', 0, READY_TIMEOUT_MS);
-      if (ready === undefined) throw new Error(`${command.system} subscriber never became ready`);
+      await subscriber.ready();
       return subscriber;
     } catch (error) {
       await subscriber.stop();
       throw error;
     }
+  }
+
+  /** Resolves once the process printed `kind` (`ready` unless told), rejects after a minute. */
+  async ready(kind: 'armed' | 'ready' = 'ready'): Promise<void> {
+    const line = await this.waitFor((l) => l.kind === kind, 0, READY_TIMEOUT_MS);
+    if (line === undefined) throw new Error(`${this.system} subscriber never printed ${kind}`);
+  }
+
+  /** Opens the gate of a process started with PSC_BENCH_GATE=stdin: it starts its subscriber. */
+  go(): void {
+    this.#child.stdin?.end('go\n');
   }
 
   /** Reloads reported so far. */
@@ -117,13 +136,6 @@ export class SubscriberProcess {
 
   /** SIGTERM, then SIGKILL if it has not exited in time. Safe twice. */
   async stop(): Promise<void> {
-    const child = this.#child;
-    // No pid: it never started (spawn failed), so there is nothing to wait for.
-    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-    await exited;
-    clearTimeout(timer);
+    await stopChild(this.#child);
   }
 }

@@ -1,4 +1,5 @@
-// The subscribers under test, each started as its own process with the same driver.
+// The subscribers under test, each started as its own process with the same driver (the bridged
+// one after a bridge process).
 import { join } from 'node:path';
 import { repoRoot } from '@pg-static-cache/local-services';
 import type { SubscriberCommand } from './subscriber-process.ts';
@@ -17,4 +18,13 @@ export const OURS: SubscriberCommand = Object.freeze({
   command: process.execPath,
   args: ['--import', 'tsx', join(repoRoot, 'bench', 'src', 'subscriber-direct.ts')],
   cwd: repoRoot,
+});
+
+/** Our redis-mode subscriber with default settings, following a bridge process with default settings. */
+export const BRIDGED: SubscriberCommand = Object.freeze({
+  system: 'ours-bridged',
+  command: process.execPath,
+  args: ['--import', 'tsx', join(repoRoot, 'bench', 'src', 'subscriber-redis.ts')],
+  cwd: repoRoot,
+  bridged: true,
 });

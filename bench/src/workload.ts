@@ -1,13 +1,14 @@
 // The table every system follows, and the statements that change it.
-import {
-  checkTriggers,
-  installTriggers,
-  uninstallTriggers,
-  type TriggerOptions,
-} from '@pg-static-cache/postgres';
+import { checkTriggers, installTriggers, type TriggerOptions } from '@pg-static-cache/postgres';
 import type pg from 'pg';
 import { namesDigest } from './protocol.ts';
 
+/**
+ * The bench's own database, created for each run and dropped after it: notifications are per
+ * database, so other work on the server does not reach the bench's listeners, and
+ * pg_stat_activity rows of the bench are told apart by `datname`.
+ */
+export const BENCH_DATABASE = 'psc_bench';
 /** The bench's own schema: dropped and created again on every run. */
 export const BENCH_SCHEMA = 'psc_bench';
 /** The table the subscribers cache. */
@@ -15,7 +16,36 @@ export const BENCH_TABLE = `${BENCH_SCHEMA}.bench_items`;
 /** Rows in the table. */
 export const BENCH_ROWS = 200;
 /** Sequel's default channel: with it our defaults name the function and trigger exactly as Sequel does. */
-export const TRIGGERS: TriggerOptions = Object.freeze({ channel: 'sequel_static_cache_update' });
+export const BENCH_CHANNEL = 'sequel_static_cache_update';
+/** Trigger options of the bench (the channel alone; names follow from it). */
+export const TRIGGERS: TriggerOptions = Object.freeze({ channel: BENCH_CHANNEL });
+/** Redis namespace of the bench's bridge and redis-mode subscribers. */
+export const BENCH_NAMESPACE = 'psc_bench';
+
+/** Where the bench's Postgres database and Redis are. */
+export interface BenchUrls {
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+}
+
+/** `url` (any database of the server) turned to the bench database, with an application_name if given. */
+export function benchDatabaseUrl(url: string, applicationName?: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${BENCH_DATABASE}`;
+  if (applicationName !== undefined) parsed.searchParams.set('application_name', applicationName);
+  return parsed.toString();
+}
+
+/** Creates the bench database afresh (dropping one a crashed run left behind) on `admin`'s server. */
+export async function createBenchDatabase(admin: pg.Client): Promise<void> {
+  await dropBenchDatabase(admin);
+  await admin.query(`CREATE DATABASE ${BENCH_DATABASE}`);
+}
+
+/** Drops the bench database; FORCE ends sessions that outlived their process (a SIGKILLed one). */
+export async function dropBenchDatabase(admin: pg.Client): Promise<void> {
+  await admin.query(`DROP DATABASE IF EXISTS ${BENCH_DATABASE} WITH (FORCE)`);
+}
 
 /** A fresh schema and table with {@link BENCH_ROWS} rows, and our triggers on it (checked). */
 export async function createWorkload(db: pg.Client): Promise<void> {
@@ -34,12 +64,6 @@ export async function createWorkload(db: pg.Client): Promise<void> {
   if (report?.ok !== true) {
     throw new Error(`triggers on ${BENCH_TABLE} are not ok: ${report?.state ?? 'no report'}`);
   }
-}
-
-/** Removes the triggers (and the function, once unused) and the schema. */
-export async function dropWorkload(db: pg.Client): Promise<void> {
-  await uninstallTriggers(db, [BENCH_TABLE], TRIGGERS);
-  await db.query(`DROP SCHEMA IF EXISTS ${BENCH_SCHEMA} CASCADE`);
 }
 
 /** Row that update `seq` changes: consecutive updates touch different rows. */

@@ -16,6 +16,10 @@ export type AppLine =
       readonly rows: number;
       readonly digest: string;
       readonly reason: string;
+      /** 'postgres' or 'snapshot' (where the rows came from). */
+      readonly source?: string;
+      /** Snapshot mode: why Postgres was queried instead of the snapshot. */
+      readonly fallback?: string;
     }
   | { readonly type: 'stale'; readonly table: string; readonly error: string }
   | { readonly type: 'status'; readonly status: string }
@@ -25,9 +29,16 @@ export type AppLine =
 export interface AppOptions {
   /** Database URL (with the test schema on its search_path). */
   readonly url: string;
-  readonly channel: string;
+  /** Direct mode: the NOTIFY channel. @default the client's default channel */
+  readonly channel?: string;
   readonly tables: readonly string[];
-  /** Extra environment, e.g. `PSC_HEARTBEAT_INTERVAL_MS` (see test/fixtures/app.ts). */
+  /** @default 'direct' */
+  readonly mode?: 'direct' | 'redis' | 'snapshot';
+  /** Redis and snapshot mode (required there): the Redis the bridge publishes to. */
+  readonly redisUrl?: string;
+  /** Redis and snapshot mode: the bridge's namespace. @default the client's default */
+  readonly namespace?: string;
+  /** Extra environment, e.g. `PSC_HEARTBEAT_TIMEOUT_MS` (see test/fixtures/app.ts). */
   readonly env?: Readonly<Record<string, string>>;
   /** @default 30000 (a cold `node --import tsx` on two busy cores takes a few seconds) */
   readonly readyTimeoutMs?: number;
@@ -42,6 +53,10 @@ export interface AppProcess extends AsyncDisposable {
   readonly invalid: readonly string[];
   /** The digest of the newest version of `table` the app reported. */
   digestOf(table: string): string | undefined;
+  /** The subscriber status the app reported last (undefined before any). */
+  lastStatus(): string | undefined;
+  /** Everything the app wrote on stderr so far. */
+  readonly stderr: string;
   /** Sends SIGTERM and resolves with the exit code; SIGKILLs and rejects after the deadline. */
   stop(timeoutMs?: number): Promise<number | null>;
 }
@@ -68,7 +83,8 @@ export function parseAppLine(text: string): AppLine {
   switch (value['type']) {
     case 'ready':
       return { type: 'ready', pid: num('pid') };
-    case 'reload':
+    case 'reload': {
+      // `fallback` only comes with a snapshot-mode load that queried Postgres instead.
       return {
         type: 'reload',
         table: str('table'),
@@ -76,7 +92,10 @@ export function parseAppLine(text: string): AppLine {
         rows: num('rows'),
         digest: str('digest'),
         reason: str('reason'),
+        ...(value['source'] === undefined ? {} : { source: str('source') }),
+        ...(value['fallback'] === undefined ? {} : { fallback: str('fallback') }),
       };
+    }
     case 'stale':
       return { type: 'stale', table: str('table'), error: str('error') };
     case 'status':
@@ -90,19 +109,24 @@ export function parseAppLine(text: string): AppLine {
 
 /** Starts the app and resolves once it has loaded every table; kills it if that fails. */
 export async function startApp(options: AppOptions): Promise<AppProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', APP, ...options.tables], {
+  const { mode = 'direct', channel, redisUrl, namespace } = options;
+  const args = ['--import', 'tsx', APP, '--mode', mode, ...options.tables];
+  const child = spawn(process.execPath, args, {
     cwd: repoRoot,
     env: {
       ...process.env,
       ...options.env,
       DATABASE_URL: options.url,
-      PSC_CHANNEL: options.channel,
+      ...(channel === undefined ? {} : { PSC_CHANNEL: channel }),
+      ...(redisUrl === undefined ? {} : { REDIS_URL: redisUrl }),
+      ...(namespace === undefined ? {} : { PSC_NAMESPACE: namespace }),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: AppLine[] = [];
   const invalid: string[] = [];
   const digests = new Map<string, { version: number; digest: string }>();
+  let status: string | undefined;
   let stderr = '';
   let exit: number | null | undefined;
   const exited = once(child, 'exit').then(([code]: unknown[]) => {
@@ -119,6 +143,7 @@ export async function startApp(options: AppOptions): Promise<AppProcess> {
       return;
     }
     lines.push(line);
+    if (line.type === 'status') status = line.status;
     if (line.type === 'reload') {
       const known = digests.get(line.table);
       // Versions only move forward; keep the newest even if lines were ever reordered.
@@ -160,6 +185,10 @@ export async function startApp(options: AppOptions): Promise<AppProcess> {
     lines,
     invalid,
     digestOf: (table) => digests.get(table)?.digest,
+    lastStatus: () => status,
+    get stderr() {
+      return stderr;
+    },
     stop,
     [Symbol.asyncDispose]: kill,
   };

@@ -36,3 +36,4 @@ export {
   type StoreOutcome,
 } from './snapshot-store.ts';
 export { selectTextRows, type TextRows } from './table-snapshot.ts';
+export { startWorkerProcess, type WorkerProcess } from './worker-process.ts';

@@ -47,6 +47,12 @@ export class LeaderTerm {
   #timers: NodeJS.Timeout[] = [];
   #renewing = false;
   #renewFailing = false;
+  /**
+   * A message of this term was dropped (lease missing after a Redis restart, or Redis failing).
+   * Clients usually see the seq gap, but one that (re)subscribed just then takes its first message
+   * as the start and cannot: so a resync goes out as soon as publishing works again.
+   */
+  #owesResync = false;
   #resync: ScheduledResync | undefined;
 
   private constructor(ctx: BridgeContext, lease: TermLease, epoch: number, backendPid: number) {
@@ -177,6 +183,7 @@ export class LeaderTerm {
       result = await this.#lease.publish(names.events, text, pairs(status));
     } catch (error) {
       metrics.publishErrors.inc();
+      this.#owesResync = true;
       this.#log.warn(
         { err: toError(error), type: message.type, seq: message.seq },
         'publish failed',
@@ -193,6 +200,7 @@ export class LeaderTerm {
         // Redis lost the lease (a restart): no reason to step down. The dropped message leaves a
         // seq gap, which clients answer with a resync; renewing now restores the lease.
         this.#log.warn({ type, seq }, 'publish fenced: the lease is missing; renewing it');
+        this.#owesResync = true;
         void this.#renew();
       }
       return undefined;
@@ -232,9 +240,17 @@ export class LeaderTerm {
       const result = await this.#lease.renew();
       if (this.#renewFailing) this.#log.info('lease renewal works again');
       this.#renewFailing = false;
-      if (result === 'lost') this.#lose('lease taken by another bridge');
-      else if (result === 'recreated')
-        this.#log.warn('lease was missing (Redis restarted?): recreated');
+      if (result === 'lost') {
+        this.#lose('lease taken by another bridge');
+        return;
+      }
+      if (result === 'recreated') this.#log.warn('lease was missing (Redis restarted?): recreated');
+      if (this.#owesResync) {
+        this.#owesResync = false;
+        await this.resync('reconnect').catch(() => {
+          this.#owesResync = true;
+        });
+      }
     } catch (error) {
       // Logged once per failing streak: Redis being down would otherwise log every renewMs.
       if (!this.#renewFailing) this.#log.warn({ err: toError(error) }, 'lease renewal failed');

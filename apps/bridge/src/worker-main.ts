@@ -5,14 +5,11 @@
 // (see runProcess).
 // PSC_TEST_JOB_DELAY_MS holds every job before its query (tests kill a worker mid-job with it).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { collectDefaultMetrics, Registry } from 'prom-client';
-import { parseBridgeConfig } from './config.ts';
 import { configFromEnv } from './env-config.ts';
 import { BridgeError } from './errors.ts';
-import { startHttpServer } from './http-server.ts';
-import { createLogger } from './logger.ts';
-import { ReloadWorker, type ReloadWorkerHooks } from './reload-worker.ts';
 import { runProcess } from './process-runner.ts';
+import type { ReloadWorkerHooks } from './reload-worker.ts';
+import { startWorkerProcess } from './worker-process.ts';
 
 function testHooks(value: string | undefined): ReloadWorkerHooks {
   if (value === undefined || value === '') return {};
@@ -23,33 +20,6 @@ function testHooks(value: string | undefined): ReloadWorkerHooks {
   return { beforeQuery: () => sleep(ms) };
 }
 
-await runProcess('worker', async () => {
-  const config = parseBridgeConfig(configFromEnv(process.env));
-  const logger = createLogger(config);
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'psc_worker_' });
-  const worker = await ReloadWorker.start({
-    config,
-    logger,
-    registry,
-    hooks: testHooks(process.env['PSC_TEST_JOB_DELAY_MS']),
-  });
-  let stopping = false;
-  const http = await startHttpServer({
-    host: config.httpHost,
-    port: config.httpPort,
-    readiness: () => ({ ready: !stopping, body: { worker: config.bridgeId } }),
-    registry,
-    logger: logger.child({ component: 'http' }),
-  }).catch(async (error: unknown) => {
-    await worker.close();
-    throw error;
-  });
-  logger.info({ httpHost: config.httpHost, httpPort: http.port }, 'reload worker process started');
-  return {
-    close: () => {
-      stopping = true;
-      return Promise.all([worker.close(), http.close()]);
-    },
-  };
-});
+await runProcess('worker', () =>
+  startWorkerProcess(configFromEnv(process.env), testHooks(process.env['PSC_TEST_JOB_DELAY_MS'])),
+);

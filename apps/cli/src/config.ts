@@ -5,11 +5,13 @@ import { CliError } from './errors.ts';
 /** The environment variables the CLI reads (only here, never deeper in the code). */
 export interface CliEnv {
   readonly DATABASE_URL?: string | undefined;
+  readonly REDIS_URL?: string | undefined;
 }
 
 /** Flags that every command accepts (declared on the root program). */
 export interface GlobalFlags {
   readonly databaseUrl?: string;
+  readonly redisUrl?: string;
 }
 
 /** How every command reaches Postgres; built once per run, validated, frozen. */
@@ -22,13 +24,37 @@ export interface DatabaseConfig {
   readonly applicationName: string;
 }
 
+/** How the Redis commands (bridge, status, resync, watch --mode redis) reach Redis; validated, frozen. */
+export interface RedisConfig {
+  /** From `--redis-url`, else `REDIS_URL`; always `redis://` or `rediss://`. */
+  readonly url: string;
+  /** Give up on a connection attempt after this long; one-shot commands never retry. @default 3000 */
+  readonly connectTimeoutMs: number;
+  /** CLIENT SETNAME of the CLI's own connections. @default 'pg-static-cache' */
+  readonly connectionName: string;
+}
+
 const URL_FORM = /^postgres(?:ql)?:\/\//i;
+const REDIS_URL_FORM = /^rediss?:\/\//i;
+
+// The flag wins over the environment; `source` names where a bad value came from, never the value.
+function flagOrEnv(
+  flag: string | undefined,
+  fromEnv: string | undefined,
+  option: string,
+  name: string,
+) {
+  return flag === undefined ? { url: fromEnv, source: name } : { url: flag, source: option };
+}
 
 /** Builds the database config: the flag overrides the environment; a missing or malformed URL is bad input. */
 export function loadDatabaseConfig(flags: GlobalFlags, env: CliEnv): DatabaseConfig {
-  const fromFlag = flags.databaseUrl !== undefined;
-  const url = flags.databaseUrl ?? env.DATABASE_URL;
-  const source = fromFlag ? '--database-url' : 'DATABASE_URL';
+  const { url, source } = flagOrEnv(
+    flags.databaseUrl,
+    env.DATABASE_URL,
+    '--database-url',
+    'DATABASE_URL',
+  );
   if (url === undefined || url === '') {
     throw new CliError('NO_DATABASE', 'no database: set DATABASE_URL or pass --database-url');
   }
@@ -40,6 +66,27 @@ export function loadDatabaseConfig(flags: GlobalFlags, env: CliEnv): DatabaseCon
     );
   }
   return Object.freeze({ url, connectTimeoutMs: 10_000, applicationName: 'pg-static-cache' });
+}
+
+/** Whether a database URL was given at all (commands for which Postgres is optional). */
+export function hasDatabase(flags: GlobalFlags, env: CliEnv): boolean {
+  const url = flags.databaseUrl ?? env.DATABASE_URL;
+  return url !== undefined && url !== '';
+}
+
+/** Builds the Redis config like {@link loadDatabaseConfig}: flag over environment, bad or missing is bad input. */
+export function loadRedisConfig(flags: GlobalFlags, env: CliEnv): RedisConfig {
+  const { url, source } = flagOrEnv(flags.redisUrl, env.REDIS_URL, '--redis-url', 'REDIS_URL');
+  if (url === undefined || url === '') {
+    throw new CliError('NO_REDIS', 'no Redis: set REDIS_URL or pass --redis-url');
+  }
+  if (!REDIS_URL_FORM.test(url) || !URL.canParse(url)) {
+    throw new CliError(
+      'BAD_URL',
+      `${source} is not a valid Redis URL (expected redis://[user:password@]host:port[/db] or rediss://...)`,
+    );
+  }
+  return Object.freeze({ url, connectTimeoutMs: 3_000, connectionName: 'pg-static-cache' });
 }
 
 /** Validates table names as written in SQL before anything connects, keeping the text as given. */
@@ -70,6 +117,15 @@ export function positiveInteger(value: string): number {
   const n = Number(value);
   if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) {
     throw new InvalidArgumentError('expected a positive whole number.');
+  }
+  return n;
+}
+
+/** Commander argument parser for a TCP port; 0 lets the system pick a free one. */
+export function portNumber(value: string): number {
+  const n = Number(value);
+  if (!/^[0-9]{1,5}$/.test(value) || n > 65_535) {
+    throw new InvalidArgumentError('expected a port number from 0 to 65535.');
   }
   return n;
 }

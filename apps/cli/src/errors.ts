@@ -1,7 +1,12 @@
-/** What stopped a command before it touched anything, as a stable string. */
-export type CliErrorCode = 'USAGE' | 'BAD_URL' | 'NO_DATABASE' | 'NOT_AVAILABLE';
+/** What stopped a command before it could do its job, as a stable string. */
+export type CliErrorCode =
+  'USAGE' | 'BAD_URL' | 'NO_DATABASE' | 'NO_REDIS' | 'REDIS_UNREACHABLE' | 'REFUSED';
 
-/** Bad input the CLI itself detects (flags, URL, unsupported mode); always exit code 2. */
+/**
+ * A failure the CLI itself detects (flags, URL, unsupported mode, Redis out of reach, a request
+ * the bridge refused); always exit code 2, with this message as the one stderr line (a `cause`
+ * is kept for debugging only).
+ */
 export class CliError extends Error {
   override readonly name = 'CliError';
   readonly code: CliErrorCode;

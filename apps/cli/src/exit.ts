@@ -1,11 +1,13 @@
+import type { BridgeError } from '@pg-static-cache/bridge';
 import { ClientError } from '@pg-static-cache/client';
 import { PostgresError } from '@pg-static-cache/postgres';
+import { ProtocolError } from '@pg-static-cache/protocol';
 import { CommanderError } from 'commander';
 import { CliError } from './errors.ts';
 
 /**
  * Exit codes of every command, diff(1)-style: 0 all good, 1 a check found a problem, 2 the
- * command could not do its job (bad input, unreachable database, failed SQL).
+ * command could not do its job (bad input, unreachable database or Redis, failed SQL).
  */
 export const ExitCode = { OK: 0, NOT_OK: 1, FAILED: 2 } as const;
 
@@ -15,8 +17,9 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 /** Text for `--help`, so the codes are documented where users look. */
 export const EXIT_CODES_HELP = `Exit codes:
   0  success
-  1  check: at least one table's triggers are not ok
-  2  bad input (flag, table name, URL, no primary key) or the database could not be used`;
+  1  check: at least one table's triggers are not ok; status: no leader, or a trigger not ok;
+     resync: no leader answered in time
+  2  bad input (flag, table name, URL, no primary key) or the database or Redis could not be used`;
 
 /** How a failure ends the process: the one stderr line (if any) and the exit code. */
 export interface Failure {
@@ -73,11 +76,26 @@ function isConnectionFailure(error: Error): boolean {
   return NETWORK_CODES.has(code) || code.startsWith('28') || REFUSAL_STATES.has(code);
 }
 
+// By name, not instanceof: importing the bridge package here would load it (express, pino,
+// prom-client) on every command; only bridge, status and resync load it, on demand.
+function isBridgeError(error: Error): error is BridgeError {
+  return error.name === 'BridgeError' && typeof (error as { code?: unknown }).code === 'string';
+}
+
 function isTypedInputError(error: Error): boolean {
-  if (error instanceof CliError) return true;
+  if (error instanceof CliError || error instanceof ProtocolError) return true;
   if (error instanceof PostgresError) return error.code !== 'CONNECTION_FAILED';
   if (error instanceof ClientError) return error.code !== 'START_FAILED';
+  if (isBridgeError(error)) {
+    return error.code === 'INVALID_CONFIG' || error.code === 'UNKNOWN_TABLE';
+  }
   return false;
+}
+
+// Errors whose own message already says what could not be reached (Redis or Postgres): their
+// causes carry socket codes that would otherwise read as "cannot connect to the database".
+function saysWhatFailed(error: Error): boolean {
+  return error instanceof CliError || (isBridgeError(error) && error.code === 'START_FAILED');
 }
 
 function oneLine(text: string): string {
@@ -95,6 +113,10 @@ function commanderFailure(error: CommanderError): Failure {
 export function describeFailure(error: unknown): Failure {
   if (error instanceof CommanderError) return commanderFailure(error);
   const chain = chainOf(error);
+  const explained = chain.find(saysWhatFailed);
+  if (explained !== undefined) {
+    return { message: oneLine(messageOf(explained)), exitCode: ExitCode.FAILED };
+  }
   const connection = chain.find(isConnectionFailure);
   if (connection !== undefined) {
     return {

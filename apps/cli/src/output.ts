@@ -19,3 +19,13 @@ export function formatColumns(rows: readonly (readonly string[])[]): string {
     )
     .join('\n');
 }
+
+/** Writes one `pg-static-cache: …` line to stderr, for an outcome that is not a crash (exit 1). */
+export function printProblem(message: string): void {
+  process.stderr.write(`pg-static-cache: ${message}\n`);
+}
+
+/** An http:// URL for a host and port (IPv6 hosts in brackets). */
+export function httpUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}

@@ -256,6 +256,29 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
     this.#sequence.forget();
     this.emit('heartbeatMissed', Math.round(silentMs));
     this.#setStatus('reconnecting');
+    void this.#probeConnection();
+  }
+
+  // Silence has two causes: a quiet bridge, or a subscription on a path that died without FIN or
+  // RST (TCP keepalive would take minutes). A PING on the subscribed connection tells them apart;
+  // a dead path is replaced, and the re-subscribe brings its own full resync.
+  async #probeConnection(): Promise<void> {
+    const generation = this.#generation;
+    let timer: NodeJS.Timeout | undefined;
+    const answered = await Promise.race([
+      this.#redis.ping().then(
+        () => true,
+        () => false,
+      ),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!answered && generation === this.#generation && this.#status !== 'closed') {
+      this.#warn(new Error(`no answer to PING within ${PING_TIMEOUT_MS} ms: reconnecting`));
+      this.#redis.disconnect(true);
+    }
   }
 
   #setStatus(status: SubscriberStatus): void {
@@ -268,6 +291,9 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
     if (this.#status !== 'closed') this.emit('warning', error);
   }
 }
+
+/** How long a PING on a silent subscription may take before the connection is replaced. */
+const PING_TIMEOUT_MS = 1_000;
 
 function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));

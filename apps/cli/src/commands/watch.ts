@@ -3,13 +3,21 @@ import {
   StaticCache,
   createSubscriber,
   type ReloadEvent,
+  type SourceOptions,
   type Subscriber,
 } from '@pg-static-cache/client';
-import { loadDatabaseConfig, parseTables, positiveInteger, type GlobalFlags } from '../config.ts';
+import {
+  loadDatabaseConfig,
+  loadRedisConfig,
+  parseTables,
+  positiveInteger,
+  type GlobalFlags,
+} from '../config.ts';
 import { clientConfig } from '../database.ts';
-import { CliError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
 import { logEvent, printLine } from '../output.ts';
+import { checkRedis } from '../redis.ts';
+import { stopSignal } from '../stop-signal.ts';
 import type { CommandContext } from './context.ts';
 
 const MODES = ['direct', 'redis', 'snapshot'] as const;
@@ -50,34 +58,36 @@ function logSubscriberEvents(subscriber: Subscriber): void {
   subscriber.on('warning', (error) => logEvent('warning', { message: error.message }));
 }
 
-/** Resolves on the first SIGINT or SIGTERM; `dispose` restores the default handling. */
-function stopSignal(): { readonly stopped: Promise<void>; dispose(): void } {
-  let resolve: () => void = () => undefined;
-  const stopped = new Promise<void>((r) => (resolve = r));
-  const onSignal = (): void => resolve();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return {
-    stopped,
-    dispose() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
+// Where events come from: the mode's part of the subscriber options.
+async function sourceOptions(
+  flags: WatchFlags,
+  context: CommandContext,
+): Promise<Omit<SourceOptions, 'pg'>> {
+  switch (flags.mode) {
+    case 'direct':
+      return {
+        mode: 'direct',
+        ...(flags.channel === undefined ? {} : { channel: flags.channel }),
+        ...(flags.heartbeatMs === undefined ? {} : { heartbeatIntervalMs: flags.heartbeatMs }),
+      };
+    case 'redis':
+    case 'snapshot': {
+      const redis = loadRedisConfig(flags, context.env);
+      // Checked once up front: the subscriber retries an unreachable Redis forever once started,
+      // and its first failure would only say "Connection is closed.".
+      await checkRedis(redis);
+      return { mode: flags.mode, redis: redis.url, namespace: flags.namespace };
+    }
+  }
 }
 
 async function watch(flags: WatchFlags, context: CommandContext): Promise<void> {
-  if (flags.mode !== 'direct') {
-    throw new CliError('NOT_AVAILABLE', `mode ${flags.mode} is not available yet`);
-  }
   const tables = parseTables(flags.table);
   const config = loadDatabaseConfig(flags, context.env);
   const subscriber = createSubscriber({
-    mode: 'direct',
+    ...(await sourceOptions(flags, context)),
     pg: { ...clientConfig(config), max: 4 },
     caches: tables.map((t) => new StaticCache({ table: t.text })),
-    ...(flags.channel === undefined ? {} : { channel: flags.channel }),
-    ...(flags.heartbeatMs === undefined ? {} : { heartbeatIntervalMs: flags.heartbeatMs }),
   });
   logSubscriberEvents(subscriber);
   const signal = stopSignal();
@@ -101,18 +111,30 @@ export function registerWatch(program: Command, context: CommandContext): Comman
     .description('keep caches of the tables and print one JSON line per cache version')
     .requiredOption('-t, --table <name...>', 'table(s) to cache; each needs a primary key')
     .addOption(
-      new Option('--mode <mode>', 'where change events come from (only direct so far)')
+      new Option(
+        '--mode <mode>',
+        'where changes come from: direct (LISTEN), redis (a running bridge), snapshot (a bridge and its reload worker: rows from Redis snapshots)',
+      )
         .choices(MODES)
         .default('direct'),
     )
-    .option('--channel <name>', 'NOTIFY channel the triggers use (default: pg_static_cache_update)')
-    .option('--namespace <name>', 'Redis key namespace (redis and snapshot modes)', 'psc')
-    .option('--heartbeat-ms <ms>', 'LISTEN heartbeat period (default: 5000)', positiveInteger)
+    .option(
+      '--channel <name>',
+      'direct mode: NOTIFY channel the triggers use (default: pg_static_cache_update)',
+    )
+    .option('--namespace <name>', 'redis and snapshot modes: namespace of the bridge', 'psc')
+    .option(
+      '--heartbeat-ms <ms>',
+      'direct mode: LISTEN heartbeat period (default: 5000)',
+      positiveInteger,
+    )
     .addHelpText(
       'after',
       `
 stdout: one line per loaded version, {"table","rows","digest","version","ms"}, where digest is the
 SHA-256 hex of JSON.stringify(rows) ordered by primary key and ms the reload time.
+Redis mode needs REDIS_URL or --redis-url and a running bridge (pg-static-cache bridge); rows are
+still loaded from Postgres.
 stderr: JSON lines for status changes, warnings and stale caches ({"event":"stale",...}).
 Runs until SIGINT or SIGTERM, then closes its connections and exits 0.`,
     )

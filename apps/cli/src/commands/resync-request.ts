@@ -1,0 +1,85 @@
+// The CLI's side of the control channel; loaded only when `resync` runs (see resync.ts).
+import { randomUUID } from 'node:crypto';
+import { on } from 'node:events';
+import {
+  parseControlMessage,
+  serializeControlMessage,
+  type ResyncDone,
+} from '@pg-static-cache/bridge';
+import { namesFor } from '@pg-static-cache/protocol';
+import { loadRedisConfig, parseTables, type CliEnv, type GlobalFlags } from '../config.ts';
+import { CliError } from '../errors.ts';
+import { ExitCode } from '../exit.ts';
+import { printLine, printProblem } from '../output.ts';
+import { RedisSession } from '../redis.ts';
+
+/** The flags of `resync`. */
+export interface ResyncFlags extends GlobalFlags {
+  readonly table?: readonly string[];
+  readonly namespace: string;
+  readonly timeoutMs: number;
+}
+
+/** The first `resync-done` for `requestId` among `messages`; undefined once they are aborted. */
+async function answerTo(
+  messages: AsyncIterable<unknown[]>,
+  channel: string,
+  requestId: string,
+): Promise<ResyncDone | undefined> {
+  try {
+    for await (const [from, text] of messages) {
+      if (from !== channel || typeof text !== 'string') continue;
+      const message = parseControlMessage(text);
+      if (message?.type === 'resync-done' && message.requestId === requestId) return message;
+    }
+  } catch (error) {
+    if (error instanceof Error && error.name === 'AbortError') return undefined;
+    throw error;
+  }
+  return undefined;
+}
+
+/** Asks the leader for a resync and waits for its answer; the exit code says how it went. */
+export async function resync(flags: ResyncFlags, env: CliEnv): Promise<ExitCode> {
+  const tables = flags.table === undefined ? undefined : parseTables(flags.table);
+  const names = namesFor(flags.namespace);
+  const config = loadRedisConfig(flags, env);
+  const requestId = randomUUID();
+  const request = serializeControlMessage({
+    v: 1,
+    type: 'resync-request',
+    requestId,
+    ...(tables === undefined ? {} : { tables: tables.map((t) => t.text) }),
+  });
+
+  await using session = await RedisSession.open(config);
+  const subscriber = await session.subscriber();
+  const signal = AbortSignal.timeout(flags.timeoutMs);
+  // Listening (and subscribed) before publishing, so even an instant answer is not missed.
+  const messages = on(subscriber, 'message', { signal });
+  try {
+    await subscriber.subscribe(names.control);
+    // Our own subscription is one receiver; nobody else means no bridge runs in this namespace.
+    const receivers = await session.redis.publish(names.control, request);
+    if (receivers <= 1) {
+      printProblem(`no bridge is running in namespace ${names.namespace}`);
+      return ExitCode.NOT_OK;
+    }
+    const done = await answerTo(messages, names.control, requestId);
+    if (done === undefined) {
+      printProblem(
+        `no leader answered within ${flags.timeoutMs} ms (namespace ${names.namespace})`,
+      );
+      return ExitCode.NOT_OK;
+    }
+    const by = `${done.bridge} (epoch ${done.epoch})`;
+    if (!done.ok) {
+      throw new CliError('REFUSED', `resync refused by ${by}: ${done.error ?? 'no reason given'}`);
+    }
+    const what = done.tables === undefined ? 'all tables' : done.tables.join(', ');
+    printLine(`resync published by ${by}: ${what}`);
+    return ExitCode.OK;
+  } finally {
+    await messages.return?.();
+  }
+}

@@ -1,0 +1,260 @@
+// What `status` reads and how it judges it; loaded only when `status` runs (see status.ts).
+import { bridgesKey, parseLease } from '@pg-static-cache/bridge';
+import { checkTriggers, type TriggerReport } from '@pg-static-cache/postgres';
+import { namesFor, type Names } from '@pg-static-cache/protocol';
+import type { Redis } from 'ioredis';
+import {
+  hasDatabase,
+  loadDatabaseConfig,
+  loadRedisConfig,
+  triggerOptions,
+  type CliEnv,
+  type GlobalFlags,
+  type NamingFlags,
+} from '../config.ts';
+import { withClient } from '../database.ts';
+import { RedisSession } from '../redis.ts';
+
+/** The flags of `status`. */
+export interface StatusFlags extends GlobalFlags, NamingFlags {
+  readonly namespace: string;
+  readonly json?: boolean;
+}
+
+/** The leader as its lease in Redis says (absent once the lease expired or was released). */
+export interface LeaderStatus {
+  readonly bridge: string;
+  readonly epoch: number;
+  readonly backendPid: number;
+  /** ms since the Unix epoch at the last renewal. */
+  readonly renewedAt: number;
+  readonly leaseAgeMs: number;
+}
+
+/** One running bridge, from the presence hash. */
+export interface BridgeStatus {
+  readonly bridge: string;
+  readonly role: string;
+  readonly epoch: number | null;
+  readonly pid: number | null;
+  readonly host: string | null;
+  readonly lastSeenAt: number;
+  readonly ageMs: number;
+}
+
+/** What the latest leader recorded in the status hash; times in ms since the Unix epoch. */
+export interface TermStatus {
+  readonly bridge: string | null;
+  readonly epoch: number | null;
+  readonly leaderSince: number | null;
+  readonly lastHeartbeatAt: number | null;
+  readonly heartbeatAgeMs: number | null;
+  readonly lastResyncAt: number | null;
+  readonly lastResyncReason: string | null;
+  /** Last scheduled trigger check and drift digest; null before the first. */
+  readonly lastCheckAt: number | null;
+  /** Tables whose content drifted in that check. */
+  readonly lastDrifted: number | null;
+}
+
+/** One watched table's trigger: the live check when Postgres was reachable, else as recorded. */
+export interface TableStatus {
+  readonly table: string;
+  readonly state: string;
+  readonly ok: boolean;
+  /** Drift in the last scheduled check, when the bridge records it per table; else null. */
+  readonly drifted: boolean | null;
+}
+
+/** The whole `status --json` document. */
+export interface StatusReport {
+  readonly namespace: string;
+  /** A leader holds the lease and every table's trigger is ok (exit code 0). */
+  readonly ok: boolean;
+  /** When this report was taken, ms since the Unix epoch. */
+  readonly at: number;
+  readonly leader: LeaderStatus | null;
+  readonly bridges: readonly BridgeStatus[];
+  readonly term: TermStatus | null;
+  /** Where the table states come from: `live` (checkTriggers now) or `recorded` (by the leader). */
+  readonly triggers: 'live' | 'recorded';
+  readonly tables: readonly TableStatus[];
+}
+
+/** What Redis holds for a namespace, before evaluation. */
+export interface RedisState {
+  readonly lease: string | null;
+  readonly bridges: Readonly<Record<string, string>>;
+  readonly status: Readonly<Record<string, string>>;
+}
+
+/** Reads the lease, the presence hash and the status hash (read-only; no lock, no message). */
+export async function readRedisState(redis: Redis, names: Names): Promise<RedisState> {
+  const [lease, bridges, status] = await Promise.all([
+    redis.get(names.leader),
+    redis.hgetall(bridgesKey(names)),
+    redis.hgetall(names.status),
+  ]);
+  return { lease, bridges, status };
+}
+
+// Redis is untrusted input: anything malformed reads as absent rather than failing the report.
+function parseObject(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function numberOf(value: unknown): number | null {
+  const n = typeof value === 'string' && value !== '' ? Number(value) : value;
+  return typeof n === 'number' && Number.isFinite(n) ? n : null;
+}
+
+function stringOf(value: unknown): string | null {
+  return typeof value === 'string' && value !== '' ? value : null;
+}
+
+const age = (now: number, at: number | null): number | null =>
+  at === null ? null : Math.max(0, now - at);
+
+function bridgeStatus(id: string, text: string, now: number): BridgeStatus | undefined {
+  const entry = parseObject(text);
+  const lastSeenAt = numberOf(entry?.['lastSeenAt']);
+  const role = stringOf(entry?.['role']);
+  if (entry === undefined || lastSeenAt === null || role === null) return undefined;
+  return {
+    bridge: id,
+    role,
+    epoch: numberOf(entry['epoch']),
+    pid: numberOf(entry['pid']),
+    host: stringOf(entry['host']),
+    lastSeenAt,
+    ageMs: Math.max(0, now - lastSeenAt),
+  };
+}
+
+function termStatus(hash: Readonly<Record<string, string>>, now: number): TermStatus | null {
+  if (Object.keys(hash).length === 0) return null;
+  const lastHeartbeatAt = numberOf(hash['lastHeartbeatAt']);
+  return {
+    bridge: stringOf(hash['bridge']),
+    epoch: numberOf(hash['epoch']),
+    leaderSince: numberOf(hash['leaderSince']),
+    lastHeartbeatAt,
+    heartbeatAgeMs: age(now, lastHeartbeatAt),
+    lastResyncAt: numberOf(hash['lastResyncAt']),
+    lastResyncReason: stringOf(hash['lastResyncReason']),
+    lastCheckAt: numberOf(hash['lastCheckAt']),
+    lastDrifted: numberOf(hash['lastDrifted']),
+  };
+}
+
+/** The tables the leader recorded (`tables` field: JSON [{table, state, ok, drifted?}]). */
+export function recordedTables(hash: Readonly<Record<string, string>>): TableStatus[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(hash['tables'] ?? '[]');
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(value)) return [];
+  const tables: TableStatus[] = [];
+  for (const item of value as unknown[]) {
+    if (typeof item !== 'object' || item === null) continue;
+    const entry = item as Record<string, unknown>;
+    const table = stringOf(entry['table']);
+    const state = stringOf(entry['state']);
+    if (table === null || state === null) continue;
+    const drifted = typeof entry['drifted'] === 'boolean' ? entry['drifted'] : null;
+    tables.push({ table, state, ok: entry['ok'] === true, drifted });
+  }
+  return tables;
+}
+
+/** Trigger naming for the live check: flags win, else what the leader recorded, else defaults. */
+export function namingOf(flags: NamingFlags, hash: Readonly<Record<string, string>>): NamingFlags {
+  const channel = flags.channel ?? stringOf(hash['channel']) ?? undefined;
+  const functionName = flags.functionName ?? stringOf(hash['functionName']) ?? undefined;
+  const triggerName = flags.triggerName ?? stringOf(hash['triggerName']) ?? undefined;
+  return {
+    ...(channel === undefined ? {} : { channel }),
+    ...(functionName === undefined ? {} : { functionName }),
+    ...(triggerName === undefined ? {} : { triggerName }),
+  };
+}
+
+/**
+ * Replaces the recorded trigger states by a live check of every table carrying the trigger. A
+ * recorded table the check no longer finds has lost its trigger: `missing`. Without any recorded
+ * table (no leader yet), the live check's tables are the list.
+ */
+export function withLiveTriggers(
+  recorded: readonly TableStatus[],
+  live: readonly TriggerReport[],
+): TableStatus[] {
+  if (recorded.length === 0) {
+    return live.map((r) => ({ table: r.table, state: r.state, ok: r.ok, drifted: null }));
+  }
+  const byName = new Map(live.map((r) => [r.table, r]));
+  return recorded.map((t) => {
+    const report = byName.get(t.table);
+    return report === undefined
+      ? { ...t, state: 'missing', ok: false }
+      : { ...t, state: report.state, ok: report.ok };
+  });
+}
+
+/** Evaluates what Redis holds (and the live table states, when known) into the report. */
+export function buildStatusReport(
+  names: Names,
+  state: RedisState,
+  tables: { readonly source: 'live' | 'recorded'; readonly list: readonly TableStatus[] },
+  now = Date.now(),
+): StatusReport {
+  const lease = parseLease(state.lease);
+  const leader =
+    lease === undefined ? null : { ...lease, leaseAgeMs: Math.max(0, now - lease.renewedAt) };
+  const bridges = Object.entries(state.bridges)
+    .map(([id, text]) => bridgeStatus(id, text, now))
+    .filter((b): b is BridgeStatus => b !== undefined)
+    .sort((a, b) => a.bridge.localeCompare(b.bridge));
+  return {
+    namespace: names.namespace,
+    ok: leader !== null && tables.list.every((t) => t.ok),
+    at: now,
+    leader,
+    bridges,
+    term: termStatus(state.status, now),
+    triggers: tables.source,
+    tables: tables.list,
+  };
+}
+
+/** Reads Redis (and, with a database URL, checks the triggers live) into the report. */
+export async function loadStatus(flags: StatusFlags, env: CliEnv): Promise<StatusReport> {
+  const names = namesFor(flags.namespace);
+  const redisConfig = loadRedisConfig(flags, env);
+  const database = hasDatabase(flags, env) ? loadDatabaseConfig(flags, env) : undefined;
+  let state: RedisState;
+  {
+    // Closed before the (slower) database check starts.
+    await using session = await RedisSession.open(redisConfig);
+    state = await readRedisState(session.redis, names);
+  }
+  const recorded = recordedTables(state.status);
+  if (database === undefined) {
+    return buildStatusReport(names, state, { source: 'recorded', list: recorded });
+  }
+  const options = triggerOptions(namingOf(flags, state.status));
+  const live = await withClient(database, (client) => checkTriggers(client, options));
+  return buildStatusReport(names, state, {
+    source: 'live',
+    list: withLiveTriggers(recorded, live),
+  });
+}

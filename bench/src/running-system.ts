@@ -1,0 +1,55 @@
+// One system under test, running: its subscriber process and, for the bridged system, the bridge
+// process it follows. Latency runs and bursts start and stop systems through this.
+import { join } from 'node:path';
+import { BridgeProcess } from './bridge-process.ts';
+import { PROBE_FILE_ENV } from './probe-marks.ts';
+import { SubscriberProcess, type SubscriberCommand } from './subscriber-process.ts';
+import type { BenchUrls } from './workload.ts';
+
+/** A started system: report lines come from `subscriber`; `stop()` ends every process. */
+export class RunningSystem {
+  readonly subscriber: SubscriberProcess;
+  readonly bridge: BridgeProcess | undefined;
+
+  private constructor(subscriber: SubscriberProcess, bridge: BridgeProcess | undefined) {
+    this.subscriber = subscriber;
+    this.bridge = bridge;
+  }
+
+  /**
+   * Starts the bridge first if the system needs one (resolving once it leads), then the
+   * subscriber. With `probeDir`, both are probed for the bridge profile: `bridge.jsonl` and
+   * `subscriber.jsonl` appear there once they have stopped.
+   */
+  static async start(
+    command: SubscriberCommand,
+    urls: BenchUrls,
+    probeDir?: string,
+  ): Promise<RunningSystem> {
+    const probe = (name: string): string | undefined =>
+      probeDir === undefined ? undefined : join(probeDir, `${name}.jsonl`);
+    const bridge =
+      command.bridged === true ? await BridgeProcess.start(urls, probe('bridge')) : undefined;
+    try {
+      const probeFile = probe('subscriber');
+      const subscriber = await SubscriberProcess.start(command, {
+        DATABASE_URL: urls.databaseUrl,
+        REDIS_URL: urls.redisUrl,
+        ...(probeFile === undefined ? {} : { [PROBE_FILE_ENV]: probeFile }),
+      });
+      return new RunningSystem(subscriber, bridge);
+    } catch (error) {
+      await bridge?.stop();
+      throw error;
+    }
+  }
+
+  /** Stops the subscriber, then the bridge (so the subscriber never sees its bridge go silent). */
+  async stop(): Promise<void> {
+    try {
+      await this.subscriber.stop();
+    } finally {
+      await this.bridge?.stop();
+    }
+  }
+}

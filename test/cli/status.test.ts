@@ -1,0 +1,289 @@
+// `status` and `resync` through the real bin against Redis state and control-channel answers
+// written by the test itself, so every case is exact; test/cli/bridge.test.ts runs real bridges.
+import {
+  parseControlMessage,
+  serializeControlMessage,
+  type ResyncDone,
+  type ResyncRequest,
+} from '@pg-static-cache/bridge';
+import { installTriggers } from '@pg-static-cache/postgres';
+import { namesFor, type Names } from '@pg-static-cache/protocol';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestSchema, redisUrl, uniqueName, type TestSchema } from '../support/index.ts';
+import { runCli, type CliRun } from '../support/process.ts';
+
+let s: TestSchema;
+let redis: Redis;
+let channel: string;
+let functionName: string;
+const namespaces: Names[] = [];
+
+beforeAll(async () => {
+  s = await createTestSchema('psc_cli_status');
+  channel = uniqueName('psc_cli_status');
+  functionName = `${s.schema}.notify`;
+  await s.pool.query(`
+    CREATE TABLE items (id int PRIMARY KEY);
+    CREATE TABLE plain (id int PRIMARY KEY);
+  `);
+  await installTriggers(s.pool, ['items'], { channel, functionName });
+  redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+});
+
+afterAll(async () => {
+  for (const names of namespaces) {
+    await redis.del(names.leader, names.status, `${names.namespace}:bridges`);
+  }
+  redis.disconnect();
+  await s[Symbol.asyncDispose]();
+});
+
+function newNamespace(): Names {
+  const names = namesFor(uniqueName('ns'));
+  namespaces.push(names);
+  return names;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** The bin with this suite's URLs plus `extra`; a cold start on a loaded machine takes seconds. */
+function cli(args: readonly string[], extra: Env = {}): Promise<CliRun> {
+  const env = { DATABASE_URL: s.url, REDIS_URL: redisUrl(), ...extra };
+  return runCli(args, { env, timeoutMs: 90_000 });
+}
+
+/** What a leader and a standby leave in Redis, written by hand. */
+async function writeLeaderState(names: Names, tables: readonly object[]): Promise<number> {
+  const now = Date.now();
+  const lease = { bridge: 'lead', epoch: 7, backendPid: 4321, renewedAt: now - 500 };
+  await redis.set(names.leader, JSON.stringify(lease), 'PX', 60_000);
+  await redis.hset(`${names.namespace}:bridges`, {
+    lead: JSON.stringify({ role: 'leader', pid: 10, host: 'h1', lastSeenAt: now - 200, epoch: 7 }),
+    stand: JSON.stringify({ role: 'standby', pid: 11, host: 'h2', lastSeenAt: now - 300 }),
+    junk: 'not json',
+  });
+  await redis.hset(names.status, {
+    bridge: 'lead',
+    epoch: '7',
+    leaderSince: String(now - 60_000),
+    lastHeartbeatAt: String(now - 1_000),
+    lastResyncAt: String(now - 60_000),
+    lastResyncReason: 'takeover',
+    channel,
+    functionName,
+    tables: JSON.stringify(tables),
+  });
+  return now;
+}
+
+// Several cold starts per test, one after another: the default 60 s is tight on a busy machine.
+describe('status', { timeout: 120_000 }, () => {
+  it('reports a leader, its standby and the live trigger check (exit 0)', async () => {
+    const names = newNamespace();
+    const items = `${s.schema}.items`;
+    const now = await writeLeaderState(names, [{ table: items, state: 'ok', ok: true }]);
+    const args = ['status', '--namespace', names.namespace];
+    const run = await cli([...args, '--json']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    const report = JSON.parse(run.stdout) as Record<string, unknown>;
+    expect(Object.keys(report)).toEqual([
+      'namespace',
+      'ok',
+      'at',
+      'leader',
+      'bridges',
+      'term',
+      'triggers',
+      'tables',
+    ]);
+    expect(report).toMatchObject({
+      namespace: names.namespace,
+      ok: true,
+      leader: { bridge: 'lead', epoch: 7, backendPid: 4321, renewedAt: now - 500 },
+      bridges: [
+        { bridge: 'lead', role: 'leader', epoch: 7, pid: 10, host: 'h1', lastSeenAt: now - 200 },
+        { bridge: 'stand', role: 'standby', epoch: null, pid: 11, host: 'h2' },
+      ],
+      term: {
+        bridge: 'lead',
+        epoch: 7,
+        leaderSince: now - 60_000,
+        lastHeartbeatAt: now - 1_000,
+        lastResyncReason: 'takeover',
+        lastCheckAt: null,
+        lastDrifted: null,
+      },
+      // The naming the leader recorded reaches the live check without any flag.
+      triggers: 'live',
+      tables: [{ table: items, state: 'ok', ok: true, drifted: null }],
+    });
+    const leader = report['leader'] as { leaseAgeMs: number };
+    expect(leader.leaseAgeMs).toBeGreaterThanOrEqual(500);
+
+    const human = await cli(args);
+    expect(human).toMatchObject({ code: 0, stderr: '' });
+    expect(human.stdout).toMatch(/^leader: +lead \(epoch 7, lease renewed [\d.]+ s ago\)$/m);
+    expect(human.stdout).toMatch(/^standbys: +stand \(seen [\d.]+ s ago\)$/m);
+    expect(human.stdout).toMatch(/^heartbeat: +[\d.]+ s ago$/m);
+    expect(human.stdout).toMatch(/^resync: +\d+ s ago \(takeover\)$/m);
+    expect(human.stdout).toMatch(/^TABLE +TRIGGER +DRIFTED$/m);
+    expect(human.stdout).toMatch(/^status: ok$/m);
+  });
+
+  it('exit 1 when a recorded table lost its trigger, or when no leader holds the lease', async () => {
+    const names = newNamespace();
+    const recorded = [
+      { table: `${s.schema}.items`, state: 'ok', ok: true },
+      { table: `${s.schema}.plain`, state: 'ok', ok: true, drifted: true },
+    ];
+    await writeLeaderState(names, recorded);
+    const args = ['status', '--namespace', names.namespace, '--json'];
+    const live = await cli(args);
+    expect(live.code).toBe(1);
+    expect(JSON.parse(live.stdout)).toMatchObject({
+      ok: false,
+      tables: [
+        { state: 'ok', ok: true },
+        { table: `${s.schema}.plain`, state: 'missing', ok: false, drifted: true },
+      ],
+    });
+    // Without a database the leader's record is all there is.
+    const noDatabase = await cli(args, { DATABASE_URL: undefined });
+    expect(noDatabase.code).toBe(0);
+    expect(JSON.parse(noDatabase.stdout)).toMatchObject({ ok: true, triggers: 'recorded' });
+
+    await redis.del(names.leader);
+    const human = await cli(['status', '--namespace', names.namespace]);
+    expect(human).toMatchObject({ code: 1, stderr: '' });
+    expect(human.stdout).toMatch(/^leader: +none$/m);
+    expect(human.stdout).toMatch(
+      /^status: NOT OK: no leader holds the lease; 1 table without a working trigger$/m,
+    );
+  });
+
+  it('an empty namespace: no leader, no bridges, exit 1', async () => {
+    const names = newNamespace();
+    const run = await cli(['status', '--namespace', names.namespace, '--json'], {
+      DATABASE_URL: undefined,
+    });
+    expect(run).toMatchObject({ code: 1, stderr: '' });
+    expect(JSON.parse(run.stdout)).toEqual({
+      namespace: names.namespace,
+      ok: false,
+      at: expect.any(Number) as number,
+      leader: null,
+      bridges: [],
+      term: null,
+      triggers: 'recorded',
+      tables: [],
+    });
+  });
+});
+
+describe('resync', { timeout: 120_000 }, () => {
+  /** A subscriber on the control channel that answers requests with `answer` (or never). */
+  async function fakeBridge(
+    names: Names,
+    answer?: (request: ResyncRequest) => Pick<ResyncDone, 'requestId' | 'ok' | 'tables' | 'error'>,
+  ): Promise<{ requests: ResyncRequest[] } & AsyncDisposable> {
+    const subscriber = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+    const requests: ResyncRequest[] = [];
+    subscriber.on('message', (_channel: string, text: string) => {
+      const message = parseControlMessage(text);
+      if (message?.type !== 'resync-request') return;
+      requests.push(message);
+      if (answer === undefined) return;
+      const done: ResyncDone = {
+        v: 1,
+        type: 'resync-done',
+        bridge: 'fake',
+        epoch: 7,
+        ...answer(message),
+      };
+      void redis.publish(names.control, serializeControlMessage(done));
+    });
+    await subscriber.subscribe(names.control);
+    return {
+      requests,
+      [Symbol.asyncDispose]() {
+        subscriber.disconnect();
+        return Promise.resolve();
+      },
+    };
+  }
+
+  it('prints who published the resync, with the tables as the leader resolved them', async () => {
+    const names = newNamespace();
+    await using bridge = await fakeBridge(names, ({ requestId, tables }) => ({
+      requestId,
+      ok: true,
+      ...(tables === undefined
+        ? {}
+        : { tables: tables.map((t) => `${s.schema}.${t.replaceAll('"', '')}`) }),
+    }));
+    const args = ['resync', '--namespace', names.namespace];
+    const all = await cli(args);
+    expect(all).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: 'resync published by fake (epoch 7): all tables\n',
+    });
+    const some = await cli([...args, '--table', 'items', '"plain"']);
+    expect(some).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: `resync published by fake (epoch 7): ${s.schema}.items, ${s.schema}.plain\n`,
+    });
+    expect(bridge.requests).toEqual([
+      { v: 1, type: 'resync-request', requestId: expect.any(String) as string },
+      {
+        v: 1,
+        type: 'resync-request',
+        requestId: expect.any(String) as string,
+        tables: ['items', '"plain"'],
+      },
+    ]);
+  });
+
+  it('a refusal (e.g. an unknown table) is exit 2 with the reason', async () => {
+    const names = newNamespace();
+    await using bridge = await fakeBridge(names, ({ requestId }) => ({
+      requestId,
+      ok: false,
+      error: 'table "ghost" does not exist',
+    }));
+    const run = await cli(['resync', '--namespace', names.namespace, '--table', 'ghost']);
+    expect(run).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: 'pg-static-cache: resync refused by fake (epoch 7): table "ghost" does not exist\n',
+    });
+    expect(bridge.requests).toMatchObject([{ tables: ['ghost'] }]);
+  });
+
+  it('exit 1 at once without any bridge, and after --timeout-ms when no leader answers', async () => {
+    const names = newNamespace();
+    // Without any subscriber there is nothing to wait for: far sooner than the 60 s timeout.
+    const noBridgeAt = performance.now();
+    const none = await cli(['resync', '--namespace', names.namespace, '--timeout-ms', '60000']);
+    expect(performance.now() - noBridgeAt).toBeLessThan(45_000);
+    expect(none).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: `pg-static-cache: no bridge is running in namespace ${names.namespace}\n`,
+    });
+
+    // A standby listens on the control channel but never answers.
+    await using standby = await fakeBridge(names);
+    const startedAt = performance.now();
+    const silent = await cli(['resync', '--namespace', names.namespace, '--timeout-ms', '1500']);
+    expect(silent).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: `pg-static-cache: no leader answered within 1500 ms (namespace ${names.namespace})\n`,
+    });
+    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(1500);
+    expect(standby.requests).toHaveLength(1);
+  });
+});
