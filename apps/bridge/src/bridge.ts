@@ -97,7 +97,7 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
     this.#log = logger.child({ component: 'bridge' });
     const metrics = new BridgeMetrics();
     this.#pool = createPool(config, config.poolMax, logger);
-    this.#hotPool = createPool(config, 1, logger);
+    this.#hotPool = createPool(config, 1, logger, config.applicationName, true);
     this.#redis = createRedis(config.redisUrl, 'commands', logger);
     this.#subscriber = createRedis(config.redisUrl, 'control', logger);
     // Liveness of standbys is judged on poll cadence; be generous so a busy host is not dropped.
