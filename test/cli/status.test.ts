@@ -83,6 +83,8 @@ describe('status', { timeout: 120_000 }, () => {
     const names = newNamespace();
     const items = `${s.schema}.items`;
     const now = await writeLeaderState(names, [{ table: items, state: 'ok', ok: true }]);
+    // What a reload worker leaves next to a stored snapshot: its version.
+    await redis.set(`${names.namespace}:snapshot-stored:${items}`, '12');
     const args = ['status', '--namespace', names.namespace];
     const run = await cli([...args, '--json']);
     expect(run).toMatchObject({ code: 0, stderr: '' });
@@ -116,7 +118,7 @@ describe('status', { timeout: 120_000 }, () => {
       },
       // The naming the leader recorded reaches the live check without any flag.
       triggers: 'live',
-      tables: [{ table: items, state: 'ok', ok: true, drifted: null }],
+      tables: [{ table: items, state: 'ok', ok: true, drifted: null, snapshotVersion: 12 }],
     });
     const leader = report['leader'] as { leaseAgeMs: number };
     expect(leader.leaseAgeMs).toBeGreaterThanOrEqual(500);
@@ -127,7 +129,8 @@ describe('status', { timeout: 120_000 }, () => {
     expect(human.stdout).toMatch(/^standbys: +stand \(seen [\d.]+ s ago\)$/m);
     expect(human.stdout).toMatch(/^heartbeat: +[\d.]+ s ago$/m);
     expect(human.stdout).toMatch(/^resync: +\d+ s ago \(takeover\)$/m);
-    expect(human.stdout).toMatch(/^TABLE +TRIGGER +DRIFTED$/m);
+    expect(human.stdout).toMatch(/^TABLE +TRIGGER +DRIFTED +SNAPSHOT$/m);
+    expect(human.stdout).toMatch(/ ok +- +v12$/m);
     expect(human.stdout).toMatch(/^status: ok$/m);
   });
 

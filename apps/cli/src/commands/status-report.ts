@@ -1,5 +1,5 @@
 // What `status` reads and how it judges it; loaded only when `status` runs (see status.ts).
-import { bridgesKey, parseLease } from '@pg-static-cache/bridge';
+import { bridgesKey, parseLease, snapshotKeys } from '@pg-static-cache/bridge';
 import { checkTriggers, type TriggerReport } from '@pg-static-cache/postgres';
 import { namesFor, type Names } from '@pg-static-cache/protocol';
 import type { Redis } from 'ioredis';
@@ -64,6 +64,8 @@ export interface TableStatus {
   readonly ok: boolean;
   /** Drift in the last scheduled check, when the bridge records it per table; else null. */
   readonly drifted: boolean | null;
+  /** Version of the table's snapshot in Redis (snapshot mode); null when none is stored. */
+  readonly snapshotVersion?: number | null;
 }
 
 /** The whole `status --json` document. */
@@ -236,25 +238,33 @@ export function buildStatusReport(
   };
 }
 
+/** The stored snapshot version of each table (null when none), read in one round trip. */
+export async function withSnapshotVersions(
+  redis: Redis,
+  names: Names,
+  tables: readonly TableStatus[],
+): Promise<TableStatus[]> {
+  if (tables.length === 0) return [];
+  const versions = await redis.mget(...tables.map((t) => snapshotKeys(names, t.table).stored));
+  return tables.map((t, i) => ({ ...t, snapshotVersion: numberOf(versions[i]) }));
+}
+
 /** Reads Redis (and, with a database URL, checks the triggers live) into the report. */
 export async function loadStatus(flags: StatusFlags, env: CliEnv): Promise<StatusReport> {
   const names = namesFor(flags.namespace);
   const redisConfig = loadRedisConfig(flags, env);
   const database = hasDatabase(flags, env) ? loadDatabaseConfig(flags, env) : undefined;
-  let state: RedisState;
-  {
-    // Closed before the (slower) database check starts.
-    await using session = await RedisSession.open(redisConfig);
-    state = await readRedisState(session.redis, names);
-  }
+  await using session = await RedisSession.open(redisConfig);
+  const state = await readRedisState(session.redis, names);
   const recorded = recordedTables(state.status);
-  if (database === undefined) {
-    return buildStatusReport(names, state, { source: 'recorded', list: recorded });
+  let source: 'live' | 'recorded' = 'recorded';
+  let list = recorded;
+  if (database !== undefined) {
+    const options = triggerOptions(namingOf(flags, state.status));
+    const live = await withClient(database, (client) => checkTriggers(client, options));
+    source = 'live';
+    list = withLiveTriggers(recorded, live);
   }
-  const options = triggerOptions(namingOf(flags, state.status));
-  const live = await withClient(database, (client) => checkTriggers(client, options));
-  return buildStatusReport(names, state, {
-    source: 'live',
-    list: withLiveTriggers(recorded, live),
-  });
+  const tables = await withSnapshotVersions(session.redis, names, list);
+  return buildStatusReport(names, state, { source, list: tables });
 }

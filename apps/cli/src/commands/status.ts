@@ -57,8 +57,14 @@ export function formatStatus(report: StatusReport): string {
   const lines = [formatColumns(rows.map(([key, value]) => [`${key}:`, value]))];
   if (report.tables.length > 0) {
     const drift = (d: boolean | null): string => (d === null ? '-' : d ? 'yes' : 'no');
-    const tableRows = report.tables.map((t) => [t.table, t.state, drift(t.drifted)]);
-    lines.push('', formatColumns([['TABLE', 'TRIGGER', 'DRIFTED'], ...tableRows]));
+    const snapshot = (v: number | null | undefined): string => (v == null ? '-' : `v${v}`);
+    const tableRows = report.tables.map((t) => [
+      t.table,
+      t.state,
+      drift(t.drifted),
+      snapshot(t.snapshotVersion),
+    ]);
+    lines.push('', formatColumns([['TABLE', 'TRIGGER', 'DRIFTED', 'SNAPSHOT'], ...tableRows]));
   }
   lines.push('', `status: ${verdict(report)}`);
   return lines.join('\n');
@@ -87,7 +93,8 @@ leader's last recorded check is shown. The naming flags default to what the lead
   term     null | {"bridge","epoch","leaderSince","lastHeartbeatAt","heartbeatAgeMs",
                    "lastResyncAt","lastResyncReason","lastCheckAt","lastDrifted"}
   triggers "live" | "recorded"
-  tables   [{"table","state","ok","drifted"}]   (state: ok, missing, disabled, wrong-channel, ...)
+  tables   [{"table","state","ok","drifted","snapshotVersion"}]
+           (state: ok, missing, disabled, wrong-channel, ...; snapshotVersion: null when none stored)
 Times are ms since the Unix epoch, ages in ms; an unknown value is null.
 
 Exits 0 when a leader holds the lease and every table's trigger is ok, 1 otherwise, 2 on bad
