@@ -160,7 +160,10 @@ describe('bridge, status and resync', () => {
       expect(recorded.stdout).toMatch(/^leader: +a \(epoch \d+, lease renewed [\d.]+ s ago\)$/m);
       expect(recorded.stdout).toMatch(/^standbys: +b \(seen [\d.]+ s ago\)$/m);
       expect(recorded.stdout).toMatch(/^triggers: +as the leader recorded$/m);
-      expect(recorded.stdout).toMatch(new RegExp(`^${table.replace('.', '\\.')} +ok +-$`, 'm'));
+      // SNAPSHOT: the bridges' workers may or may not have stored one yet (status.test.ts checks it).
+      expect(recorded.stdout).toMatch(
+        new RegExp(`^${table.replace('.', '\\.')} +ok +- +(?:v\\d+|-)$`, 'm'),
+      );
       expect(recorded.stdout).toMatch(/^status: ok$/m);
 
       for (const proc of [a, b])
