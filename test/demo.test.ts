@@ -1,6 +1,8 @@
 // `npm run demo` end to end: the real entry point, as a child process, against the test run's
 // services, in a schema (and bridge namespace) and on a channel of its own. The default run is
-// redis mode (two bridges, the leader killed midway); `--mode direct` keeps the LISTEN-per-app flow.
+// snapshot mode (two bridges with reload workers, the leader killed midway, the workers' role
+// losing SELECT for a while); `--mode redis` has the same bridges without workers, `--mode direct`
+// keeps the LISTEN-per-app flow. Each counts the table queries Postgres ran per change.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { databaseUrl, redisUrl, uniqueName } from './support/index.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
-// The demo promises to finish within 60 s; both runs together stay under 90 s on a quiet machine.
+// The demo promises to finish within 60 s; the three runs take about 20 s together on a quiet machine.
 const DEADLINE_MS = 60_000;
 
 interface Finished {
@@ -66,6 +68,7 @@ async function runConverging(args: readonly string[]): Promise<string> {
     }
     expect(run.stdout).not.toMatch(/NOT converged|FAILED/);
     expect(run.stdout).toContain('the rollback caused no reload');
+    expect(run.stdout).toContain('counting table queries with pg_stat_statements');
     expect(run.stdout).toContain('demo passed');
     return run.stdout;
   } finally {
@@ -79,34 +82,69 @@ async function runConverging(args: readonly string[]): Promise<string> {
   }
 }
 
-describe('npm run demo', () => {
-  it(
-    'redis mode (the default): bridges relay every change, a killed leader is replaced, all three apps converge, exit 0',
-    { timeout: DEADLINE_MS + 30_000 },
-    async () => {
-      const stdout = await runConverging([]);
-      expect(stdout).toMatch(/^\[.*\] bridge-[ab] leads: epoch \d+/m);
-      expect(stdout).toMatch(/SIGKILL it/);
-      expect(stdout).toMatch(/bridge-[ab] took over: epoch \d+, [\d.]+ ms after the kill/);
-      expect(stdout).toMatch(/kill → all 3 apps converged in [\d.]+ ms/);
-      expect(stdout).toMatch(/bridge-[ab] restarted \(pid \d+\): standby/);
-      expect(stdout).toMatch(
-        /pg_terminate_backend\(\d+\) \(LISTEN session of the leader bridge-[ab]/,
-      );
-      expect(stdout).toMatch(/Postgres connections: \d+ for 3 apps in redis mode \+ 2 bridges/);
-    },
-  );
+/** What redis and snapshot mode share: two bridges, one killed midway and replaced. */
+function expectBridgeFailover(stdout: string): void {
+  expect(stdout).toMatch(/^\[.*\] bridge-[ab] leads: epoch \d+/m);
+  expect(stdout).toMatch(/SIGKILL it/);
+  expect(stdout).toMatch(/bridge-[ab] took over: epoch \d+, [\d.]+ ms after the kill/);
+  expect(stdout).toMatch(/kill → all 3 apps converged in [\d.]+ ms/);
+  expect(stdout).toMatch(/bridge-[ab] restarted \(pid \d+\): standby/);
+  expect(stdout).toMatch(/pg_terminate_backend\(\d+\) \(LISTEN session of the leader bridge-[ab]/);
+}
 
-  it(
-    '--mode direct: each app LISTENs itself, one loses its session and reconnects, all converge, exit 0',
-    { timeout: DEADLINE_MS + 30_000 },
-    async () => {
-      const stdout = await runConverging(['--mode', 'direct']);
+/** One run per mode: its flags and what its output must show beyond what every mode shows. */
+const RUNS: readonly { title: string; args: string[]; check: (stdout: string) => void }[] = [
+  {
+    title:
+      'snapshot mode (the default): the workers query each changed table once for all apps, a failing job retries',
+    args: [],
+    check: (stdout) => {
+      expectBridgeFailover(stdout);
+      expect(stdout).toMatch(/the workers stored 3 snapshots/);
+      expect(stdout).toMatch(/9 cache loads \(9 from snapshots\)/);
+      // Steps 1-3 change one table each: one snapshot, no query by any app.
+      expect(stdout).toMatch(
+        /^.*→ converged \(countries v\d+\).* · from snapshots · table queries: 1 \(worker\) \+ 0 \(apps\)$/m,
+      );
+      expect(stdout).toMatch(/REVOKE SELECT ON plans FROM psc_demo_test_\w+_bridge/);
+      expect(stdout).toMatch(/reload job \d+ \(psc_demo_test_\w+\.plans\): [2-9] attempts failed/);
+      expect(stdout).toMatch(/still serving v\d+: the rows from before the UPDATE/);
+      expect(stdout).toMatch(
+        /reload job \d+: \d+ attempts, the first \d+ failed; psc_reload_jobs_total\{outcome="retried"\} \+\d+ on the bridges' \/metrics; every app swapped in the worker's snapshot/,
+      );
+      expect(stdout).toMatch(/Postgres connections: \d+ for 3 apps in snapshot mode \+ 2 bridges/);
+      expect(stdout).toMatch(/queries per change: snapshot mode ≈ 1 per change for 3 apps/);
+    },
+  },
+  {
+    title: '--mode redis: the bridges relay every change, each app queries Postgres itself',
+    args: ['--mode', 'redis'],
+    check: (stdout) => {
+      expectBridgeFailover(stdout);
+      expect(stdout).not.toMatch(/snapshot mode:|reload job/);
+      expect(stdout).toMatch(/^.*→ converged \(countries v\d+\).* · table queries: 3 \(apps\)$/m);
+      expect(stdout).toMatch(/Postgres connections: \d+ for 3 apps in redis mode \+ 2 bridges/);
+      expect(stdout).toMatch(/queries per change: redis mode ≈ 3 per change for 3 apps/);
+    },
+  },
+  {
+    title: '--mode direct: each app LISTENs itself, one loses its session and reconnects',
+    args: ['--mode', 'direct'],
+    check: (stdout) => {
       expect(stdout).not.toMatch(/bridge/);
       expect(stdout).toMatch(/app-2 reconnected after [\d.]+ ms and reloaded all 3 caches/);
       expect(stdout).toMatch(/Postgres connections: \d+ for 3 apps in direct mode/);
+      expect(stdout).toMatch(/queries per change: direct mode ≈ 3 per change for 3 apps/);
     },
-  );
+  },
+];
+
+describe('npm run demo', () => {
+  for (const { title, args, check } of RUNS) {
+    it(`${title}; all 3 apps converge, exit 0`, { timeout: DEADLINE_MS + 30_000 }, async () => {
+      check(await runConverging(args));
+    });
+  }
 
   it('rejects a bad flag with one line and exit code 2', async () => {
     const run = await runDemo(['--schema', 'Bad Name'], {});

@@ -4,13 +4,17 @@
 export const preciseNow = (): number => performance.timeOrigin + performance.now();
 
 /**
- * How an app process learns of changes: `redis` follows the bridge's messages on Redis, `direct`
- * LISTENs to Postgres itself; both reload from Postgres. Snapshot mode joins this union later.
+ * How an app process learns of changes and loads: `snapshot` follows the bridges' messages on
+ * Redis and loads the snapshots their reload workers store there; `redis` follows the same
+ * messages but queries Postgres itself; `direct` LISTENs to Postgres itself and queries it.
  */
-export type AppMode = 'redis' | 'direct';
+export type AppMode = 'snapshot' | 'redis' | 'direct';
 
 /** Modes the app process accepts; the first is the demo's default. */
-export const APP_MODES: readonly AppMode[] = ['redis', 'direct'];
+export const APP_MODES: readonly AppMode[] = ['snapshot', 'redis', 'direct'];
+
+/** Where a reload's rows came from: a table query, or a snapshot a reload worker stored in Redis. */
+export type RowSource = 'postgres' | 'snapshot';
 
 /** Settings of one app process: the demo passes them as flags and DATABASE_URL. */
 export interface AppProcessOptions {
@@ -22,12 +26,14 @@ export interface AppProcessOptions {
   readonly tables: readonly string[];
   /** Direct mode: the NOTIFY channel to LISTEN on. */
   readonly channel: string;
-  /** Redis mode: where the bridges publish. */
+  /** Redis and snapshot mode: where the bridges publish (and the workers store snapshots). */
   readonly redisUrl: string;
-  /** Redis mode: namespace of the events channel `<namespace>:events`. */
+  /** Redis and snapshot mode: namespace of the events channel `<namespace>:events` and the snapshot keys. */
   readonly namespace: string;
-  /** Redis mode: bridge silence after which caches count as stale. */
+  /** Redis and snapshot mode: bridge silence after which caches count as stale. */
   readonly heartbeatTimeoutMs: number;
+  /** Snapshot mode: how long a cache waits for the worker's snapshot before it queries Postgres. */
+  readonly snapshotWaitMs: number;
   /** Upper bound of the reload-retry and reconnect backoff. */
   readonly backoffCapMs: number;
 }
@@ -41,6 +47,9 @@ export interface ReloadLine {
   readonly digest: string;
   readonly ms: number;
   readonly reason: string;
+  readonly source: RowSource;
+  /** Snapshot mode, source `postgres`: why the snapshot was not used. */
+  readonly fallback?: string;
   readonly at: number;
 }
 
@@ -85,6 +94,12 @@ export interface StateLine {
   readonly at: number;
 }
 
+/** Answer to an `idle` request: no reload is running (one may be asked for later, or retry). */
+export interface IdleLine {
+  readonly event: 'idle';
+  readonly at: number;
+}
+
 /** Something the app could not do (start failed); the process exits after it. */
 export interface ErrorLine {
   readonly event: 'error';
@@ -93,7 +108,8 @@ export interface ErrorLine {
 }
 
 /** Any line an app process prints. */
-export type AppLine = ReloadLine | StaleLine | StatusLine | ReadyLine | StateLine | ErrorLine;
+export type AppLine =
+  ReloadLine | StaleLine | StatusLine | ReadyLine | StateLine | IdleLine | ErrorLine;
 
 type Json = Record<string, unknown>;
 
@@ -120,14 +136,18 @@ function valid(o: Json): boolean {
   if (!num(o, 'at')) return false;
   switch (o['event']) {
     case 'reload':
-      return all(o, [
-        [str, 'table'],
-        [num, 'version'],
-        [num, 'rows'],
-        [str, 'digest'],
-        [num, 'ms'],
-        [str, 'reason'],
-      ]);
+      return (
+        all(o, [
+          [str, 'table'],
+          [num, 'version'],
+          [num, 'rows'],
+          [str, 'digest'],
+          [num, 'ms'],
+          [str, 'reason'],
+        ]) &&
+        (o['source'] === 'postgres' || o['source'] === 'snapshot') &&
+        (o['fallback'] === undefined || str(o, 'fallback'))
+      );
     case 'stale':
       return all(o, [
         [str, 'table'],
@@ -145,6 +165,8 @@ function valid(o: Json): boolean {
       ]);
     case 'state':
       return isRecord(o['tables']) && Object.values(o['tables']).every(isCacheState);
+    case 'idle':
+      return true;
     case 'error':
       return str(o, 'message');
     default:

@@ -5,6 +5,7 @@ import {
   parseAppLine,
   type AppLine,
   type AppProcessOptions,
+  type IdleLine,
   type ReloadLine,
   type StaleLine,
   type StateLine,
@@ -45,6 +46,7 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
       ...['--channel', options.channel, '--backoff-cap-ms', String(options.backoffCapMs)],
       ...['--namespace', options.namespace],
       ...['--heartbeat-timeout-ms', String(options.heartbeatTimeoutMs)],
+      ...['--snapshot-wait-ms', String(options.snapshotWaitMs)],
     ];
     this.#child = new TsxChild(APP_SCRIPT, args, {
       ...process.env,
@@ -82,6 +84,11 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
     );
   }
 
+  /** Reload lines since `mark` that brought the rows with `digest` of `table`. */
+  reloadsTo(mark: number, table: string, digest: string): ReloadLine[] {
+    return this.reloadsSince(mark, table).filter((line) => line.digest === digest);
+  }
+
   /** Stale lines for `table` since `mark`. */
   staleSince(mark: number, table: string): StaleLine[] {
     return this.since(mark).filter(
@@ -109,13 +116,25 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
   }
 
   /** Asks the app what every cache serves right now. */
-  async state(timeoutMs: number): Promise<StateLine> {
+  state(timeoutMs: number): Promise<StateLine> {
+    return this.#ask('state', (line): line is StateLine => line.event === 'state', timeoutMs);
+  }
+
+  /** Resolves once the app has no reload running (so every table query it began has ended). */
+  async idle(timeoutMs: number): Promise<void> {
+    await this.#ask('idle', (line): line is IdleLine => line.event === 'idle', timeoutMs);
+  }
+
+  async #ask<T extends AppLine>(
+    request: string,
+    isAnswer: (line: AppLine) => line is T,
+    timeoutMs: number,
+  ): Promise<T> {
     const mark = this.lines.length;
-    const answered = (): StateLine | undefined =>
-      this.since(mark).find((line): line is StateLine => line.event === 'state');
-    this.#child.write('state\n');
-    await this.waitFor('answer to "state"', () => answered() !== undefined, timeoutMs);
-    return answered() as StateLine;
+    const answered = (): T | undefined => this.since(mark).find(isAnswer);
+    this.#child.write(`${request}\n`);
+    await this.waitFor(`answer to "${request}"`, () => answered() !== undefined, timeoutMs);
+    return answered() as T;
   }
 
   /** SIGTERM, then SIGKILL if it has not exited by the deadline. Resolves once it is gone. */

@@ -1,10 +1,11 @@
 // One "application" of the demo: holds a static cache per table and prints a JSON line for every
 // version it serves (see app-events.ts). Started by the demo as `node --import tsx app-process.ts`.
 //   env DATABASE_URL   where to read and LISTEN (the demo passes its low-privilege role's URL)
-//   env REDIS_URL      redis mode: where the bridges publish
-//   --name N --schema S --table T... [--mode direct|redis] [--channel C] [--namespace NS]
-//   [--heartbeat-timeout-ms MS] [--backoff-cap-ms MS]
-// stdin: the line `state` prints what every cache serves right now; end of stdin or SIGTERM exits.
+//   env REDIS_URL      redis and snapshot mode: where the bridges publish and workers store snapshots
+//   --name N --schema S --table T... [--mode direct|redis|snapshot] [--channel C] [--namespace NS]
+//   [--heartbeat-timeout-ms MS] [--snapshot-wait-ms MS] [--backoff-cap-ms MS]
+// stdin: the line `state` prints what every cache serves right now, `idle` prints once no reload
+// is running; end of stdin or SIGTERM exits.
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import {
@@ -32,6 +33,7 @@ function readConfig(): AppProcessOptions {
       channel: { type: 'string', default: DEFAULT_CHANNEL },
       namespace: { type: 'string', default: 'psc' },
       'heartbeat-timeout-ms': { type: 'string', default: '6000' },
+      'snapshot-wait-ms': { type: 'string', default: '2000' },
       'backoff-cap-ms': { type: 'string', default: '5000' },
     },
   });
@@ -40,7 +42,7 @@ function readConfig(): AppProcessOptions {
   const databaseUrl = process.env['DATABASE_URL'];
   if (databaseUrl === undefined) throw new Error('DATABASE_URL is not set');
   const redisUrl = process.env['REDIS_URL'] ?? '';
-  if (mode === 'redis' && redisUrl === '') throw new Error('REDIS_URL is not set');
+  if (mode !== 'direct' && redisUrl === '') throw new Error('REDIS_URL is not set');
   if (values.table.length === 0) throw new Error('give at least one --table');
   return {
     name: values.name,
@@ -52,27 +54,33 @@ function readConfig(): AppProcessOptions {
     redisUrl,
     namespace: values.namespace,
     heartbeatTimeoutMs: Number(values['heartbeat-timeout-ms']),
+    snapshotWaitMs: Number(values['snapshot-wait-ms']),
     backoffCapMs: Number(values['backoff-cap-ms']),
   };
 }
 
 type SourceChoice = Pick<
   SubscriberOptions,
-  'mode' | 'channel' | 'redis' | 'namespace' | 'heartbeatTimeoutMs'
+  'mode' | 'channel' | 'redis' | 'namespace' | 'heartbeatTimeoutMs' | 'snapshotWaitMs'
 >;
 
-/** Where this app hears of changes: its own LISTEN session, or the bridges' channel on Redis. */
+/**
+ * Where this app hears of changes (its own LISTEN session, or the bridges' channel on Redis) and,
+ * in snapshot mode, how long it waits for a worker's snapshot before querying Postgres itself.
+ */
 function sourceOf(config: AppProcessOptions): SourceChoice {
+  const bridged = {
+    redis: config.redisUrl,
+    namespace: config.namespace,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+  };
   switch (config.mode) {
     case 'direct':
       return { mode: 'direct', channel: config.channel };
     case 'redis':
-      return {
-        mode: 'redis',
-        redis: config.redisUrl,
-        namespace: config.namespace,
-        heartbeatTimeoutMs: config.heartbeatTimeoutMs,
-      };
+      return { mode: 'redis', ...bridged };
+    case 'snapshot':
+      return { mode: 'snapshot', ...bridged, snapshotWaitMs: config.snapshotWaitMs };
   }
 }
 
@@ -109,6 +117,8 @@ async function main(): Promise<void> {
       digest: e.digest,
       ms: e.ms,
       reason: e.reason,
+      source: e.source,
+      ...(e.fallback === undefined ? {} : { fallback: e.fallback }),
       at: preciseNow(),
     }),
   );
@@ -140,9 +150,16 @@ async function main(): Promise<void> {
   // The demo holds our stdin open: when it goes away (even killed), so do we.
   input.on('close', () => void shutdown());
   input.on('line', (line) => {
-    if (line.trim() !== 'state') return;
-    const tables = Object.fromEntries(caches.map((cache) => [cache.name, stateOf(cache)]));
-    print({ event: 'state', tables, at: preciseNow() });
+    switch (line.trim()) {
+      case 'state': {
+        const tables = Object.fromEntries(caches.map((cache) => [cache.name, stateOf(cache)]));
+        print({ event: 'state', tables, at: preciseNow() });
+        return;
+      }
+      case 'idle':
+        void subscriber.idle().then(() => print({ event: 'idle', at: preciseNow() }));
+        return;
+    }
   });
 
   try {

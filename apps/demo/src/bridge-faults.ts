@@ -1,41 +1,76 @@
-// Redis mode's faults: the leader bridge is SIGKILLed midway, and at the end the leader's LISTEN
-// session is terminated. Either way a term with a new epoch begins, its resync makes every app
-// reload everything, and the change committed while no bridge listened is not lost.
+// The faults of the modes with bridges: the leader bridge is SIGKILLed midway, and at the end the
+// leader's LISTEN session is terminated. Either way a term with a new epoch begins, its resync
+// covers every table, and the change committed while no bridge listened is not lost. In redis mode
+// the resync makes every app reload everything from Postgres; in snapshot mode it makes the
+// worker re-snapshot every table, and each app swaps in what changed.
 import type { LeaseValue } from '@pg-static-cache/bridge';
 import { preciseNow } from './app-events.ts';
+import type { AppProcess } from './app-process-handle.ts';
 import type { BridgeFleet } from './bridge-fleet.ts';
 import type { Term } from './bridge-watch.ts';
+import { appsLoseSelect, workerLosesSelect, type ReloadWorkers } from './failing-reload.ts';
 import { formatMs } from './narrator.ts';
 import { reloadedAll, terminateThenCommit, type Faults, type Scenario } from './scenario.ts';
 import { DEMO_TABLES } from './schema.ts';
 import { transaction } from './sql.ts';
 
-/**
- * Faults of redis mode; `restartTimeoutMs` bounds how long the killed bridge may take to start
- * again (a cold `node --import tsx` on a busy machine takes seconds).
- */
-export function bridgeFaults(bridges: BridgeFleet, restartTimeoutMs: number): Faults {
+/** What the bridges' faults need besides the bridges. */
+export interface BridgeFaultOptions {
+  /** Snapshot mode: the bridges run reload workers, which log in as `role` and take jobs from `queue`. */
+  readonly worker: ReloadWorkers | undefined;
+  /** How long the killed bridge may take to start again (a cold `node --import tsx` on a busy machine takes seconds). */
+  readonly restartTimeoutMs: number;
+}
+
+/** Faults of redis and snapshot mode. */
+export function bridgeFaults(bridges: BridgeFleet, options: BridgeFaultOptions): Faults {
+  const { worker, restartTimeoutMs } = options;
+  const how = new Resync(worker !== undefined);
   return {
-    midway: (scenario) => killLeader(scenario, bridges, restartTimeoutMs),
-    lostListen: (scenario) => terminateLeaderListen(scenario, bridges),
+    midway: (scenario) => killLeader(scenario, bridges, how, restartTimeoutMs),
+    failingReload: (scenario) =>
+      worker === undefined
+        ? appsLoseSelect(scenario)
+        : workerLosesSelect(scenario, bridges, worker),
+    lostListen: (scenario) => terminateLeaderListen(scenario, bridges, how),
   };
 }
 
-// A new epoch arrives as a resync message: the client library reloads with reason 'resync'.
-const RESYNC = 'resync';
+/** What a new term's resync does in the mode, and how to check that every app followed it. */
+class Resync {
+  readonly #snapshots: boolean;
 
-/** Who followed `lease`, and how long after `since`, for a detail line. */
-function successor(lease: LeaseValue, term: Term, since: number, event: string): string {
-  const how =
-    term.bridge === lease.bridge
-      ? `${term.bridge} reconnected and leads again`
-      : `${term.bridge} took over`;
-  return `${how}: epoch ${term.epoch}, ${formatMs(term.at - since)} after the ${event}; its "${term.reason}" resync makes every app reload all ${DEMO_TABLES.length} caches`;
+  constructor(snapshots: boolean) {
+    this.#snapshots = snapshots;
+  }
+
+  /** Who followed `lease`, and how long after `since`, for a detail line. */
+  successor(lease: LeaseValue, term: Term, since: number, event: string): string {
+    const how =
+      term.bridge === lease.bridge
+        ? `${term.bridge} reconnected and leads again`
+        : `${term.bridge} took over`;
+    const tables = `${DEMO_TABLES.length} tables`;
+    const effect = this.#snapshots
+      ? `queues a reload job for all ${tables}: each app swaps in the new snapshots that differ from its rows`
+      : `makes every app reload all ${DEMO_TABLES.length} caches`;
+    return `${how}: epoch ${term.epoch}, ${formatMs(term.at - since)} after the ${event}; its "${term.reason}" resync ${effect}`;
+  }
+
+  /**
+   * Redis mode: every app reloaded every cache for the resync (the client library's reason
+   * 'resync'). Snapshot mode: an app swaps in only snapshots whose rows differ from its own, so
+   * converging (checked anyway) is what there is to see.
+   */
+  followed(app: AppProcess, mark: number): boolean {
+    return this.#snapshots || reloadedAll(app, mark, 'resync');
+  }
 }
 
 async function killLeader(
   scenario: Scenario,
   bridges: BridgeFleet,
+  how: Resync,
   restartTimeoutMs: number,
 ): Promise<void> {
   const { db, schema, fleet, log, stepTimeoutMs } = scenario.context;
@@ -61,12 +96,16 @@ async function killLeader(
       log.detail(
         `${lease.bridge} killed; UPDATE plans committed ${formatMs(committedAt - killedAt)} later, ${when}`,
       );
-      log.detail(successor(lease, term, killedAt, 'kill'));
+      log.detail(how.successor(lease, term, killedAt, 'kill'));
       await transaction(db, schema, [`UPDATE countries SET name = 'Nippon' WHERE code = 'JP'`]);
       log.detail(`UPDATE countries committed: ${term.bridge} relays it`);
       return killedAt;
     },
-    { extra: (app) => reloadedAll(app, marks.get(app) ?? 0, RESYNC), from: 'the kill' },
+    {
+      extra: (app) => how.followed(app, marks.get(app) ?? 0),
+      from: 'the kill',
+      singleCommit: false,
+    },
   );
   const slowest = Math.max(...result.latencies.values());
   log.detail(`kill → all ${fleet.apps.length} apps converged in ${formatMs(slowest)}`);
@@ -79,7 +118,11 @@ async function killLeader(
   );
 }
 
-async function terminateLeaderListen(scenario: Scenario, bridges: BridgeFleet): Promise<void> {
+async function terminateLeaderListen(
+  scenario: Scenario,
+  bridges: BridgeFleet,
+  how: Resync,
+): Promise<void> {
   const ctx = scenario.context;
   const { fleet, log, stepTimeoutMs } = ctx;
   const lease = await bridges.leader();
@@ -94,9 +137,9 @@ async function terminateLeaderListen(scenario: Scenario, bridges: BridgeFleet): 
       const terminatedAt = preciseNow();
       const t0 = await terminateThenCommit(ctx, lease.backendPid);
       const term = await bridges.waitTerm(lease.epoch, stepTimeoutMs, seen);
-      log.detail(successor(lease, term, terminatedAt, 'terminate'));
+      log.detail(how.successor(lease, term, terminatedAt, 'terminate'));
       return t0;
     },
-    { extra: (app) => reloadedAll(app, marks.get(app) ?? 0, RESYNC) },
+    { extra: (app) => how.followed(app, marks.get(app) ?? 0), singleCommit: false },
   );
 }

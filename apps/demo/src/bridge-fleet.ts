@@ -1,7 +1,9 @@
 // The demo's bridges: separate `node --import tsx apps/bridge/src/main.ts` processes configured by
-// environment, as an operator would run them. One leads, one stands by; the scenario kills and
-// restarts them; `close()` stops them (SIGTERM, SIGKILL after a deadline).
+// environment, as an operator would run them. One leads, one stands by; in snapshot mode each also
+// runs a reload worker. The scenario kills and restarts them; `close()` stops them (SIGTERM,
+// SIGKILL after a deadline).
 import type { LeaseValue } from '@pg-static-cache/bridge';
+import { httpPortOf, metricValue, scrapeMetrics } from './bridge-metrics.ts';
 import { BridgeWatch, type Term } from './bridge-watch.ts';
 import { TsxChild } from './child-process.ts';
 import type { Narrator } from './narrator.ts';
@@ -13,21 +15,48 @@ export const BRIDGE_IDS = ['bridge-a', 'bridge-b'] as const;
 /** What the bridges show in pg_stat_activity (the bridge's default application_name). */
 export const BRIDGE_APPLICATION_NAME = 'pg-static-cache-bridge';
 
+/** What the sessions of the bridges' reload workers show in pg_stat_activity. */
+export const WORKER_APPLICATION_NAME = 'pg-static-cache-worker';
+
+// The bridges' HTTP endpoints (health, /metrics, Bull Board) listen here by default.
+const HTTP_HOST = '127.0.0.1';
+
 const BRIDGE_SCRIPT = 'apps/bridge/src/main.ts';
 
 /**
  * The bridges' settings beyond where to connect. Timing faster than the defaults (lease 3 s, renew
  * 1 s, standby poll 500 ms, heartbeat 2 s) so a failover is visible within a second; the apps'
- * silence deadline is three heartbeats. No reload jobs: apps in redis mode reload from Postgres
- * themselves, so snapshots would be work (and Redis keys) nobody reads.
+ * silence deadline is three heartbeats.
  */
 export const BRIDGE_SETTINGS = {
   PSC_LEASE_MS: 2_000,
   PSC_RENEW_MS: 500,
   PSC_STANDBY_POLL_MS: 250,
   PSC_HEARTBEAT_MS: 1_000,
-  PSC_JOBS: 0,
 } as const;
+
+/**
+ * Snapshot mode's reload jobs and workers. A failed job retries after 200 ms, doubling: eight
+ * attempts span 25 s, so the failing-reload step cannot use them all up. A job whose worker was
+ * SIGKILLed runs again within about 6 s (lock 4 s, stall check every 2 s) rather than 60 s.
+ */
+export const JOB_SETTINGS = {
+  PSC_JOBS: 1,
+  PSC_WORKER: 1,
+  PSC_JOB_ATTEMPTS: 8,
+  PSC_JOB_BACKOFF_MS: 200,
+  PSC_JOB_LOCK_MS: 4_000,
+  PSC_JOB_STALLED_INTERVAL_MS: 2_000,
+} as const;
+
+// Redis mode's apps reload from Postgres themselves: snapshots would be work (and Redis keys)
+// nobody reads.
+const NO_JOBS = { PSC_JOBS: 0 } as const;
+
+/** The bridges' environment settings, with or without reload jobs. */
+export function bridgeSettings(jobs: boolean): Readonly<Record<string, number>> {
+  return { ...BRIDGE_SETTINGS, ...(jobs ? JOB_SETTINGS : NO_JOBS) };
+}
 
 /** Where the bridges connect and what they relay. */
 export interface BridgeFleetOptions {
@@ -36,6 +65,13 @@ export interface BridgeFleetOptions {
   readonly redisUrl: string;
   readonly namespace: string;
   readonly channel: string;
+  /**
+   * The demo's tables (`schema.name`): a resync covers these, not every table in the database with
+   * triggers on the channel (the default channel may be shared with the user's own tables).
+   */
+  readonly tables: readonly string[];
+  /** Add reload jobs and run a reload worker in each bridge (snapshot mode). */
+  readonly jobs: boolean;
   readonly log: Narrator;
 }
 
@@ -47,6 +83,8 @@ export class BridgeFleet {
   readonly watch: BridgeWatch;
   readonly #options: BridgeFleetOptions;
   readonly #processes = new Map<string, TsxChild>();
+  /** Each running bridge's HTTP port, from its start-up log line. */
+  readonly #ports = new Map<string, number>();
   /** Exits the demo caused (a kill or a stop): any other exit is a bridge failure. */
   readonly #expected = new Set<TsxChild>();
   readonly #failures: string[] = [];
@@ -89,6 +127,11 @@ export class BridgeFleet {
     return fleet;
   }
 
+  /** Whether the bridges add reload jobs and run reload workers (snapshot mode). */
+  get jobs(): boolean {
+    return this.#options.jobs;
+  }
+
   /** Bridge ids with their current process ids. */
   get processes(): readonly { readonly id: string; readonly pid: number | undefined }[] {
     return [...this.#processes].map(([id, child]) => ({ id, pid: child.pid }));
@@ -102,6 +145,25 @@ export class BridgeFleet {
   /** The process id of bridge `id`. */
   pid(id: string): number | undefined {
     return this.#processes.get(id)?.pid;
+  }
+
+  /** Where bridge `id` serves /metrics and Bull Board, once it has started. */
+  httpUrl(id: string): string | undefined {
+    const port = this.#ports.get(id);
+    return port === undefined ? undefined : `http://${HTTP_HOST}:${port}`;
+  }
+
+  /**
+   * The sum over the running bridges of a sample on their /metrics (e.g. the reload workers'
+   * retried attempts). A restarted bridge counts from zero again: compare values within a step.
+   */
+  async metric(name: string, labels: Readonly<Record<string, string>>): Promise<number> {
+    const values = await Promise.all(
+      [...this.#ports.values()].map(async (port) =>
+        metricValue(await scrapeMetrics(HTTP_HOST, port, 2_000), name, labels),
+      ),
+    );
+    return values.reduce((sum, value) => sum + value, 0);
   }
 
   /** The current lease; rejects when none is held or it names a bridge that is not ours. */
@@ -145,6 +207,7 @@ export class BridgeFleet {
     const child = this.#processes.get(id);
     if (child === undefined) throw new Error(`no bridge ${id}`);
     this.#expected.add(child);
+    this.#ports.delete(id);
     child.kill('SIGKILL');
   }
 
@@ -174,7 +237,7 @@ export class BridgeFleet {
   }
 
   #spawn(id: string): void {
-    const { databaseUrl, redisUrl, namespace, channel, log } = this.#options;
+    const { databaseUrl, redisUrl, namespace, channel, tables, jobs, log } = this.#options;
     const child = new TsxChild(BRIDGE_SCRIPT, [], {
       ...environmentWithoutPsc(),
       DATABASE_URL: databaseUrl,
@@ -182,10 +245,16 @@ export class BridgeFleet {
       PSC_NAMESPACE: namespace,
       PSC_CHANNEL: channel,
       PSC_BRIDGE_ID: id,
+      PSC_TABLES: tables.join(','),
       PSC_HTTP_PORT: '0',
-      ...Object.fromEntries(Object.entries(BRIDGE_SETTINGS).map(([k, v]) => [k, String(v)])),
+      ...Object.fromEntries(Object.entries(bridgeSettings(jobs)).map(([k, v]) => [k, String(v)])),
+    });
+    child.on('stderr', (line) => {
+      const port = httpPortOf(line);
+      if (port !== undefined) this.#ports.set(id, port);
     });
     child.on('exit', () => {
+      if (this.#processes.get(id) === child) this.#ports.delete(id);
       if (this.#expected.has(child)) return;
       this.#expected.add(child);
       const failure = `${id} (pid ${child.pid ?? '?'}) exited (${child.describeExit()}) without the demo stopping it; its last log: ${lastLog(child)}`;

@@ -100,10 +100,28 @@ export class BridgeWatch extends EventEmitter<BridgeWatchEvents> {
     return new Map(parsed);
   }
 
-  /** Forgets an earlier run's lease, epoch counter, status and presence, as the schema is recreated. */
+  /**
+   * Forgets an earlier run's lease, epoch counter, status and presence, its snapshots (with their
+   * version counters) and its reload queue, as the schema is recreated: an old snapshot describes
+   * a dropped table, and an old queue's deduplication keys could swallow this run's first jobs.
+   */
   async reset(): Promise<void> {
-    const { leader, epoch, status } = this.names;
-    await this.#redis.del(leader, epoch, status, bridgesKey(this.names));
+    const { leader, epoch, status, namespace, queue } = this.names;
+    // Namespaces are [A-Za-z0-9_-]: nothing in them is a glob character.
+    const patterns = [`${namespace}:snapshot*`, `bull:${queue}:*`];
+    const keys = [leader, epoch, status, bridgesKey(this.names)];
+    for (const match of patterns) {
+      for await (const batch of this.#redis.scanStream({ match, count: 500 })) {
+        keys.push(...(batch as string[]));
+      }
+    }
+    await this.#redis.del(...keys);
+  }
+
+  /** Whether a reload worker has stored a snapshot of every one of `tables` (`schema.name`). */
+  async snapshotsStored(tables: readonly string[]): Promise<boolean> {
+    const stored = await this.#redis.exists(...tables.map((table) => this.names.snapshot(table)));
+    return stored === tables.length;
   }
 
   /** The first term (among those seen since `from`, an index into {@link terms}) that `check` accepts. */
@@ -133,7 +151,7 @@ export class BridgeWatch extends EventEmitter<BridgeWatchEvents> {
   }
 }
 
-/** Deletes what a demo run left in Redis under `namespace` (lease, epoch counter, status, presence). */
+/** Deletes what a demo run left in Redis under `namespace` (see {@link BridgeWatch.reset}). */
 export async function dropDemoNamespace(redisUrl: string, namespace: string): Promise<void> {
   const watch = await BridgeWatch.open(redisUrl, namespace);
   try {

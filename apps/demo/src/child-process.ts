@@ -20,6 +20,7 @@ export interface ChildExit {
 /** Typed events of {@link TsxChild}. */
 export interface TsxChildEvents {
   stdout: [string];
+  stderr: [string];
   exit: [ChildExit];
 }
 
@@ -40,7 +41,10 @@ export class TsxChild extends EventEmitter<TsxChildEvents> {
     // A child that died already makes writes to its stdin fail; `exit` reports it instead.
     this.#child.stdin.on('error', () => undefined);
     createInterface({ input: this.#child.stdout }).on('line', (text) => this.emit('stdout', text));
-    createInterface({ input: this.#child.stderr }).on('line', (text) => this.note(text));
+    createInterface({ input: this.#child.stderr }).on('line', (text) => {
+      this.note(text);
+      this.emit('stderr', text);
+    });
     this.#child.on('exit', (code, signal) => {
       this.#exit = { code, signal };
       this.emit('exit', this.#exit);

@@ -16,7 +16,7 @@ export interface DemoConfig {
   readonly schema: string;
   /** NOTIFY channel of the triggers. @default 'pg_static_cache_update' or $PSC_DEMO_CHANNEL */
   readonly channel: string;
-  /** How the apps learn of changes: through two bridge processes and Redis, or each by its own LISTEN. @default 'redis' */
+  /** How the apps follow changes: snapshots the bridges' workers store in Redis, the bridges' messages with their own queries, or each its own LISTEN. @default 'snapshot' */
   readonly mode: AppMode;
   /** Number of app processes. @default 3 */
   readonly processes: number;
@@ -30,19 +30,23 @@ export interface DemoConfig {
 }
 
 /** Shown by `--help`. */
-export const USAGE = `usage: npm run demo [-- --keep] [--schema NAME] [--channel NAME] [--mode redis|direct]
+export const USAGE = `usage: npm run demo [-- --keep] [--schema NAME] [--channel NAME] [--mode snapshot|redis|direct]
 
 Starts Postgres and Redis (or uses DATABASE_URL and REDIS_URL when both are set), creates demo
 tables in a fresh schema, runs 3 app processes that cache them, changes the data in every way and
-shows each process converging. In redis mode two bridges relay the changes through Redis and the
-leading one is killed midway. Exit code 0 when every process serves exactly the database's rows.
+shows each process converging, with the table queries Postgres ran for each change
+(pg_stat_statements). In snapshot and redis mode two bridges relay the changes through Redis and
+the leading one is killed midway. Exit code 0 when every process serves exactly the database's rows.
 
   --keep          leave the services, bridges and app processes running until Ctrl-C
   --schema NAME   schema to (re)create, also the bridges' Redis namespace
                   (default psc_demo, or $PSC_DEMO_SCHEMA)
   --channel NAME  NOTIFY channel (default ${DEFAULT_CHANNEL}, or $PSC_DEMO_CHANNEL)
-  --mode MODE     how the apps follow changes: redis (default: through the bridges) or direct
-                  (each app LISTENs to Postgres itself)
+  --mode MODE     how the apps follow changes:
+                    snapshot (default) the bridges' reload workers query each changed table once
+                                       and store a snapshot in Redis; the apps load it
+                    redis              the bridges relay the changes; each app queries Postgres
+                    direct             each app LISTENs to Postgres itself and queries it
 `;
 
 // Lower-case identifier so it needs no quoting anywhere, short enough that `<schema>_bridge` (the
@@ -59,7 +63,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Dem
         keep: { type: 'boolean', default: false },
         schema: { type: 'string' },
         channel: { type: 'string' },
-        mode: { type: 'string', default: 'redis' },
+        mode: { type: 'string', default: 'snapshot' satisfies AppMode },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));

@@ -1,14 +1,16 @@
 // Direct mode's fault: one app's own LISTEN session is terminated; that app reconnects and
 // reloads everything, so the change committed meanwhile is not lost.
+import { appsLoseSelect } from './failing-reload.ts';
 import { formatMs } from './narrator.ts';
 import { reloadedAll, terminateThenCommit, type Faults, type Scenario } from './scenario.ts';
 import { DEMO_TABLES } from './schema.ts';
 import { findListenBackend } from './sql.ts';
 
-/** Direct mode has nothing midway; at the end app-2 loses its LISTEN session. */
+/** Direct mode has nothing midway; its apps lose SELECT; at the end app-2 loses its LISTEN session. */
 export function directFaults(): Faults {
   return {
     midway: () => Promise.resolve(),
+    failingReload: appsLoseSelect,
     lostListen: (scenario) => killAppListen(scenario, 'app-2'),
   };
 }
@@ -26,6 +28,7 @@ async function killAppListen(scenario: Scenario, name: string): Promise<void> {
   const mark = target.lines.length;
   await scenario.converge('lost connection', () => terminateThenCommit(ctx, backend), {
     extra: (app) => app !== target || reloadedAll(app, mark, 'reconnect'),
+    singleCommit: false,
   });
   const since = target.since(mark);
   const lost = since.find((line) => line.event === 'status' && line.status === 'reconnecting');

@@ -48,6 +48,11 @@ export class Fleet {
     if (failures.length > 0) throw new Error(failures.join('; '));
   }
 
+  /** Resolves once no app has a reload running. */
+  async idle(timeoutMs: number): Promise<void> {
+    await Promise.all(this.apps.map((app) => app.idle(timeoutMs)));
+  }
+
   /** Where each app's line log stands now: pass to `since` to see what a step caused. */
   marks(): Map<AppProcess, number> {
     return new Map(this.apps.map((app) => [app, app.lines.length]));

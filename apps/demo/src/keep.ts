@@ -1,5 +1,6 @@
 // `--keep`: after the scenario, leave everything running, say how to connect, and narrate what
 // the apps do with the user's own changes until Ctrl-C.
+import { BOARD_PATH } from '@pg-static-cache/bridge';
 import type { AppLine } from './app-events.ts';
 import type { BridgeFleet } from './bridge-fleet.ts';
 import type { Term } from './bridge-watch.ts';
@@ -22,7 +23,7 @@ export interface KeepOptions {
 function describe(line: AppLine): string | undefined {
   switch (line.event) {
     case 'reload':
-      return `${line.table} v${line.version} (${line.rows} rows, ${formatMs(line.ms)}, ${line.reason})`;
+      return `${line.table} v${line.version} (${line.rows} rows from ${line.source}${line.fallback === undefined ? '' : ` (${line.fallback})`}, ${formatMs(line.ms)}, ${line.reason})`;
     case 'stale':
       return `${line.table} stale, still serving v${line.version}: ${line.error} (retry in ${formatMs(line.retryInMs)})`;
     case 'status':
@@ -31,6 +32,7 @@ function describe(line: AppLine): string | undefined {
       return `error: ${line.message}`;
     case 'ready':
     case 'state':
+    case 'idle':
       return undefined;
   }
 }
@@ -55,6 +57,10 @@ export async function keepRunning(options: KeepOptions): Promise<void> {
     log.plain(
       `  their messages:  redis-cli -u "$REDIS_URL" SUBSCRIBE ${bridges.watch.names.events}`,
     );
+    const leader = lease === undefined ? undefined : bridges.httpUrl(lease.bridge);
+    if (bridges.jobs && leader !== undefined) {
+      log.plain(`  reload jobs (Bull Board): ${leader}${BOARD_PATH} · metrics: ${leader}/metrics`);
+    }
   }
   log.plain(
     `  try:  psql "$DATABASE_URL" -c "UPDATE ${demo.schema}.plans SET price_cents = price_cents + 100"`,

@@ -1,16 +1,24 @@
 // `npm run demo`: three app processes keep static caches of three tables fresh while the data
-// changes in every way a table can change, and the demo shows each of them converging. In redis
-// mode (the default) two bridges relay the changes, and the leader is killed midway.
+// changes in every way a table can change, and the demo shows each of them converging and how many
+// table queries Postgres ran for it. In snapshot mode (the default) two bridges relay the changes
+// and their reload workers query each changed table once for all apps; the leader is killed midway.
 import pg from 'pg';
 import { ConfigError, readConfig, USAGE, type DemoConfig } from './config.ts';
 import { Fleet } from './fleet.ts';
 import { keepRunning } from './keep.ts';
-import { APP_HEARTBEAT_TIMEOUT_MS, printSessions, startMode } from './modes.ts';
+import {
+  APP_HEARTBEAT_TIMEOUT_MS,
+  APP_SNAPSHOT_WAIT_MS,
+  howAppsFollow,
+  printSessions,
+  startMode,
+} from './modes.ts';
 import { formatMs, Narrator } from './narrator.ts';
-import { formatTable, printReport } from './report.ts';
+import { formatTable, printQueries, printReport } from './report.ts';
 import { Scenario } from './scenario.ts';
 import { createDemoSchema, DEMO_TABLES } from './schema.ts';
 import { acquireServices } from './services.ts';
+import { formatQueries, openTableQueries, queriesBetween } from './table-queries.ts';
 import { verifyApps } from './verify.ts';
 
 const STOP_DEADLINE_MS = 5_000;
@@ -41,6 +49,13 @@ function interruption(): {
   };
 }
 
+/** How many cache loads the apps made so far, and (with workers) how many came from snapshots. */
+function describeLoads(fleet: Fleet, workers: boolean): string {
+  const loads = fleet.apps.flatMap((app) => app.lines).filter((line) => line.event === 'reload');
+  const fromSnapshots = loads.filter((line) => line.source === 'snapshot').length;
+  return `${loads.length} cache loads${workers ? ` (${fromSnapshots} from snapshots)` : ''}`;
+}
+
 /** Runs the demo; resolves with the exit code. Everything started is stopped in `finally`. */
 async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
   const cleanups: (() => Promise<void>)[] = [];
@@ -61,7 +76,7 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
     const began = performance.now();
     const demo = await createDemoSchema(db, services.databaseUrl, config.schema, config.channel);
     const counts = DEMO_TABLES.map((t) => `${t} ${demo.seeded[t]} rows`).join(', ');
-    const bridgeRole = config.mode === 'redis' ? `, bridges as ${demo.bridgeRole}` : '';
+    const bridgeRole = config.mode === 'direct' ? '' : `, bridges as ${demo.bridgeRole}`;
     log.line(
       `schema ${demo.schema} recreated in ${formatMs(performance.now() - began)}: ${counts}; apps log in as ${demo.role}${bridgeRole} (USAGE + SELECT only)`,
     );
@@ -73,6 +88,8 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
     ]);
     for (const line of formatTable(triggerRows)) log.detail(line);
     if (demo.triggers.some((r) => !r.ok)) throw new Error('triggers are not all ok');
+    const queries = await openTableQueries(db, demo, config.mode === 'snapshot', log);
+    const beforeStart = await queries?.sample();
 
     const mode = await startMode({
       config,
@@ -94,20 +111,25 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
       redisUrl: services.redisUrl,
       namespace: config.schema,
       heartbeatTimeoutMs: APP_HEARTBEAT_TIMEOUT_MS,
+      snapshotWaitMs: APP_SNAPSHOT_WAIT_MS,
       // Short, so the failing-reload step recovers within about a second of the GRANT.
       backoffCapMs: 1_000,
     });
     cleanups.push(() => fleet.stop(STOP_DEADLINE_MS));
-    const follow =
-      config.mode === 'redis'
-        ? `redis mode: follow ${config.schema}:events, reload from Postgres`
-        : 'direct mode: each LISTENs to Postgres itself';
     log.line(
-      `starting ${config.processes} app processes (${follow}; node --import tsx apps/demo/src/app-process.ts), each caching ${DEMO_TABLES.join(', ')}`,
+      `starting ${config.processes} app processes (${howAppsFollow(config.mode, config.schema)}; node --import tsx apps/demo/src/app-process.ts), each caching ${DEMO_TABLES.join(', ')}`,
     );
     await Promise.race([fleet.waitReady(config.readyTimeoutMs), interrupted]);
     const pids = fleet.apps.map((app) => `${app.name} pid ${app.pid ?? '?'}`).join(' · ');
     log.line(`ready: ${pids}, started and loaded in ${formatMs(performance.now() - spawned)}`);
+    if (queries !== undefined && beforeStart !== undefined) {
+      await mode.settle();
+      await fleet.idle(config.stepTimeoutMs);
+      const count = queriesBetween(beforeStart, await queries.sample());
+      log.detail(
+        `${describeLoads(fleet, mode.workers)}; table queries so far: ${formatQueries(count, mode.workers)}`,
+      );
+    }
 
     const scenario = new Scenario({
       db,
@@ -117,6 +139,9 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
       log,
       stepTimeoutMs: config.stepTimeoutMs,
       faults: mode.faults,
+      queries,
+      workers: mode.workers,
+      settle: mode.settle,
     });
     try {
       await Promise.race([scenario.run(), interrupted]);
@@ -127,6 +152,7 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
     await printSessions(db, mode, demo, config.processes, log);
     const verdicts = await verifyApps(fleet.apps, db, config.schema, config.stepTimeoutMs);
     printReport(log, verdicts, scenario.results);
+    if (queries !== undefined) printQueries(log, scenario.results, config.mode, config.processes);
     if (verdicts.some((v) => !v.converged) || scenario.results.some((r) => !r.ok)) failed = true;
     if ((mode.bridges?.failures.length ?? 0) > 0) failed = true;
 

@@ -1,4 +1,5 @@
 // The closing table: per app process, versions served, commit→reload latency, and the verdict.
+import type { AppMode } from './app-events.ts';
 import { formatMs, type Narrator } from './narrator.ts';
 import type { StepResult } from './scenario.ts';
 import { DEMO_TABLES } from './schema.ts';
@@ -73,5 +74,53 @@ export function printReport(
     log.plain(`${last};`);
     log.plain(`   timed from another moment: ${timedOtherwise.join(', ')})`);
   }
+  log.plain('');
+}
+
+const total = (steps: readonly StepResult[], pick: (step: StepResult) => number): number =>
+  steps.reduce((sum, step) => sum + pick(step), 0);
+
+/** A ratio for people: `1`, `3`, `1.3`. */
+const ratio = (value: number): string => String(Number(value.toFixed(1)));
+
+/**
+ * The closing lines on table queries: per table change over the steps that were one commit
+ * without a resync (each change is worth one snapshot, or one query per app), then over all steps,
+ * then what the other modes need.
+ */
+export function printQueries(
+  log: Narrator,
+  steps: readonly StepResult[],
+  mode: AppMode,
+  apps: number,
+): void {
+  const counted = steps.filter((step) => step.queries !== undefined);
+  const single = counted.filter((step) => (step.changes ?? 0) > 0);
+  const worker = (list: readonly StepResult[]) => total(list, (s) => s.queries?.worker ?? 0);
+  const byApps = (list: readonly StepResult[]) => total(list, (s) => s.queries?.apps ?? 0);
+  const changes = total(single, (s) => s.changes ?? 0);
+  if (changes === 0) return;
+  const perChange = ratio((worker(single) + byApps(single)) / changes);
+  const uncounted = steps.length - counted.length;
+  const who = (list: readonly StepResult[]): string =>
+    mode === 'snapshot'
+      ? `${worker(list)} by the workers + ${byApps(list)} by the apps`
+      : `${byApps(list)} by the apps`;
+  log.plain(
+    'table queries Postgres ran for the caches (pg_stat_statements; attempts that failed are not counted):',
+  );
+  log.plain(
+    `  ${single.length} steps of one commit each changed ${changes} tables: ${who(single)} = ${perChange} per change`,
+  );
+  log.plain(
+    `  all ${counted.length} steps${uncounted > 0 ? ` (${uncounted} not counted)` : ''}: ${who(counted)}`,
+  );
+  const others =
+    mode === 'snapshot'
+      ? `redis and direct mode need one per app per change (${apps} here, 300 for 300 apps)`
+      : 'snapshot mode needs ≈ 1 (one worker query per change, however many apps)';
+  log.plain(
+    `  queries per change: ${mode} mode ≈ ${perChange} per change for ${apps} apps; ${others}`,
+  );
   log.plain('');
 }

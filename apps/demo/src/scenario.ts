@@ -1,21 +1,30 @@
 // The changes the demo makes, in every way a table's rows can change, each followed by a wait
 // until every app process serves exactly what the database holds.
-import { quoteIdent } from '@pg-static-cache/postgres';
 import type pg from 'pg';
-import { preciseNow } from './app-events.ts';
+import type { ReloadLine } from './app-events.ts';
 import type { AppProcess } from './app-process-handle.ts';
 import type { Fleet } from './fleet.ts';
 import { formatMs, type Narrator } from './narrator.ts';
 import { DEMO_TABLES, tableDigests, type DemoTable, type TableDigest } from './schema.ts';
 import { transaction } from './sql.ts';
+import {
+  formatQueries,
+  queriesBetween,
+  type QueryCount,
+  type QuerySample,
+  type TableQueries,
+} from './table-queries.ts';
 
 /**
- * The failures a mode is put through: direct mode loses an app's LISTEN session; redis mode loses
- * its leader bridge midway and the leader's LISTEN session at the end.
+ * The failures a mode is put through: direct mode loses an app's LISTEN session; with bridges the
+ * leader is lost midway and the leader's LISTEN session at the end. A failing reload fails where
+ * the mode's table queries run: in the apps, or (snapshot mode) in the reload worker.
  */
 export interface Faults {
   /** Runs between the transaction and the truncate step. */
   readonly midway: (scenario: Scenario) => Promise<void>;
+  /** Runs after the burst: a role loses SELECT on plans while plans changes, then gets it back. */
+  readonly failingReload: (scenario: Scenario) => Promise<void>;
   /** The last step: the LISTEN session the apps depend on is terminated. */
   readonly lostListen: (scenario: Scenario) => Promise<void>;
 }
@@ -30,6 +39,12 @@ export interface ScenarioContext {
   /** How long one step may take to converge. */
   readonly stepTimeoutMs: number;
   readonly faults: Faults;
+  /** Counts table queries per step; undefined when pg_stat_statements cannot be used. */
+  readonly queries: TableQueries | undefined;
+  /** The mode has reload workers: their queries are shown apart from the apps'. */
+  readonly workers: boolean;
+  /** Resolves once the work a step set off outside the apps is done (snapshot mode: reload jobs). */
+  readonly settle: () => Promise<void>;
 }
 
 /** One step's outcome: reload latency per app name, and whether its extra check held. */
@@ -39,6 +54,10 @@ export interface StepResult {
   /** What latency counts from when not the COMMIT (e.g. 'the GRANT'). */
   readonly from?: string;
   readonly ok: boolean;
+  /** Table queries Postgres ran during the step, when counted. */
+  readonly queries?: QueryCount;
+  /** One commit without a resync: tables it changed, each worth one snapshot or one query per app. */
+  readonly changes?: number;
 }
 
 /** Whether `app` reloaded every cache for `reason` since its line `mark`. */
@@ -64,6 +83,8 @@ export interface Convergence {
   readonly extra?: (app: AppProcess) => boolean;
   /** What t0 is, when not the COMMIT (e.g. 'the GRANT'); shown with the latencies. */
   readonly from?: string;
+  /** One commit and no resync, so its queries count per changed table. @default true */
+  readonly singleCommit?: boolean;
 }
 
 const versionsOf = (app: AppProcess): Record<DemoTable, number> =>
@@ -115,7 +136,7 @@ export class Scenario {
     );
     await this.rollback();
     await this.burst(20);
-    await this.failingReload();
+    await this.#ctx.faults.failingReload(this);
     await this.#ctx.faults.lostListen(this);
   }
 
@@ -161,7 +182,7 @@ export class Scenario {
         ? 'versions moved plans +1, countries +0, feature_flags +0 in every app: the rollback caused no reload'
         : `UNEXPECTED versions in ${wrong.map((app) => app.name).join(', ')}: ${wrong.map((app) => JSON.stringify(versionsOf(app))).join(' ')}`,
     );
-    return this.#record({ ...result, ok });
+    return this.record({ ...result, ok });
   }
 
   /** Many commits in a row: reloads are single-flight, so commits landing during a reload share the next one. */
@@ -169,15 +190,19 @@ export class Scenario {
     const { db, schema, fleet, log } = this.#ctx;
     this.headline(`burst: ${commits} commits back to back, each updating feature_flags`);
     const marks = fleet.marks();
-    const result = await this.converge('burst', async () => {
-      let t0 = 0;
-      for (let i = 1; i <= commits; i += 1) {
-        t0 = await transaction(db, schema, [
-          `UPDATE feature_flags SET rollout_percent = ${i} WHERE name = 'dark_mode'`,
-        ]);
-      }
-      return t0;
-    });
+    const result = await this.converge(
+      'burst',
+      async () => {
+        let t0 = 0;
+        for (let i = 1; i <= commits; i += 1) {
+          t0 = await transaction(db, schema, [
+            `UPDATE feature_flags SET rollout_percent = ${i} WHERE name = 'dark_mode'`,
+          ]);
+        }
+        return t0;
+      },
+      { singleCommit: false },
+    );
     const counts = fleet.apps.map(
       (app) => `${app.name} ${app.reloadsSince(marks.get(app) ?? 0, 'feature_flags').length}`,
     );
@@ -187,39 +212,8 @@ export class Scenario {
     return result;
   }
 
-  /** The apps lose SELECT on plans: reloads fail and retry while the old rows are served, then recover. */
-  async failingReload(): Promise<StepResult> {
-    const { db, schema, role, fleet, log, stepTimeoutMs } = this.#ctx;
-    const plans = `${quoteIdent(schema)}.plans`;
-    this.headline(`failing reload: REVOKE SELECT ON plans FROM ${role}, then UPDATE plans`);
-    const servedBefore = this.#digests?.plans.digest;
-    return this.converge(
-      'failing reload',
-      async () => {
-        await db.query(`REVOKE SELECT ON ${plans} FROM ${quoteIdent(role)}`);
-        const marks = fleet.marks();
-        await transaction(db, schema, [`UPDATE plans SET name = 'Pro 2025' WHERE id = 2`]);
-        const failedTwice = (app: AppProcess): boolean =>
-          app.staleSince(marks.get(app) ?? 0, 'plans').length >= 2;
-        await fleet.waitAll('two failed reloads of plans', failedTwice, stepTimeoutMs);
-        for (const app of fleet.apps) {
-          const state = (await app.state(stepTimeoutMs)).tables['plans'];
-          const stale = app.staleSince(marks.get(app) ?? 0, 'plans');
-          const old =
-            state?.digest === servedBefore ? 'the rows from before the UPDATE' : 'CHANGED rows';
-          log.detail(
-            `${app.name}: ${stale.length} failed reloads ("${stale[0]?.error ?? '?'}"), status ${state?.status ?? '?'}, still serving v${state?.version ?? '?'}: ${old}`,
-          );
-        }
-        await db.query(`GRANT SELECT ON ${plans} TO ${quoteIdent(role)}`);
-        log.detail(`GRANT SELECT ON plans TO ${role}: the apps' own retries recover`);
-        return preciseNow();
-      },
-      { from: 'the GRANT' },
-    );
-  }
-
-  #record(result: StepResult): StepResult {
+  /** Keeps a step's result, replacing an earlier one of the same title (a check after converging). */
+  record(result: StepResult): StepResult {
     const index = this.results.findIndex((r) => r.title === result.title);
     if (index === -1) this.results.push(result);
     else this.results[index] = result;
@@ -236,10 +230,11 @@ export class Scenario {
     act: () => Promise<number>,
     options: Convergence = {},
   ): Promise<StepResult> {
-    const { extra = () => true, from } = options;
+    const { extra = () => true, from, singleCommit = true } = options;
     const { db, schema, fleet, log, stepTimeoutMs } = this.#ctx;
     const marks = fleet.marks();
     const before = this.#digests ?? (await tableDigests(db, schema));
+    const sample = await this.#ctx.queries?.sample();
     const t0 = await act();
     const expected = await tableDigests(db, schema);
     const changed = DEMO_TABLES.filter((t) => expected[t].digest !== before[t].digest);
@@ -255,11 +250,11 @@ export class Scenario {
     );
     this.#digests = expected;
     const latencies = new Map<string, number>();
+    const loads: ReloadLine[] = [];
     for (const app of fleet.apps) {
       const ats = changed.map((t) => {
-        const reload = app
-          .reloadsSince(marks.get(app) ?? 0, t)
-          .find((r) => r.digest === expected[t].digest);
+        const reload = app.reloadsTo(marks.get(app) ?? 0, t, expected[t].digest)[0];
+        if (reload !== undefined) loads.push(reload);
         return (reload?.at ?? t0) - t0;
       });
       if (ats.length > 0) latencies.set(app.name, Math.max(...ats));
@@ -270,7 +265,37 @@ export class Scenario {
     });
     const timings = [...latencies].map(([name, ms]) => `${name} ${formatMs(ms)}`).join(' · ');
     const origin = from === undefined ? '' : ` (from ${from})`;
-    log.detail(`→ converged (${versions.join(', ')}): ${timings}${origin}`);
-    return this.#record({ title, latencies, ok: true, ...(from === undefined ? {} : { from }) });
+    const queries = sample === undefined ? undefined : await this.#queriesSince(sample);
+    const counted =
+      sample === undefined ? '' : ` · table queries: ${formatQueries(queries, this.#ctx.workers)}`;
+    log.detail(
+      `→ converged (${versions.join(', ')}): ${timings}${origin}${this.#sources(loads)}${counted}`,
+    );
+    return this.record({
+      title,
+      latencies,
+      ok: true,
+      ...(from === undefined ? {} : { from }),
+      ...(queries === undefined ? {} : { queries }),
+      ...(singleCommit ? { changes: changed.length } : {}),
+    });
+  }
+
+  /** Waits until nothing the step set off still runs, then counts the table queries since `sample`. */
+  async #queriesSince(sample: QuerySample): Promise<QueryCount | undefined> {
+    const { fleet, queries, settle, stepTimeoutMs } = this.#ctx;
+    await settle();
+    await fleet.idle(stepTimeoutMs);
+    const now = await queries?.sample();
+    return now === undefined ? undefined : queriesBetween(sample, now);
+  }
+
+  /** Snapshot mode: where the converging loads came from (other modes always query Postgres). */
+  #sources(loads: readonly ReloadLine[]): string {
+    if (!this.#ctx.workers || loads.length === 0) return '';
+    const queried = loads.filter((line) => line.source === 'postgres');
+    if (queried.length === 0) return ' · from snapshots';
+    const why = [...new Set(queried.map((line) => line.fallback ?? '?'))].join(', ');
+    return ` · ${loads.length - queried.length} from snapshots, ${queried.length} from Postgres (${why})`;
   }
 }

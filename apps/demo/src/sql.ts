@@ -56,27 +56,31 @@ export async function findListenBackend(
   );
 }
 
-/** Open Postgres sessions of the apps and of the bridges. */
+/** Open Postgres sessions of the apps, of the bridges, and of the bridges' reload workers. */
 export interface SessionCount {
   readonly apps: number;
   readonly bridges: number;
+  readonly workers: number;
 }
 
 /**
- * Counts the sessions in pg_stat_activity of the apps (by their role) and of the bridges (by
- * their role and application_name), so other clients of the same server do not count.
+ * Counts the sessions in pg_stat_activity of the apps (by their role) and of the bridges and
+ * their workers (by the bridge role and each one's application_name), so other clients of the
+ * same server do not count.
  */
 export async function countSessions(
   db: pg.Pool,
   appRole: string,
   bridgeRole: string,
-  bridgeApplicationName: string,
+  applicationNames: { readonly bridges: string; readonly workers: string },
 ): Promise<SessionCount> {
-  const result = await db.query<{ apps: number; bridges: number }>(
+  const result = await db.query<SessionCount>(
     `SELECT count(*) FILTER (WHERE usename = $1)::int AS apps,
-            count(*) FILTER (WHERE usename = $2 AND application_name = $3)::int AS bridges
+            count(*) FILTER (WHERE usename = $2 AND application_name = $3)::int AS bridges,
+            count(*) FILTER (WHERE usename = $2 AND application_name = $4)::int AS workers
      FROM pg_catalog.pg_stat_activity`,
-    [appRole, bridgeRole, bridgeApplicationName],
+    [appRole, bridgeRole, applicationNames.bridges, applicationNames.workers],
   );
-  return { apps: result.rows[0]?.apps ?? 0, bridges: result.rows[0]?.bridges ?? 0 };
+  const row = result.rows[0];
+  return { apps: row?.apps ?? 0, bridges: row?.bridges ?? 0, workers: row?.workers ?? 0 };
 }
