@@ -5,7 +5,7 @@ import { startPrivatePostgres } from '../fixtures/private-postgres.ts';
 import { waitFor } from '../support/index.ts';
 import { reloadReasons } from './support/convergence.ts';
 import { newTermAfter } from './support/event-log.ts';
-import { startPrivateRedis } from './support/private-redis.ts';
+import { startPrivateRedis } from '../fixtures/private-redis.ts';
 import { startScenario, type Scenario } from './support/scenario.ts';
 
 /** A term after a lost LISTEN session: the same bridge reconnecting, or a standby taking over. */

@@ -1,46 +1,15 @@
 // A Redis restart drops the subscription and every message sent meanwhile, and loses the epoch
 // counter: the client must subscribe again by itself, reload everything, and accept the leader's
 // (possibly lower) epoch afterwards.
-import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import {
-  redisUrl as urlOfRedis,
-  repoRoot,
-  startRedis,
-  stopRedis,
-} from '@pg-static-cache/local-services';
 import { describe, expect, it } from 'vitest';
 import { inOrder, waitConverged } from '../fixtures/direct-mode.ts';
-import { freePort } from '../fixtures/private-postgres.ts';
+import { startPrivateRedis } from '../fixtures/private-redis.ts';
 import { waitFor } from '../support/index.ts';
 import { FakeBridge, reasonsSince, watchRedis } from './fake-bridge.ts';
 
-/** A Redis of this test's own, which it may stop and start; removed on dispose. */
-async function privateRedis() {
-  const dir = join(repoRoot, '.local', `test-redis-${randomBytes(4).toString('hex')}`);
-  const options = { dir, port: await freePort(), log: () => undefined };
-  const remove = async () => {
-    await stopRedis(dir);
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    await startRedis(options);
-  } catch (error) {
-    await remove();
-    throw error;
-  }
-  return {
-    url: urlOfRedis(options.port),
-    stop: () => stopRedis(dir),
-    start: () => startRedis(options),
-    [Symbol.asyncDispose]: remove,
-  };
-}
-
 describe('redis mode: Redis restarts', () => {
   it('subscribes again, reloads everything, sees changes made while Redis was down', async () => {
-    await using redis = await privateRedis();
+    await using redis = await startPrivateRedis();
     await using env = await watchRedis(['alpha', 'beta'], { redis: redis.url });
     const { subscriber, caches, statuses } = env;
     const db = env.schema.pool;
