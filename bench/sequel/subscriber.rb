@@ -17,7 +17,9 @@ $stdout.sync = false
 DB = Sequel.connect(ENV.fetch('DATABASE_URL'))
 DB.extension :pg_static_cache_updater
 
-class Item < Sequel::Model(Sequel[:psc_bench][:bench_items])
+# PSC_BENCH_TABLE (schema.table) names another table to hold: the 100,000-row step's.
+schema, table = ENV.fetch('PSC_BENCH_TABLE', 'psc_bench.bench_items').split('.', 2)
+class Item < Sequel::Model(Sequel[schema.to_sym][table.to_sym])
   plugin :static_cache
 end
 

@@ -24,6 +24,16 @@ interface BridgeLogLine {
   readonly msg: string;
   readonly bridge: string | undefined;
   readonly error: string | undefined;
+  /** `reload done` (the worker's debug line): the job's table and milliseconds (query + store + publish). */
+  readonly reload: WorkerReload | undefined;
+}
+
+/** One reload job the bridge's in-process worker finished, from its `reload done` debug line. */
+export interface WorkerReload {
+  readonly table: string;
+  readonly ms: number;
+  /** `performance.now()` in the driver when the line arrived. */
+  readonly at: number;
 }
 
 function asRecord(value: unknown): Readonly<Record<string, unknown>> | undefined {
@@ -41,9 +51,14 @@ function parseLogLine(text: string): BridgeLogLine | undefined {
   }
   const record = asRecord(value);
   if (record === undefined) return undefined;
-  const { level, msg, bridge } = record;
+  const { level, msg, bridge, table, ms } = record;
   const error = asRecord(record['err'])?.['message'];
+  const reload =
+    msg === 'reload done' && typeof table === 'string' && typeof ms === 'number'
+      ? { table, ms, at: performance.now() }
+      : undefined;
   return {
+    reload,
     level: typeof level === 'number' ? level : 0,
     msg: typeof msg === 'string' ? msg : '',
     bridge: typeof bridge === 'string' ? bridge : undefined,
@@ -73,10 +88,16 @@ function driverRedis(url: string): Redis {
 export class BridgeProcess {
   readonly #child: ChildProcess;
   readonly #tail: string[] = [];
+  /** The worker's finished jobs; logged at debug level, so only with `PSC_LOG_LEVEL=debug` in `env`. */
+  readonly reloads: WorkerReload[] = [];
   #id: string | undefined;
   #exit: Error | undefined;
 
-  private constructor(urls: BenchUrls, probeFile: string | undefined) {
+  private constructor(
+    urls: BenchUrls,
+    probeFile: string | undefined,
+    env: Readonly<Record<string, string>>,
+  ) {
     // The profile's probe loads before the bridge's code (after tsx, which it needs).
     const probe =
       probeFile === undefined ? [] : ['--import', join(repoRoot, 'bench', 'src', 'probe.ts')];
@@ -93,6 +114,7 @@ export class BridgeProcess {
           PSC_CHANNEL: BENCH_CHANNEL,
           PSC_HTTP_PORT: '0',
           ...(probeFile === undefined ? {} : { [PROBE_FILE_ENV]: probeFile }),
+          ...env,
         },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
@@ -108,10 +130,15 @@ export class BridgeProcess {
 
   /**
    * Starts a bridge and resolves once it leads: the lease `<namespace>:leader` names it. With
-   * `probeFile`, the bridge profile's probe stamps its steps into that file (see probe.ts).
+   * `probeFile`, the bridge profile's probe stamps its steps into that file (see probe.ts); `env`
+   * adds to (or overrides) the bridge's environment.
    */
-  static async start(urls: BenchUrls, probeFile?: string): Promise<BridgeProcess> {
-    const bridge = new BridgeProcess(urls, probeFile);
+  static async start(
+    urls: BenchUrls,
+    probeFile?: string,
+    env: Readonly<Record<string, string>> = {},
+  ): Promise<BridgeProcess> {
+    const bridge = new BridgeProcess(urls, probeFile, env);
     try {
       await bridge.#waitLeading(urls.redisUrl);
       return bridge;
@@ -135,6 +162,7 @@ export class BridgeProcess {
       return;
     }
     this.#id ??= line.bridge;
+    if (line.reload !== undefined) this.reloads.push(line.reload);
     if (line.level >= WARN) {
       process.stderr.write(
         `bridge: ${line.msg}${line.error === undefined ? '' : `: ${line.error}`}\n`,

@@ -19,6 +19,16 @@ export interface BenchConfig {
   readonly skipBridge: boolean;
   /** Leave out counting the Postgres connections of many subscriber processes. @default false */
   readonly skipConnections: boolean;
+  /** Leave the snapshot-mode system (bridge with its reload worker + snapshot-mode subscriber) out of latency and burst. @default false */
+  readonly skipSnapshot: boolean;
+  /** Leave out counting table queries per change for a fleet in each mode. @default false */
+  readonly skipQueries: boolean;
+  /** Leave out the 100,000-row table's reload time and memory. @default false */
+  readonly skipBig: boolean;
+  /** Single-row changes in the query count. @default 50 */
+  readonly queryChanges: number;
+  /** Updates (reloads) per system on the 100,000-row table; the median is reported. @default 3 */
+  readonly bigUpdates: number;
   /** Profile the bridged path step by step even when its p99 meets the target. @default false */
   readonly profileBridge: boolean;
   /** Subscriber processes per mode in the connection count. @default 20 */
@@ -36,14 +46,18 @@ export class UsageError extends Error {
 
 /** Usage text for `--help`. */
 export const USAGE = `Usage: npm run bench -- [--runs N] [--updates N] [--burst N] [--skip-sequel]
-                        [--skip-bridge] [--skip-connections] [--profile-bridge]
+                        [--skip-bridge] [--skip-snapshot] [--skip-connections]
+                        [--skip-queries] [--skip-big] [--profile-bridge]
 
   --runs N            latency runs per system, median reported (default 3)
   --updates N         measured updates per run (default 500)
   --burst N           updates in the burst, 0 to skip it (default 10000)
   --skip-sequel       leave Ruby Sequel out (no Ruby needed)
   --skip-bridge       leave the bridged system (bridge + redis-mode subscriber) out
+  --skip-snapshot     leave the snapshot-mode system (bridge + worker + snapshot subscriber) out
   --skip-connections  do not count the Postgres connections of 20 processes per mode
+  --skip-queries      do not count table queries per change for 20 processes per mode
+  --skip-big          do not measure reload time and memory on a 100,000-row table
   --profile-bridge    time each step of the bridged path (done anyway when its p99 misses 10 ms)`;
 
 function count(flag: string, value: string | undefined, fallback: number, min: number): number {
@@ -67,7 +81,10 @@ export function parseConfig(args: readonly string[]): BenchConfig | undefined {
         burst: { type: 'string' },
         'skip-sequel': { type: 'boolean' },
         'skip-bridge': { type: 'boolean' },
+        'skip-snapshot': { type: 'boolean' },
         'skip-connections': { type: 'boolean' },
+        'skip-queries': { type: 'boolean' },
+        'skip-big': { type: 'boolean' },
         'profile-bridge': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -86,7 +103,12 @@ export function parseConfig(args: readonly string[]): BenchConfig | undefined {
     burstConnections: 4,
     skipSequel: values['skip-sequel'] === true,
     skipBridge: values['skip-bridge'] === true,
+    skipSnapshot: values['skip-snapshot'] === true,
     skipConnections: values['skip-connections'] === true,
+    skipQueries: values['skip-queries'] === true,
+    skipBig: values['skip-big'] === true,
+    queryChanges: 50,
+    bigUpdates: 3,
     profileBridge: values['profile-bridge'] === true,
     connectionProcesses: 20,
     deadlineMs: 5_000,

@@ -3,7 +3,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { BridgeProcess } from './bridge-process.ts';
-import { SubscriberProcess, type SubscriberCommand } from './subscriber-process.ts';
+import { loadFleet, spawnFleet } from './fleet.ts';
+import type { SubscriberCommand, SubscriberProcess } from './subscriber-process.ts';
 import { BRIDGED, OURS } from './systems.ts';
 import { BENCH_DATABASE, benchDatabaseUrl, type BenchUrls } from './workload.ts';
 
@@ -134,15 +135,10 @@ export async function measureConnections(
       const env = {
         DATABASE_URL: benchDatabaseUrl(urls.databaseUrl, fleet.application),
         REDIS_URL: urls.redisUrl,
-        PSC_BENCH_GATE: 'stdin',
       };
-      for (let i = 0; i < processes; i += 1) {
-        subscribers.push(SubscriberProcess.spawn(fleet.command, env));
-      }
+      spawnFleet(fleet.command, processes, env, subscribers);
     }
-    await Promise.all(subscribers.map((s) => s.ready('armed')));
-    for (const subscriber of subscribers) subscriber.go();
-    await Promise.all(subscribers.map((s) => s.ready()));
+    await loadFleet(subscribers);
     const afterLoad = await countConnections(db);
     await sleep(POOL_IDLE_WAIT_MS);
     const afterIdle = await countConnections(db);

@@ -1,6 +1,6 @@
 // `npm run bench`: commit → reload latency of Ruby Sequel, of our direct subscriber and of our
-// redis-mode subscriber behind a bridge, then a burst for each, then the Postgres connections of
-// 20 processes per mode. Starts the local services if needed (and stops only what it started).
+// redis- and snapshot-mode subscribers behind a bridge, then a burst for each, then the Postgres
+// connections and the table queries per change of 20 processes per mode, then a 100,000-row table. Starts the local services if needed (and stops only what it started).
 import { join } from 'node:path';
 import {
   repoRoot,
@@ -28,7 +28,8 @@ import {
 } from './report.ts';
 import { ms } from './stats.ts';
 import type { SubscriberCommand } from './subscriber-process.ts';
-import { BRIDGED, OURS, SEQUEL } from './systems.ts';
+import { bigTableStep, queriesStep } from './resource-steps.ts';
+import { BRIDGED, OURS, SEQUEL, SNAPSHOT } from './systems.ts';
 import {
   benchDatabaseUrl,
   createBenchDatabase,
@@ -177,6 +178,8 @@ async function measure(run: BenchRun, db: pg.Client): Promise<BenchResults> {
     bridgeProfile: await profile(run, db, latency),
     burst: await bursts(run),
     connections: await connections(run, db),
+    queries: await queriesStep(db, { ...run, log }),
+    bigTable: await bigTableStep(db, { ...run, log }),
     loadAtEnd: loadAverage(),
   };
 }
@@ -187,12 +190,14 @@ async function bench(config: BenchConfig, services: LocalServices): Promise<Benc
     ...(config.skipSequel ? [] : [SEQUEL]),
     OURS,
     ...(config.skipBridge ? [] : [BRIDGED]),
+    ...(config.skipSnapshot ? [] : [SNAPSHOT]),
   ];
   const urls = { databaseUrl: benchDatabaseUrl(services.databaseUrl), redisUrl: services.redisUrl };
   let seq = 0;
   const run: BenchRun = { config, systems, urls, nextSeq: () => (seq += 1) };
-  // Only the bridge and the redis-mode subscribers use Redis; without them it need not be up.
-  const usesRedis = !config.skipBridge || !config.skipConnections;
+  // Only bridges and the redis- and snapshot-mode subscribers use Redis; without them it need not be up.
+  const usesRedis =
+    !config.skipBridge || !config.skipSnapshot || !config.skipConnections || !config.skipQueries;
   const admin = driverClient(services.databaseUrl);
   await admin.connect();
   try {

@@ -133,7 +133,7 @@ export async function profileBridge(
   const dir = await mkdtemp(join(tmpdir(), 'psc-bench-probe-'));
   try {
     const updates: TimedUpdate[] = [];
-    const system = await RunningSystem.start(BRIDGED, options.urls, dir);
+    const system = await RunningSystem.start(BRIDGED, options.urls, { probeDir: dir });
     try {
       for (let i = 0; i < options.warmup; i += 1) {
         await timeUpdate(db, system.subscriber, options);

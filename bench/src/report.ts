@@ -1,6 +1,7 @@
 // The results as a markdown table for people and a JSON file for tools.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { BigTableOutcome } from './big-table.ts';
 import type { BurstResult } from './burst.ts';
 import type { BenchConfig } from './config.ts';
 import type {
@@ -11,7 +12,10 @@ import type {
 } from './connections.ts';
 import { formatLoad, machineLine, type Machine } from './environment.ts';
 import type { LatencyRun } from './latency.ts';
+import { table } from './markdown.ts';
 import { STEP_NAMES, type BridgeProfile } from './profile.ts';
+import type { QueriesOutcome } from './queries.ts';
+import { bigTableLines, queriesLines } from './report-resources.ts';
 import { medianOfRuns, ms, type LatencySummary } from './stats.ts';
 
 /** One system's latency: the median of its runs' figures, and the failures of all runs. */
@@ -39,6 +43,10 @@ export interface BenchResults {
   readonly burst: readonly BurstResult[];
   /** Undefined when skipped. */
   readonly connections: ConnectionsOutcome | undefined;
+  /** Undefined when skipped. */
+  readonly queries: QueriesOutcome | undefined;
+  /** Undefined when skipped. */
+  readonly bigTable: BigTableOutcome | undefined;
   /** 1, 5 and 15 minute load averages when the bench ended (see Machine.loadAtStart). */
   readonly loadAtEnd: readonly number[];
 }
@@ -66,11 +74,6 @@ export function p99Ratio(latency: readonly SystemLatency[]): number | undefined 
   const ours = latency.find((l) => l.system === 'ours');
   if (sequel === undefined || ours === undefined || !(ours.p99 > 0)) return undefined;
   return sequel.p99 / ours.p99;
-}
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
-  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...rows.map(line)];
 }
 
 function burstRow(b: BurstResult): string[] {
@@ -216,6 +219,8 @@ export function formatMarkdown(results: BenchResults): string {
     }
   }
   if (results.connections !== undefined) lines.push('', ...connectionLines(results.connections));
+  if (results.queries !== undefined) lines.push('', ...queriesLines(results.queries));
+  if (results.bigTable !== undefined) lines.push('', ...bigTableLines(results.bigTable));
   lines.push(
     '',
     `Machine: ${machineLine(results.machine)}`,

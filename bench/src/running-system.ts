@@ -6,6 +6,14 @@ import { PROBE_FILE_ENV } from './probe-marks.ts';
 import { SubscriberProcess, type SubscriberCommand } from './subscriber-process.ts';
 import type { BenchUrls } from './workload.ts';
 
+/** How to start a system beyond its command (all optional). */
+export interface SystemOptions {
+  /** Probe both processes for the bridge profile, writing their stamps here. */
+  readonly probeDir?: string;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly bridgeEnv?: Readonly<Record<string, string>>;
+}
+
 /** A started system: report lines come from `subscriber`; `stop()` ends every process. */
 export class RunningSystem {
   readonly subscriber: SubscriberProcess;
@@ -19,22 +27,26 @@ export class RunningSystem {
   /**
    * Starts the bridge first if the system needs one (resolving once it leads), then the
    * subscriber. With `probeDir`, both are probed for the bridge profile: `bridge.jsonl` and
-   * `subscriber.jsonl` appear there once they have stopped.
+   * `subscriber.jsonl` appear there once they have stopped. `env` and `bridgeEnv` add to the
+   * subscriber's and the bridge's environment.
    */
   static async start(
     command: SubscriberCommand,
     urls: BenchUrls,
-    probeDir?: string,
+    { probeDir, env = {}, bridgeEnv = {} }: SystemOptions = {},
   ): Promise<RunningSystem> {
     const probe = (name: string): string | undefined =>
       probeDir === undefined ? undefined : join(probeDir, `${name}.jsonl`);
     const bridge =
-      command.bridged === true ? await BridgeProcess.start(urls, probe('bridge')) : undefined;
+      command.bridged === true
+        ? await BridgeProcess.start(urls, probe('bridge'), bridgeEnv)
+        : undefined;
     try {
       const probeFile = probe('subscriber');
       const subscriber = await SubscriberProcess.start(command, {
         DATABASE_URL: urls.databaseUrl,
         REDIS_URL: urls.redisUrl,
+        ...env,
         ...(probeFile === undefined ? {} : { [PROBE_FILE_ENV]: probeFile }),
       });
       return new RunningSystem(subscriber, bridge);

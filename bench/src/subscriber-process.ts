@@ -32,6 +32,8 @@ const READY_TIMEOUT_MS = 60_000;
 export class SubscriberProcess {
   readonly system: string;
   readonly lines: ReportLine[] = [];
+  /** `performance.now()` in the driver when the process was spawned. */
+  readonly spawnedAt = performance.now();
   readonly #child: ChildProcess;
   readonly #waiters = new Set<Waiter>();
   #exit: Error | undefined;
@@ -95,6 +97,11 @@ export class SubscriberProcess {
   /** Opens the gate of a process started with PSC_BENCH_GATE=stdin: it starts its subscriber. */
   go(): void {
     this.#child.stdin?.end('go\n');
+  }
+
+  /** The process id (undefined if it never started): the driver reads its VmRSS from /proc. */
+  get pid(): number | undefined {
+    return this.#child.pid;
   }
 
   /** Reloads reported so far. */

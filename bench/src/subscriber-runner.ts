@@ -2,12 +2,13 @@
 // report each reload in the protocol of protocol.ts, and stop on SIGTERM. With PSC_BENCH_GATE=stdin
 // it prints `armed` once its code is loaded and starts only when a line arrives on stdin, so the
 // driver can start many processes' first loads at the same moment. With PSC_PROBE_FILE set, it
-// loads the bridge profile's probe first.
+// loads the bridge profile's probe first. PSC_BENCH_TABLE names another table to hold (the
+// 100,000-row step's).
 import { createInterface } from 'node:readline';
 import { StaticCache, type Row, type Subscriber } from '@pg-static-cache/client';
 import { PROBE_FILE_ENV } from './probe-marks.ts';
 import { formatLine, greatestName, namesDigest, type LineKind } from './protocol.ts';
-import { BENCH_TABLE } from './workload.ts';
+import { BENCH_TABLE, TABLE_ENV } from './workload.ts';
 
 /** A variable the driver sets; exits with code 2 when it is missing. */
 export function requireEnv(name: string): string {
@@ -36,7 +37,7 @@ async function gate(): Promise<void> {
 export async function runSubscriber(build: (cache: StaticCache) => Subscriber): Promise<void> {
   // The bridge profile's stamps (see probe.ts); never loaded for the measured runs.
   if ((process.env[PROBE_FILE_ENV] ?? '') !== '') await import('./probe.ts');
-  const cache = new StaticCache({ table: BENCH_TABLE });
+  const cache = new StaticCache({ table: process.env[TABLE_ENV] ?? BENCH_TABLE });
   const subscriber = build(cache);
   subscriber.on('stale', ({ error }) => process.stderr.write(`stale: ${error.message}\n`));
   subscriber.on('warning', (error) => process.stderr.write(`warning: ${error.message}\n`));

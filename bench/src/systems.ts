@@ -28,3 +28,12 @@ export const BRIDGED: SubscriberCommand = Object.freeze({
   cwd: repoRoot,
   bridged: true,
 });
+
+/** Our snapshot-mode subscriber with default settings, following a bridge (reload jobs and worker on, its defaults). */
+export const SNAPSHOT: SubscriberCommand = Object.freeze({
+  system: 'ours-snapshot',
+  command: process.execPath,
+  args: ['--import', 'tsx', join(repoRoot, 'bench', 'src', 'subscriber-snapshot.ts')],
+  cwd: repoRoot,
+  bridged: true,
+});

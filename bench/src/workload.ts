@@ -13,6 +13,8 @@ export const BENCH_DATABASE = 'psc_bench';
 export const BENCH_SCHEMA = 'psc_bench';
 /** The table the subscribers cache. */
 export const BENCH_TABLE = `${BENCH_SCHEMA}.bench_items`;
+/** Variable naming the table a subscriber holds instead of {@link BENCH_TABLE} (Ruby's too). */
+export const TABLE_ENV = 'PSC_BENCH_TABLE';
 /** Rows in the table. */
 export const BENCH_ROWS = 200;
 /** Sequel's default channel: with it our defaults name the function and trigger exactly as Sequel does. */
