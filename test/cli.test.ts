@@ -2,7 +2,7 @@
 // the real bin in its own process. Trigger commands and watch are in test/cli/.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestSchema, databaseUrl, type TestSchema } from './support/index.ts';
-import { runCli, type CliRun } from './support/process.ts';
+import { expectOneLineFailure, runCli } from './support/process.ts';
 
 let s: TestSchema;
 let env: { DATABASE_URL: string };
@@ -19,17 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await s[Symbol.asyncDispose]();
 });
-
-function expectOneLineFailure(run: CliRun, text: string | RegExp): void {
-  const lines = run.stderr.trimEnd().split('\n');
-  expect({ code: run.code, lines, stdout: run.stdout }).toMatchObject({
-    code: 2,
-    lines: [expect.stringMatching(/^pg-static-cache: /)],
-    stdout: '',
-  });
-  expect(run.stderr).not.toMatch(/^\s+at /m);
-  expect(lines[0]).toMatch(text);
-}
 
 describe.concurrent('bad input: exit 2, one stderr line, no stack trace', () => {
   const unreachable = (): string => {

@@ -2,18 +2,7 @@
 // stderr line, no stack trace, and fast when Redis cannot be reached.
 import { describe, expect, it } from 'vitest';
 import { databaseUrl, redisUrl } from '../support/index.ts';
-import { runCli, type CliRun } from '../support/process.ts';
-
-function expectOneLineFailure(run: CliRun, text: RegExp): void {
-  const lines = run.stderr.trimEnd().split('\n');
-  expect({ code: run.code, lines, stdout: run.stdout }).toMatchObject({
-    code: 2,
-    lines: [expect.stringMatching(/^pg-static-cache: /)],
-    stdout: '',
-  });
-  expect(run.stderr).not.toMatch(/^\s+at /m);
-  expect(lines[0]).toMatch(text);
-}
+import { expectOneLineFailure, runCli } from '../support/process.ts';
 
 const UNREACHABLE_REDIS = 'redis://127.0.0.1:1';
 

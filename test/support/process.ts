@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from '@pg-static-cache/local-services';
+import { expect } from 'vitest';
 
 /** How a process ended. */
 export interface ProcessExit {
@@ -247,4 +248,16 @@ export async function runCli(
     );
   }
   return { ...result, stdout: proc.stdout, stderr: proc.stderr };
+}
+
+/** Asserts the CLI's bad-input contract: exit 2, one `pg-static-cache: …` line, no stack, no stdout. */
+export function expectOneLineFailure(run: CliRun, text: string | RegExp): void {
+  const lines = run.stderr.trimEnd().split('\n');
+  expect({ code: run.code, lines, stdout: run.stdout }).toMatchObject({
+    code: 2,
+    lines: [expect.stringMatching(/^pg-static-cache: /)],
+    stdout: '',
+  });
+  expect(run.stderr).not.toMatch(/^\s+at /m);
+  expect(lines[0]).toMatch(text);
 }
