@@ -84,3 +84,17 @@ export async function tableDigest(
   const result = await db.query(sql);
   return digestRows(result.rows);
 }
+
+/** The `code` of the `type` error `promise` rejects with; throws if it resolves or rejects otherwise. */
+export async function rejectionCode<E extends Error & { readonly code: string }>(
+  promise: Promise<unknown>,
+  type: abstract new (...args: never[]) => E,
+): Promise<E['code']> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof type) return error.code;
+    throw error;
+  }
+  throw new Error(`expected a ${type.name}`);
+}

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { rejectionCode } from '../../../test/support/index.ts';
 import { PostgresError } from './errors.ts';
 import { quoteIdent } from './identifiers.ts';
 import { digestRows, selectRowsSql } from './rows.ts';
@@ -16,16 +17,6 @@ const w = quoteIdent(weirdSchema);
 let db: pg.Client;
 // A second connection whose search_path is the test schema, for unqualified names.
 let scoped: pg.Client;
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof PostgresError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a PostgresError');
-}
 
 beforeAll(async () => {
   db = new pg.Client({ connectionString: databaseUrl });
@@ -126,19 +117,33 @@ describe('resolveTable', () => {
   it('resolves by OID', async () => {
     const table = await resolveTable(db, `${schema}.items`);
     expect(await resolveTableOid(db, table.oid)).toEqual(table);
-    expect(await codeOf(resolveTableOid(db, 4_000_000_000))).toBe('TABLE_NOT_FOUND');
+    expect(await rejectionCode(resolveTableOid(db, 4_000_000_000), PostgresError)).toBe(
+      'TABLE_NOT_FOUND',
+    );
   });
 
   it('rejects missing tables, non-tables and invalid names', async () => {
-    expect(await codeOf(resolveTable(db, `${schema}.nope`))).toBe('TABLE_NOT_FOUND');
-    expect(await codeOf(resolveTable(db, `no_such_schema_${suffix}.items`))).toBe(
+    expect(await rejectionCode(resolveTable(db, `${schema}.nope`), PostgresError)).toBe(
       'TABLE_NOT_FOUND',
     );
-    expect(await codeOf(resolveTable(db, `${schema}.items_view`))).toBe('NOT_A_TABLE');
-    expect(await codeOf(resolveTable(db, `${schema}.items_mat`))).toBe('NOT_A_TABLE');
-    expect(await codeOf(resolveTable(db, `${schema}.counter`))).toBe('NOT_A_TABLE');
-    expect(await codeOf(resolveTable(db, 'a.b.c'))).toBe('INVALID_TABLE_NAME');
-    expect(await codeOf(resolveTable(db, '"unterminated'))).toBe('INVALID_TABLE_NAME');
+    expect(
+      await rejectionCode(resolveTable(db, `no_such_schema_${suffix}.items`), PostgresError),
+    ).toBe('TABLE_NOT_FOUND');
+    expect(await rejectionCode(resolveTable(db, `${schema}.items_view`), PostgresError)).toBe(
+      'NOT_A_TABLE',
+    );
+    expect(await rejectionCode(resolveTable(db, `${schema}.items_mat`), PostgresError)).toBe(
+      'NOT_A_TABLE',
+    );
+    expect(await rejectionCode(resolveTable(db, `${schema}.counter`), PostgresError)).toBe(
+      'NOT_A_TABLE',
+    );
+    expect(await rejectionCode(resolveTable(db, 'a.b.c'), PostgresError)).toBe(
+      'INVALID_TABLE_NAME',
+    );
+    expect(await rejectionCode(resolveTable(db, '"unterminated'), PostgresError)).toBe(
+      'INVALID_TABLE_NAME',
+    );
     await expect(resolveTable(db, `${schema}.nope`)).rejects.toThrow(
       `table "${schema}.nope" does not exist`,
     );

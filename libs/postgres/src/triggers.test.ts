@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { rejectionCode } from '../../../test/support/index.ts';
 import { PostgresError } from './errors.ts';
 import { quoteIdent } from './identifiers.ts';
 import { resolveTable } from './table.ts';
@@ -104,16 +105,6 @@ async function withListener<T>(
   } finally {
     await listener.close();
   }
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof PostgresError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a PostgresError');
 }
 
 async function oidOf(sqlName: string): Promise<number> {
@@ -422,9 +413,9 @@ END
       if (table === undefined) throw new Error('not resolved');
       expect(await installTriggers(pool, [table], options)).toEqual([table]);
       expect(await triggerNames(table.sql)).toEqual([channel]);
-      expect(await codeOf(installTriggers(pool, [`${schema}.missing`], options))).toBe(
-        'TABLE_NOT_FOUND',
-      );
+      expect(
+        await rejectionCode(installTriggers(pool, [`${schema}.missing`], options), PostgresError),
+      ).toBe('TABLE_NOT_FOUND');
       // The pool's only connection came back usable, out of any transaction.
       const status = await pool.query<{ ok: number }>('SELECT 1 AS ok');
       expect(status.rows).toEqual([{ ok: 1 }]);
@@ -436,17 +427,24 @@ END
   it('rejects unknown tables, views and invalid names, installing nothing', async () => {
     const fnOptions: TriggerOptions = { ...options, functionName: `${schema}.never_created` };
     await db.query(`CREATE TABLE ${s}.good (id int); CREATE VIEW ${s}.a_view AS SELECT 1 AS x`);
-    expect(await codeOf(installTriggers(db, [`${schema}.good`, `${schema}.nope`], fnOptions))).toBe(
-      'TABLE_NOT_FOUND',
-    );
+    expect(
+      await rejectionCode(
+        installTriggers(db, [`${schema}.good`, `${schema}.nope`], fnOptions),
+        PostgresError,
+      ),
+    ).toBe('TABLE_NOT_FOUND');
     await expect(installTriggers(db, [`${schema}.nope`], fnOptions)).rejects.toThrow(
       `table "${schema}.nope" does not exist`,
     );
-    expect(await codeOf(installTriggers(db, [`${schema}.a_view`], fnOptions))).toBe('NOT_A_TABLE');
-    expect(await codeOf(installTriggers(db, ['bad name'], fnOptions))).toBe('INVALID_TABLE_NAME');
-    expect(await codeOf(installTriggers(db, [`${schema}.good`], { channel: '' }))).toBe(
-      'INVALID_NAME',
+    expect(
+      await rejectionCode(installTriggers(db, [`${schema}.a_view`], fnOptions), PostgresError),
+    ).toBe('NOT_A_TABLE');
+    expect(await rejectionCode(installTriggers(db, ['bad name'], fnOptions), PostgresError)).toBe(
+      'INVALID_TABLE_NAME',
     );
+    expect(
+      await rejectionCode(installTriggers(db, [`${schema}.good`], { channel: '' }), PostgresError),
+    ).toBe('INVALID_NAME');
     expect(await triggerNames(`${schema}.good`)).toEqual([]);
     const fn = await db.query(`SELECT to_regprocedure($1) AS fn`, [`${s}.never_created()`]);
     expect(fn.rows).toEqual([{ fn: null }]);
