@@ -12,28 +12,22 @@ export const SEQUEL: SubscriberCommand = Object.freeze({
   cwd: repoRoot,
 });
 
+// Our subscribers are TypeScript files in bench/src, each run as `node --import tsx <file>`.
+function ours(system: string, file: string, bridged: boolean): SubscriberCommand {
+  return Object.freeze({
+    system,
+    command: process.execPath,
+    args: ['--import', 'tsx', join(repoRoot, 'bench', 'src', file)],
+    cwd: repoRoot,
+    ...(bridged ? { bridged: true } : {}),
+  });
+}
+
 /** Our direct-mode subscriber with default settings. */
-export const OURS: SubscriberCommand = Object.freeze({
-  system: 'ours',
-  command: process.execPath,
-  args: ['--import', 'tsx', join(repoRoot, 'bench', 'src', 'subscriber-direct.ts')],
-  cwd: repoRoot,
-});
+export const OURS = ours('ours', 'subscriber-direct.ts', false);
 
 /** Our redis-mode subscriber with default settings, following a bridge process with default settings. */
-export const BRIDGED: SubscriberCommand = Object.freeze({
-  system: 'ours-bridged',
-  command: process.execPath,
-  args: ['--import', 'tsx', join(repoRoot, 'bench', 'src', 'subscriber-redis.ts')],
-  cwd: repoRoot,
-  bridged: true,
-});
+export const BRIDGED = ours('ours-bridged', 'subscriber-redis.ts', true);
 
 /** Our snapshot-mode subscriber with default settings, following a bridge (reload jobs and worker on, its defaults). */
-export const SNAPSHOT: SubscriberCommand = Object.freeze({
-  system: 'ours-snapshot',
-  command: process.execPath,
-  args: ['--import', 'tsx', join(repoRoot, 'bench', 'src', 'subscriber-snapshot.ts')],
-  cwd: repoRoot,
-  bridged: true,
-});
+export const SNAPSHOT = ours('ours-snapshot', 'subscriber-snapshot.ts', true);
