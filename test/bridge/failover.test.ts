@@ -2,7 +2,7 @@
 // frozen is replaced by a standby, and a frozen leader that wakes up never speaks as leader again.
 import { parseLease, type LeaseValue } from '@pg-static-cache/bridge';
 import { installTriggers } from '@pg-static-cache/postgres';
-import { namesFor, parseMessage, type Message, type Names } from '@pg-static-cache/protocol';
+import { namesFor, type Message, type Names } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import {
@@ -11,6 +11,7 @@ import {
   uniqueName,
   waitFor,
   type TestSchema,
+  recordEvents,
 } from '../support/index.ts';
 import { spawnNode, type SpawnedProcess } from '../support/process.ts';
 
@@ -35,14 +36,8 @@ async function createWorld(): Promise<World> {
   const names = namesFor(uniqueName('ns'));
   await schema.pool.query('CREATE TABLE items (id int PRIMARY KEY, label text)');
   await installTriggers(schema.pool, ['items'], { channel, functionName });
-  const events: Message[] = [];
-  const subscriber = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+  const { events, ...subscriber } = await recordEvents(names);
   const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
-  subscriber.on('message', (_channel: string, text: string) => {
-    const parsed = parseMessage(text);
-    if (parsed.ok) events.push(parsed.message);
-  });
-  await subscriber.subscribe(names.events);
   const processes: SpawnedProcess[] = [];
   return {
     schema,

@@ -1,7 +1,7 @@
 // `bridge`, `status`, `resync` and `watch --mode redis` through the real bin, against bridges run
 // as `pg-static-cache bridge` processes: one namespace, channel and schema per test.
 import { installTriggers } from '@pg-static-cache/postgres';
-import { namesFor, parseMessage, type Message, type Names } from '@pg-static-cache/protocol';
+import { namesFor, type Message, type Names } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import {
@@ -11,6 +11,7 @@ import {
   uniqueName,
   waitFor,
   type TestSchema,
+  recordEvents,
 } from '../support/index.ts';
 import { runCli, spawnCli, type SpawnedProcess } from '../support/process.ts';
 
@@ -53,14 +54,8 @@ async function createWorld(): Promise<World> {
   await installTriggers(schema.pool, ['items'], { channel, functionName });
   const env = { DATABASE_URL: schema.url, REDIS_URL: redisUrl() };
   const naming = ['--namespace', names.namespace, '--channel', channel];
-  const events: Message[] = [];
-  const subscriber = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+  const { events, ...subscriber } = await recordEvents(names);
   const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
-  subscriber.on('message', (_channel: string, text: string) => {
-    const parsed = parseMessage(text);
-    if (parsed.ok) events.push(parsed.message);
-  });
-  await subscriber.subscribe(names.events);
   const processes: SpawnedProcess[] = [];
   return {
     schema,

@@ -3,6 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { once, type EventEmitter } from 'node:events';
 import { digestRows, resolveTable, selectRowsSql } from '@pg-static-cache/postgres';
+import { parseMessage, type Message, type Names } from '@pg-static-cache/protocol';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { inject } from 'vitest';
 
@@ -97,4 +99,23 @@ export async function rejectionCode<E extends Error & { readonly code: string }>
     throw error;
   }
   throw new Error(`expected a ${type.name}`);
+}
+
+/** Every valid message on a namespace's events channel, in arrival order, as an app would see it. */
+export interface EventRecorder {
+  readonly events: Message[];
+  /** Ends the subscription. */
+  disconnect(): void;
+}
+
+/** Subscribes to `names.events` and resolves once the subscription is in place. */
+export async function recordEvents(names: Names): Promise<EventRecorder> {
+  const events: Message[] = [];
+  const subscriber = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+  subscriber.on('message', (_channel: string, text: string) => {
+    const parsed = parseMessage(text);
+    if (parsed.ok) events.push(parsed.message);
+  });
+  await subscriber.subscribe(names.events);
+  return { events, disconnect: () => subscriber.disconnect() };
 }
