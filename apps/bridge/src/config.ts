@@ -72,6 +72,12 @@ export interface BridgeConfig {
   readonly boardUser: string;
   /** Password of Bull Board (at /queues); without one the board is open to whoever reaches httpHost. @default undefined */
   readonly boardPassword?: string;
+  /**
+   * Keys that sign messages and snapshots (HMAC-SHA256): the first signs, any verifies, so keys
+   * rotate without a flag day. Empty: nothing is signed, and Redis write access is write access
+   * to every snapshot-mode cache. @default []
+   */
+  readonly signingKeys: readonly string[];
 }
 
 type Optional = Omit<BridgeConfig, 'databaseUrl' | 'redisUrl'>;
@@ -136,6 +142,12 @@ const schema = z
       .regex(/^[^:]{1,128}$/, 'use 1-128 characters without ":"')
       .default('admin'),
     boardPassword: z.string().min(1).max(1_024).optional(),
+    // 16: libs/protocol's MIN_SIGNING_KEY_LENGTH; refused here so a short key is a config error at
+    // start (exit 2) rather than a failure deep inside the first signer that is built.
+    signingKeys: z
+      .array(z.string().min(16, 'each key needs at least 16 characters').max(1_024))
+      .max(16)
+      .default([]),
   })
   // Renewing at most every half lease leaves one missed renewal of slack before standbys may fence.
   .refine((c) => c.renewMs * 2 <= c.leaseMs, {
@@ -155,8 +167,16 @@ export function parseBridgeConfig(input: BridgeConfigInput): BridgeConfig {
       `invalid bridge config: ${where}: ${issue?.message ?? 'invalid'}`,
     );
   }
-  const { functionName, triggerName, bridgeId, tables, logger, boardPassword, ...rest } =
-    parsed.data;
+  const {
+    functionName,
+    triggerName,
+    bridgeId,
+    tables,
+    logger,
+    boardPassword,
+    signingKeys,
+    ...rest
+  } = parsed.data;
   try {
     namesFor(rest.namespace);
     triggerNaming({
@@ -176,6 +196,7 @@ export function parseBridgeConfig(input: BridgeConfigInput): BridgeConfig {
     ...(tables === undefined ? {} : { tables: Object.freeze([...tables]) }),
     ...(logger === undefined ? {} : { logger }),
     ...(boardPassword === undefined ? {} : { boardPassword }),
+    signingKeys: Object.freeze([...signingKeys]),
   });
 }
 

@@ -90,6 +90,10 @@ export function configFromEnv(env: BridgeEnv): BridgeConfigInput {
     worker: flag('PSC_WORKER', text('PSC_WORKER')),
     boardUser: text('PSC_BOARD_USER'),
     boardPassword: text('PSC_BOARD_PASSWORD'),
+    signingKeys: text('PSC_SIGNING_KEY')
+      ?.split(',')
+      .map((k) => k.trim())
+      .filter((k) => k !== ''),
     ...numbers,
   };
 }
