@@ -10,6 +10,7 @@ import type pg from 'pg';
 import type { BridgeContext } from './context.ts';
 import { BridgeError, toError } from './errors.ts';
 import { LeaderTerm } from './leader-term.ts';
+import { TableInvalidations } from './table-invalidations.ts';
 
 // Payloads are bare table OIDs (as Sequel's triggers send them); a shared channel may carry other
 // traffic, which is dropped, never trusted.
@@ -39,6 +40,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
   readonly #ctx: BridgeContext;
   readonly #listen: ListenConnection;
   readonly #log: BridgeContext['logger'];
+  readonly #invalidations: TableInvalidations;
   #backendPid: number | undefined;
   #term: LeaderTerm | undefined;
   #generation = 0;
@@ -51,6 +53,10 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     this.#ctx = ctx;
     this.#epochFloor = epochFloor;
     this.#log = ctx.logger.child({ component: 'leadership' });
+    this.#invalidations = new TableInvalidations(
+      (oid, arrivedAt) => this.#announce(oid, arrivedAt),
+      (error, oid) => this.#log.error({ err: toError(error), oid }, 'announcing a change failed'),
+    );
     const { config } = ctx;
     this.#listen = new ListenConnection({
       connection: {
@@ -62,7 +68,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
       heartbeatTimeoutMs: config.listenHeartbeatTimeoutMs,
       onConnect: (client) => this.#lock(client),
     });
-    this.#listen.on('notification', (notification) => void this.#onNotification(notification));
+    this.#listen.on('notification', (notification) => this.#onNotification(notification));
     this.#listen.on('ready', ({ reconnect }) => this.#onReady(reconnect));
     this.#listen.on('disconnect', ({ error }) => this.#onDisconnect(error));
   }
@@ -104,6 +110,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     this.#closed = true;
     this.#generation += 1;
     clearTimeout(this.#retryTimer);
+    this.#invalidations.close();
     const term = this.#term;
     this.#term = undefined;
     // Lease first, then the session: a standby sees no lease and a free lock, and leads at its next poll.
@@ -122,7 +129,11 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     const { lock, config } = this.#ctx;
     let pid = await lock.tryAcquire(client);
     const previous = this.#backendPid;
-    if (pid === undefined && previous !== undefined && (await lock.holder(client)) === previous) {
+    if (
+      pid === undefined &&
+      previous !== undefined &&
+      (await lock.holder(client)) === previous
+    ) {
       // Our own previous session still holds the lock (its socket went half-open, so Postgres has
       // not noticed it is gone): end it rather than make standbys wait leaseMs to fence it.
       this.#log.warn(
@@ -191,9 +202,9 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     this.#log.warn({ err: error }, 'LISTEN session lost; reconnecting');
   }
 
-  async #onNotification({ payload }: Notification): Promise<void> {
+  #onNotification({ payload }: Notification): void {
     const arrivedAt = performance.now();
-    const { metrics, tables } = this.#ctx;
+    const { metrics } = this.#ctx;
     metrics.notifications.inc();
     if (!OID.test(payload)) {
       metrics.notificationsDropped.inc({ reason: 'not-an-oid' });
@@ -209,9 +220,24 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
       metrics.notificationsDropped.inc({ reason: 'no-term' });
       return;
     }
+    // Folded per table, so a burst costs one running and one pending announce per table.
+    if (this.#invalidations.notify(Number(payload), arrivedAt) === 'folded') {
+      metrics.notificationsFolded.inc();
+    }
+  }
+
+  // One table's invalidate, in the term current when it starts: a term begun since the
+  // notification arrived opened with a resync, which covers it as well.
+  async #announce(oid: number, arrivedAt: number): Promise<void> {
+    const { metrics, tables } = this.#ctx;
+    const term = this.#term;
+    if (term === undefined || term.ended) {
+      metrics.notificationsDropped.inc({ reason: 'no-term' });
+      return;
+    }
     let table: ResolvedTable | undefined;
     try {
-      table = await tables.resolve(Number(payload));
+      table = await tables.resolve(oid);
       if (table === undefined) {
         metrics.notificationsDropped.inc({ reason: 'unknown-table' });
         return;
@@ -220,10 +246,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     } catch (error) {
       // Postgres failed between the notification and its invalidate. The event must not be lost,
       // so clients reload (the table, or everything when even the table is unknown).
-      this.#log.warn(
-        { err: toError(error), oid: payload },
-        'cannot announce a change; sending a resync',
-      );
+      this.#log.warn({ err: toError(error), oid }, 'cannot announce a change; sending a resync');
       await term
         .resync('reconnect', table === undefined ? undefined : [table.display])
         .catch(() => undefined);

@@ -25,6 +25,10 @@ export class BridgeMetrics {
     'psc_bridge_notifications_received_total',
     'NOTIFY messages received on the LISTEN session',
   );
+  readonly notificationsFolded = this.#counter(
+    'psc_bridge_notifications_folded_total',
+    'Notifications that arrived while their table had an invalidate in flight: all such are covered by one more invalidate after it',
+  );
   readonly notificationsDropped = this.#counter(
     'psc_bridge_notifications_dropped_total',
     'Notifications not published: payload not an OID, OID not a table, or no leadership term (covered by its resync)',

@@ -114,7 +114,9 @@ async function both(first: () => unknown, second: () => Promise<void>): Promise<
 /**
  * `hooks` plus reload jobs: each published invalidate adds a job for its watched table, and each
  * published resync (takeover, reconnect, manual, drift) one for every table it covers, because a
- * resync says events may have been lost and snapshots may be missing their changes too.
+ * resync says events may have been lost and snapshots may be missing their changes too. The
+ * leader awaits an invalidate's add within that table's single flight (see TableInvalidations),
+ * so a burst has at most one add in flight per table, and deduplication one job waiting.
  */
 export function withReloadJobs(
   hooks: BridgeHooks,
