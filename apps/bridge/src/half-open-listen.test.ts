@@ -35,6 +35,7 @@ describe('bridge: a half-open LISTEN session', () => {
       (m) => m.type === 'resync' && m.epoch > old.epoch,
       10_000,
     );
+    if (resync.type !== 'resync') throw new Error('unreachable');
     expect(resync).toMatchObject({ reason: 'reconnect', bridge: bridge.id });
     expect(roles).toEqual([]);
     const gone = await h.schema.pool.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [
