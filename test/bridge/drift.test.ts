@@ -42,6 +42,7 @@ describe('bridge: scheduled resync', () => {
         channel,
         functionName,
         resyncSchedule: '*/1 * * * * *',
+        httpPort: 0,
         logger: pino({ level: 'silent' }),
       });
       const reports: ResyncReport[] = [];

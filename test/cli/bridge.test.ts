@@ -1,104 +1,15 @@
 // `bridge`, `status`, `resync` and `watch --mode redis` through the real bin, against bridges run
 // as `pg-static-cache bridge` processes: one namespace, channel and schema per test.
-import { installTriggers } from '@pg-static-cache/postgres';
-import { namesFor, type Message, type Names } from '@pg-static-cache/protocol';
-import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { tableDigest, waitFor } from '../support/index.ts';
+import { runCli, spawnCli } from '../support/process.ts';
 import {
-  createTestSchema,
-  redisUrl,
-  tableDigest,
-  uniqueName,
-  waitFor,
-  type TestSchema,
-  recordEvents,
-} from '../support/index.ts';
-import { runCli, spawnCli, type SpawnedProcess } from '../support/process.ts';
-
-// A cold `tsx` start on two busy cores can take seconds.
-const START_TIMEOUT_MS = 30_000;
-// Each test starts several processes one after another; the default 60 s is tight on a busy machine.
-const TEST_TIMEOUT_MS = 120_000;
-const RUN_TIMEOUT_MS = 90_000;
-
-interface StatusJson {
-  readonly ok: boolean;
-  readonly leader: { readonly bridge: string; readonly epoch: number } | null;
-  readonly bridges: readonly { readonly bridge: string; readonly role: string }[];
-  readonly term: { readonly epoch: number | null; readonly lastHeartbeatAt: number | null } | null;
-  readonly triggers: 'live' | 'recorded';
-  readonly tables: readonly { readonly table: string; readonly state: string }[];
-}
-
-interface World extends AsyncDisposable {
-  readonly schema: TestSchema;
-  readonly names: Names;
-  readonly env: Readonly<Record<string, string>>;
-  /** The naming flags every command of this world needs. */
-  readonly naming: readonly string[];
-  /** Every valid message on the events channel, in arrival order. */
-  readonly events: Message[];
-  spawnBridge(id: string, ...extra: string[]): SpawnedProcess;
-  status(...args: string[]): Promise<{ code: number | null; json: StatusJson }>;
-}
-
-async function createWorld(): Promise<World> {
-  const schema = await createTestSchema('psc_cli_bridge');
-  const channel = uniqueName('psc_cli_bridge');
-  const functionName = `${schema.schema}.notify`;
-  const names = namesFor(uniqueName('ns'));
-  await schema.pool.query(`
-    CREATE TABLE items (id int PRIMARY KEY, label text);
-    INSERT INTO items VALUES (1, 'one'), (2, 'two');
-  `);
-  await installTriggers(schema.pool, ['items'], { channel, functionName });
-  const env = { DATABASE_URL: schema.url, REDIS_URL: redisUrl() };
-  const naming = ['--namespace', names.namespace, '--channel', channel];
-  const { events, ...subscriber } = await recordEvents(names);
-  const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
-  const processes: SpawnedProcess[] = [];
-  return {
-    schema,
-    names,
-    env,
-    naming: [...naming, '--function-name', functionName],
-    events,
-    spawnBridge(id, ...extra) {
-      const args = ['bridge', ...naming, '--function-name', functionName, '--bridge-id', id];
-      const proc = spawnCli([...args, '--log-level', 'warn', ...extra], { env });
-      processes.push(proc);
-      return proc;
-    },
-    async status(...args) {
-      const run = await runCli(['status', '--json', ...args], { env, timeoutMs: RUN_TIMEOUT_MS });
-      expect(run.stderr).toBe('');
-      return { code: run.code, json: JSON.parse(run.stdout) as StatusJson };
-    },
-    async [Symbol.asyncDispose]() {
-      await Promise.all(processes.map((proc) => proc.stop('SIGKILL')));
-      subscriber.disconnect();
-      // Everything the bridges left under the namespace: lease, epoch, status, presence,
-      // snapshots, and the reload queue's keys (BullMQ prefixes them with `bull:`).
-      for (const pattern of [`${names.namespace}:*`, `bull:${names.queue}:*`]) {
-        for await (const keys of redis.scanStream({ match: pattern, count: 1000 })) {
-          if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
-        }
-      }
-      redis.disconnect();
-      await schema[Symbol.asyncDispose]();
-    },
-  };
-}
-
-/** The `started` line of a bridge process, once it has decided its first role. */
-async function started(
-  proc: SpawnedProcess,
-): Promise<{ bridge: string; role: string; http: string }> {
-  const line = await proc.waitForLine((l) => l.includes('"event":"started"'), {
-    timeoutMs: START_TIMEOUT_MS,
-  });
-  return JSON.parse(line) as { bridge: string; role: string; http: string };
-}
+  createWorld,
+  RUN_TIMEOUT_MS,
+  START_TIMEOUT_MS,
+  started,
+  TEST_TIMEOUT_MS,
+} from './bridge-world.ts';
 
 describe('bridge, status and resync', () => {
   it(

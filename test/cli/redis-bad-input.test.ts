@@ -30,9 +30,26 @@ describe.concurrent('bad input: exit 2, one stderr line, no stack trace', () => 
       'bridge with a bad cron',
       ['bridge', '--resync-schedule', 'every minute'],
       {},
-      /resyncSchedule: not a valid cron expression/,
+      /^pg-static-cache: --resync-schedule: not a valid cron expression$/,
     ],
-    ['bridge with a bad port', ['bridge', '--http-port', '65536'], {}, /--http-port.*is invalid/],
+    [
+      'bridge with a bad port',
+      ['bridge', '--http-port', '65536'],
+      {},
+      /^pg-static-cache: --http-port: must be at most 65535$/,
+    ],
+    [
+      'bridge with a bad PSC_LEASE_MS',
+      ['bridge'],
+      { PSC_LEASE_MS: 'soon' },
+      /^pg-static-cache: PSC_LEASE_MS must be a whole number$/,
+    ],
+    [
+      'worker with a bad PSC_WORKER_CONCURRENCY',
+      ['worker'],
+      { PSC_WORKER_CONCURRENCY: '0' },
+      /^pg-static-cache: PSC_WORKER_CONCURRENCY: must be at least 1$/,
+    ],
     [
       'bridge with an unknown table',
       ['bridge', '--table', 'no_such_table'],

@@ -95,6 +95,8 @@ export async function createJobsWorld(prefix = 'psc_jobs'): Promise<JobsWorld> {
     channel,
     functionName,
     logger: pino({ level: logLevel }),
+    // Several bridges per test, and suites in parallel: never the fixed default port.
+    httpPort: 0,
     ...overrides,
   });
   const textRows = (table: ResolvedTable): Promise<TextRows> => selectTextRows(schema.pool, table);

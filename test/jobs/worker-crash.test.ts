@@ -22,6 +22,7 @@ describe('reload jobs: a worker killed mid-job', () => {
       REDIS_URL: redisUrl(),
       PSC_NAMESPACE: w.names.namespace,
       PSC_BRIDGE_ID: 'doomed-worker',
+      PSC_HTTP_PORT: '0',
       PSC_LOG_LEVEL: 'info',
       // Holds every job before its query, long enough to be killed there.
       PSC_TEST_JOB_DELAY_MS: '600000',

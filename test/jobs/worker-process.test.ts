@@ -18,6 +18,7 @@ describe('worker-main', () => {
       REDIS_URL: redisUrl(),
       PSC_NAMESPACE: w.names.namespace,
       PSC_BRIDGE_ID: 'lone-worker',
+      PSC_HTTP_PORT: '0',
       PSC_LOG_LEVEL: 'info',
     });
     const started = await proc.waitForLine((l) => l.includes('reload worker process started'), {
@@ -47,11 +48,11 @@ describe('worker-main', () => {
     await using bad = spawnNode(WORKER_MAIN, [], {
       DATABASE_URL: 'postgres://u@127.0.0.1:1/db',
       REDIS_URL: redisUrl(),
-      PSC_JOB_ATTEMPTS: 'many',
+      PSC_WORKER_CONCURRENCY: 'many',
     });
     expect((await bad.exit).code).toBe(2);
     expect(bad.stderr).toMatch(
-      /^pg-static-cache worker: PSC_JOB_ATTEMPTS must be a whole number$/m,
+      /^pg-static-cache worker: PSC_WORKER_CONCURRENCY must be a whole number$/m,
     );
 
     await using unreachable = spawnNode(WORKER_MAIN, [], {

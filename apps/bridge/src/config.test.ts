@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { databaseUrl, redisUrl, uniqueName } from '../../../test/support/index.ts';
 import { startBridge } from './bridge.ts';
 import { parseBridgeConfig } from './config.ts';
-import { configFromEnv } from './env-config.ts';
 import { BridgeError } from './errors.ts';
 
 const urls = { databaseUrl: 'postgres://u:secret@db:5432/app', redisUrl: 'redis://cache:6379' };
@@ -22,7 +21,9 @@ describe('parseBridgeConfig', () => {
       listenHeartbeatTimeoutMs: 3_000,
       resyncSchedule: '*/5 * * * *',
       httpHost: '127.0.0.1',
-      httpPort: 0,
+      httpPort: 9464,
+      allowedHosts: ['localhost', '127.0.0.1', '::1'],
+      signingKeys: [],
       logLevel: 'info',
       poolMax: 4,
       applicationName: 'pg-static-cache-bridge',
@@ -43,7 +44,9 @@ describe('parseBridgeConfig', () => {
       [{ leaseMs: 0 }, /leaseMs/],
       [{ renewMs: 2_000 }, /renewMs: must be at most half of leaseMs/],
       [{ resyncSchedule: 'every minute' }, /resyncSchedule/],
-      [{ httpPort: 70_000 }, /httpPort/],
+      [{ httpPort: 70_000 }, /httpPort: must be at most 65535/],
+      [{ allowedHosts: ['evil host'] }, /allowedHosts/],
+      [{ signingKeys: ['short'] }, /signingKeys.*at least 16 characters/],
       [{ bridgeId: 'has space' }, /bridgeId/],
       [{ tables: [] }, /tables/],
       [{ unknown: 1 }, /unrecognized/i],
@@ -62,43 +65,6 @@ describe('parseBridgeConfig', () => {
     }
   });
 });
-
-describe('configFromEnv', () => {
-  it('reads the URLs and PSC_* variables, leaving unset or empty ones to the defaults', () => {
-    const input = configFromEnv({
-      DATABASE_URL: urls.databaseUrl,
-      REDIS_URL: urls.redisUrl,
-      PSC_NAMESPACE: 'eu1',
-      PSC_CHANNEL: 'sequel_static_cache_update',
-      PSC_BRIDGE_ID: 'bridge-a',
-      PSC_TABLES: 'plans, public.countries,,',
-      PSC_HTTP_PORT: '9464',
-      PSC_LEASE_MS: '6000',
-      PSC_RENEW_MS: '',
-      PSC_LOG_LEVEL: 'warn',
-    });
-    expect(parseBridgeConfig(input)).toMatchObject({
-      namespace: 'eu1',
-      channel: 'sequel_static_cache_update',
-      bridgeId: 'bridge-a',
-      tables: ['plans', 'public.countries'],
-      httpPort: 9464,
-      leaseMs: 6_000,
-      renewMs: 1_000,
-      logLevel: 'warn',
-    });
-  });
-
-  it('names the variable that is missing or malformed', () => {
-    expect(() => configFromEnv({ REDIS_URL: urls.redisUrl })).toThrow(/DATABASE_URL/);
-    expect(() => configFromEnv({ ...env(), PSC_LEASE_MS: '3s' })).toThrow(/PSC_LEASE_MS/);
-    expect(() => configFromEnv({ ...env(), PSC_LOG_LEVEL: 'loud' })).toThrow(/PSC_LOG_LEVEL/);
-  });
-});
-
-function env(): Record<string, string> {
-  return { DATABASE_URL: urls.databaseUrl, REDIS_URL: urls.redisUrl };
-}
 
 describe('startBridge', () => {
   it('fails fast with a BridgeError when Redis or Postgres is unreachable or a table is unknown', async () => {

@@ -42,10 +42,15 @@ export interface BridgeConfig {
   readonly listenHeartbeatTimeoutMs: number;
   /** node-cron expression of the scheduled resync (trigger check and drift digest). @default '*\/5 * * * *' */
   readonly resyncSchedule: string;
-  /** Address of the health and metrics endpoints. @default '127.0.0.1' */
+  /** Address of the health, metrics and Bull Board endpoints. @default '127.0.0.1' */
   readonly httpHost: string;
-  /** Port of the health and metrics endpoints; 0 picks a free one (see `bridge.httpPort`). @default 0 */
+  /** Port of those endpoints (fixed, so probes and scrapers know it); 0 picks a free one. @default 9464 */
   readonly httpPort: number;
+  /**
+   * Host header names (lowercase, IPv6 without brackets) Bull Board answers, against DNS
+   * rebinding; `httpHost` is allowed too when it is a specific address. @default ['localhost', '127.0.0.1', '::1']
+   */
+  readonly allowedHosts: readonly string[];
   /** pino level of the bridge's own logger (ignored when `logger` is given). @default 'info' */
   readonly logLevel: (typeof LOG_LEVELS)[number];
   /** Connections of the general pool (lock polling, catalog, resync digests). @default 4 */
@@ -70,7 +75,7 @@ export interface BridgeConfig {
   readonly jobStalledIntervalMs: number;
   /** User name of Bull Board's basic auth. @default 'admin' */
   readonly boardUser: string;
-  /** Password of Bull Board (at /queues); without one the board is open to whoever reaches httpHost. @default undefined */
+  /** Password of Bull Board (at /queues): full access with it; without, read-only and localhost only. @default undefined */
   readonly boardPassword?: string;
   /**
    * Keys that sign messages and snapshots (HMAC-SHA256): the first signs, any verifies, so keys
@@ -87,8 +92,37 @@ export type BridgeConfigInput = Pick<BridgeConfig, 'databaseUrl' | 'redisUrl'> &
   readonly [K in keyof Optional]?: Optional[K] | undefined;
 };
 
-const ms = (max: number) => z.number().int().min(1).max(max);
+const whole = (min: number, max: number) =>
+  z
+    .number()
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
+const ms = (max: number) => whole(1, max);
 const DAY_MS = 86_400_000;
+
+/** The Host names Bull Board answers when none are configured: the loopback names. */
+export const DEFAULT_ALLOWED_HOSTS: readonly string[] = Object.freeze([
+  'localhost',
+  '127.0.0.1',
+  '::1',
+]);
+
+// A check that throws (libs/postgres, libs/protocol) turned into an issue on its own field.
+const passes =
+  (check: (value: string) => unknown) =>
+  (value: string, ctx: z.RefinementCtx): void => {
+    try {
+      check(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : 'invalid' });
+    }
+  };
+
+const hostName = z
+  .string()
+  .regex(/^(?:\[[0-9a-f:.]+\]|[a-z0-9.:_-]{1,253})$/i, 'expected a host name or IP address')
+  .transform((host) => host.toLowerCase().replace(/^\[(.*)\]$/, '$1'));
 
 const schema = z
   .strictObject({
@@ -100,10 +134,22 @@ const schema = z
       .string()
       .regex(/^rediss?:\/\//i, 'expected redis://host:port')
       .refine((url) => URL.canParse(url), 'not a valid URL'),
-    namespace: z.string().default(DEFAULT_NAMESPACE),
-    channel: z.string().default(DEFAULT_CHANNEL),
-    functionName: z.string().optional(),
-    triggerName: z.string().optional(),
+    namespace: z
+      .string()
+      .default(DEFAULT_NAMESPACE)
+      .superRefine(passes((namespace) => namesFor(namespace))),
+    channel: z
+      .string()
+      .default(DEFAULT_CHANNEL)
+      .superRefine(passes((channel) => triggerNaming({ channel }))),
+    functionName: z
+      .string()
+      .superRefine(passes((functionName) => triggerNaming({ functionName })))
+      .optional(),
+    triggerName: z
+      .string()
+      .superRefine(passes((triggerName) => triggerNaming({ triggerName })))
+      .optional(),
     bridgeId: z
       .string()
       .regex(/^[\x21-\x7e]{1,128}$/, 'use 1-128 printable ASCII characters without spaces')
@@ -120,9 +166,14 @@ const schema = z
       .default('*/5 * * * *')
       .refine((expression) => validCron(expression), 'not a valid cron expression'),
     httpHost: z.string().min(1).default('127.0.0.1'),
-    httpPort: z.number().int().min(0).max(65_535).default(0),
+    httpPort: whole(0, 65_535).default(9_464),
+    allowedHosts: z
+      .array(hostName)
+      .min(1)
+      .max(100)
+      .default([...DEFAULT_ALLOWED_HOSTS]),
     logLevel: z.enum(LOG_LEVELS).default('info'),
-    poolMax: z.number().int().min(1).max(100).default(4),
+    poolMax: whole(1, 100).default(4),
     applicationName: z.string().max(63).default('pg-static-cache-bridge'),
     logger: z
       .custom<Logger>(
@@ -132,8 +183,8 @@ const schema = z
       .optional(),
     jobs: z.boolean().default(true),
     worker: z.boolean().default(true),
-    workerConcurrency: z.number().int().min(1).max(64).default(2),
-    jobAttempts: z.number().int().min(1).max(100).default(5),
+    workerConcurrency: whole(1, 64).default(2),
+    jobAttempts: whole(1, 100).default(5),
     jobBackoffMs: ms(DAY_MS).default(200),
     jobLockMs: ms(DAY_MS).default(30_000),
     jobStalledIntervalMs: ms(DAY_MS).default(30_000),
@@ -155,17 +206,37 @@ const schema = z
     path: ['renewMs'],
   });
 
-/** Validates the input, fills in every default, and freezes the result; throws BridgeError INVALID_CONFIG. */
-export function parseBridgeConfig(input: BridgeConfigInput): BridgeConfig {
+/** Every field the schema knows, for the test that holds the settings table and its docs to it. */
+export const CONFIG_FIELDS: readonly string[] = Object.freeze(Object.keys(schema.shape));
+
+/** Why a config was refused: the field at fault (when one is) and what is wrong, never the value. */
+export interface ConfigIssue {
+  /** A {@link BridgeConfig} field name, or undefined when the whole input is at fault. */
+  readonly field: string | undefined;
+  readonly message: string;
+}
+
+/** The outcome of {@link checkBridgeConfig}. */
+export type ConfigCheck =
+  | { readonly ok: true; readonly config: BridgeConfig }
+  | { readonly ok: false; readonly issue: ConfigIssue };
+
+/** Validates the input and fills in every default (frozen), or says what is wrong; never throws. */
+export function checkBridgeConfig(input: unknown): ConfigCheck {
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
     // The value itself is never echoed: a URL may carry a password.
     const issue = parsed.error.issues[0];
-    const where = issue?.path.join('.') ?? '';
-    throw new BridgeError(
-      'INVALID_CONFIG',
-      `invalid bridge config: ${where}: ${issue?.message ?? 'invalid'}`,
-    );
+    const [first] = issue?.path ?? [];
+    // An unknown key names itself in `keys`; the path of the object is empty then.
+    const keys = issue?.code === 'unrecognized_keys' ? issue.keys.join(', ') : undefined;
+    return {
+      ok: false,
+      issue: {
+        field: typeof first === 'string' ? first : keys,
+        message: issue?.message ?? 'invalid',
+      },
+    };
   }
   const {
     functionName,
@@ -175,29 +246,34 @@ export function parseBridgeConfig(input: BridgeConfigInput): BridgeConfig {
     logger,
     boardPassword,
     signingKeys,
+    allowedHosts,
     ...rest
   } = parsed.data;
-  try {
-    namesFor(rest.namespace);
-    triggerNaming({
-      channel: rest.channel,
+  return {
+    ok: true,
+    config: Object.freeze({
+      ...rest,
+      bridgeId: bridgeId ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
       ...(functionName === undefined ? {} : { functionName }),
       ...(triggerName === undefined ? {} : { triggerName }),
-    });
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new BridgeError('INVALID_CONFIG', `invalid bridge config: ${message}`, { cause: error });
-  }
-  return Object.freeze({
-    ...rest,
-    bridgeId: bridgeId ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
-    ...(functionName === undefined ? {} : { functionName }),
-    ...(triggerName === undefined ? {} : { triggerName }),
-    ...(tables === undefined ? {} : { tables: Object.freeze([...tables]) }),
-    ...(logger === undefined ? {} : { logger }),
-    ...(boardPassword === undefined ? {} : { boardPassword }),
-    signingKeys: Object.freeze([...signingKeys]),
-  });
+      ...(tables === undefined ? {} : { tables: Object.freeze([...tables]) }),
+      ...(logger === undefined ? {} : { logger }),
+      ...(boardPassword === undefined ? {} : { boardPassword }),
+      allowedHosts: Object.freeze([...new Set(allowedHosts)]),
+      signingKeys: Object.freeze([...signingKeys]),
+    }),
+  };
+}
+
+/** Validates the input, fills in every default, and freezes the result; throws BridgeError INVALID_CONFIG. */
+export function parseBridgeConfig(input: BridgeConfigInput): BridgeConfig {
+  const checked = checkBridgeConfig(input);
+  if (checked.ok) return checked.config;
+  const { field, message } = checked.issue;
+  throw new BridgeError(
+    'INVALID_CONFIG',
+    `invalid bridge config: ${field === undefined ? '' : `${field}: `}${message}`,
+  );
 }
 
 /** The trigger naming part of a config, as libs/postgres takes it. */

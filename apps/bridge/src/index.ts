@@ -1,9 +1,13 @@
 export { Bridge, startBridge, type BridgeEvents } from './bridge.ts';
 export {
+  DEFAULT_ALLOWED_HOSTS,
   LOG_LEVELS,
+  checkBridgeConfig,
   parseBridgeConfig,
   type BridgeConfig,
   type BridgeConfigInput,
+  type ConfigCheck,
+  type ConfigIssue,
 } from './config.ts';
 export type { BridgeHooks } from './context.ts';
 export {
@@ -13,9 +17,14 @@ export {
   type ResyncDone,
   type ResyncRequest,
 } from './control-messages.ts';
-export { configFromEnv, type BridgeEnv } from './env-config.ts';
 export { BridgeError, type BridgeErrorCode } from './errors.ts';
 export { parseLease, type LeaseValue } from './lease.ts';
+export {
+  loadConfig,
+  type ConfigSources,
+  type FlagValues,
+  type SettingsEnv,
+} from './load-config.ts';
 export type { BridgeRole } from './metrics.ts';
 export { bridgesKey, type PresenceEntry } from './presence.ts';
 export { BOARD_PATH } from './queue-board.ts';
@@ -35,5 +44,13 @@ export {
   type SnapshotKeys,
   type StoreOutcome,
 } from './snapshot-store.ts';
+export {
+  SETTINGS,
+  settingsOf,
+  type Setting,
+  type SettingKey,
+  type SettingKind,
+  type SettingRole,
+} from './settings.ts';
 export { selectTextRows, type TextRows } from './table-snapshot.ts';
 export { startWorkerProcess, type WorkerProcess } from './worker-process.ts';

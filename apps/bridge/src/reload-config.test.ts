@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseBridgeConfig } from './config.ts';
-import { configFromEnv } from './env-config.ts';
+import { loadConfig } from './load-config.ts';
 import { BridgeError } from './errors.ts';
 
 const urls = { databaseUrl: 'postgres://u:secret@db:5432/app', redisUrl: 'redis://cache:6379' };
@@ -17,7 +17,7 @@ function configError(run: () => unknown): BridgeError {
 }
 
 describe('reload job config', () => {
-  it('turns jobs, the in-process worker and an open board on by default', () => {
+  it('turns jobs and the in-process worker on by default, with no board password', () => {
     const config = parseBridgeConfig(urls);
     expect(config).toMatchObject({
       jobs: true,
@@ -33,8 +33,9 @@ describe('reload job config', () => {
   });
 
   it('reads PSC_JOBS, PSC_WORKER, the job numbers and the board credentials from the environment', () => {
-    const config = parseBridgeConfig(
-      configFromEnv({
+    const config = loadConfig({
+      role: 'bridge',
+      env: {
         ...env,
         PSC_JOBS: '0',
         PSC_WORKER: 'false',
@@ -45,8 +46,8 @@ describe('reload job config', () => {
         PSC_JOB_STALLED_INTERVAL_MS: '500',
         PSC_BOARD_USER: 'ops',
         PSC_BOARD_PASSWORD: 'p@ss:word',
-      }),
-    );
+      },
+    });
     expect(config).toMatchObject({
       jobs: false,
       worker: false,
@@ -59,7 +60,7 @@ describe('reload job config', () => {
       boardPassword: 'p@ss:word',
     });
     expect(
-      parseBridgeConfig(configFromEnv({ ...env, PSC_JOBS: 'TRUE', PSC_WORKER: '' })),
+      loadConfig({ role: 'bridge', env: { ...env, PSC_JOBS: 'TRUE', PSC_WORKER: '' } }),
     ).toMatchObject({
       jobs: true,
       worker: true,
@@ -67,7 +68,8 @@ describe('reload job config', () => {
   });
 
   it('refuses bad values with one line naming the setting', () => {
-    expect(configError(() => configFromEnv({ ...env, PSC_JOBS: 'maybe' })).message).toBe(
+    const maybe = { ...env, PSC_JOBS: 'maybe' };
+    expect(configError(() => loadConfig({ role: 'bridge', env: maybe })).message).toBe(
       'PSC_JOBS must be 1 or 0 (true or false)',
     );
     const bad: [Record<string, unknown>, RegExp][] = [

@@ -83,6 +83,8 @@ export async function createHarness(prefix = 'psc_bridge'): Promise<Harness> {
         channel,
         functionName,
         logLevel: testLogLevel,
+        // Several bridges per test, and suites in parallel: never the fixed default port.
+        httpPort: 0,
         // These tests follow the leader's own messages; reload workers' `snapshot` messages would
         // interleave with them (the reload jobs have their own tests, which turn this on).
         jobs: false,

@@ -1,12 +1,11 @@
 // A reload worker on its own: `node --import tsx apps/bridge/src/worker-main.ts`, configured by the
-// same environment as the bridge (see configFromEnv; DATABASE_URL, REDIS_URL, PSC_NAMESPACE,
-// PSC_WORKER_CONCURRENCY, PSC_JOB_*, PSC_HTTP_HOST/PORT for /metrics). Exits 0 after SIGTERM/SIGINT
-// once the running jobs are done, 2 on bad config, 1 when Postgres or Redis cannot be reached
-// (see runProcess).
+// worker's settings in the environment (the same as `pg-static-cache worker`, see settings.ts and
+// docs/configuration.md). Exits 0 after SIGTERM/SIGINT once the running jobs are done, 2 on bad
+// config, 1 when Postgres or Redis cannot be reached (see runProcess).
 // PSC_TEST_JOB_DELAY_MS holds every job before its query (tests kill a worker mid-job with it).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { configFromEnv } from './env-config.ts';
 import { BridgeError } from './errors.ts';
+import { loadConfig } from './load-config.ts';
 import { runProcess } from './process-runner.ts';
 import type { ReloadWorkerHooks } from './reload-worker.ts';
 import { startWorkerProcess } from './worker-process.ts';
@@ -21,5 +20,8 @@ function testHooks(value: string | undefined): ReloadWorkerHooks {
 }
 
 await runProcess('worker', () =>
-  startWorkerProcess(configFromEnv(process.env), testHooks(process.env['PSC_TEST_JOB_DELAY_MS'])),
+  startWorkerProcess(
+    loadConfig({ role: 'worker', env: process.env }),
+    testHooks(process.env['PSC_TEST_JOB_DELAY_MS']),
+  ),
 );

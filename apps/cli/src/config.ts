@@ -2,10 +2,14 @@ import { parseTableName, type TableName, type TriggerOptions } from '@pg-static-
 import { InvalidArgumentError } from 'commander';
 import { CliError } from './errors.ts';
 
-/** The environment variables the CLI reads (only here, never deeper in the code). */
+/**
+ * The environment the CLI reads: the URLs here, the bridge and worker settings (PSC_*) through the
+ * bridge's loadConfig; never deeper in the code.
+ */
 export interface CliEnv {
   readonly DATABASE_URL?: string | undefined;
   readonly REDIS_URL?: string | undefined;
+  readonly [name: string]: string | undefined;
 }
 
 /** Flags that every command accepts (declared on the root program). */
@@ -117,15 +121,6 @@ export function positiveInteger(value: string): number {
   const n = Number(value);
   if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) {
     throw new InvalidArgumentError('expected a positive whole number.');
-  }
-  return n;
-}
-
-/** Commander argument parser for a TCP port; 0 lets the system pick a free one. */
-export function portNumber(value: string): number {
-  const n = Number(value);
-  if (!/^[0-9]{1,5}$/.test(value) || n > 65_535) {
-    throw new InvalidArgumentError('expected a port number from 0 to 65535.');
   }
   return n;
 }

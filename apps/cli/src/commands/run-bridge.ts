@@ -1,5 +1,5 @@
 // The `bridge` command's run; loaded only when it runs (see bridge.ts).
-import { parseBridgeConfig, startBridge, type Bridge } from '@pg-static-cache/bridge';
+import { startBridge, type Bridge } from '@pg-static-cache/bridge';
 import { resolveTable } from '@pg-static-cache/postgres';
 import { withClient } from '../database.ts';
 import { httpUrl, printLine } from '../output.ts';
@@ -25,12 +25,11 @@ function announce(bridge: Bridge): void {
 }
 
 /**
- * Checks what would stop the bridge at start — config, Redis, Postgres, the listed tables — with
+ * Checks what would stop the bridge at start — Redis, Postgres, the listed tables — with
  * the CLI's own one-shot connections, so such a failure is one stderr line rather than the
  * bridge's start-up and shutdown logs followed by the reason.
  */
-async function preflight({ database, redis, input }: BridgeRun): Promise<void> {
-  const config = parseBridgeConfig(input);
+async function preflight({ database, redis, config }: BridgeRun): Promise<void> {
   await checkRedis(redis);
   await withClient(database, async (client) => {
     for (const table of config.tables ?? []) await resolveTable(client, table);
@@ -39,5 +38,5 @@ async function preflight({ database, redis, input }: BridgeRun): Promise<void> {
 
 /** Runs a bridge until SIGINT or SIGTERM, printing its JSON lines on stdout. */
 export function runBridge(run: BridgeRun): Promise<void> {
-  return runUntilStopped(() => preflight(run).then(() => startBridge(run.input)), announce);
+  return runUntilStopped(() => preflight(run).then(() => startBridge(run.config)), announce);
 }
