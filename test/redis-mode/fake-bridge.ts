@@ -5,6 +5,7 @@ import type { ResolvedTable } from '@pg-static-cache/postgres';
 import {
   namesFor,
   serializeMessage,
+  Signer,
   type Message,
   type ResyncReason,
 } from '@pg-static-cache/protocol';
@@ -25,6 +26,8 @@ export class FakeBridge implements AsyncDisposable {
   readonly channel: string;
   epoch: number;
   seq = 0;
+  /** Signs what {@link publish} sends (the bridge's `PSC_SIGNING_KEY`). @default no keys */
+  signer = new Signer();
   #heartbeats: NodeJS.Timeout | undefined;
 
   constructor(url: string, namespace: string, epoch = 1) {
@@ -45,7 +48,7 @@ export class FakeBridge implements AsyncDisposable {
   }
 
   async publish(message: Message): Promise<void> {
-    await this.publishRaw(serializeMessage(message));
+    await this.publishRaw(serializeMessage(message, this.signer));
   }
 
   async invalidate(table: Pick<ResolvedTable, 'display' | 'oid'>): Promise<void> {
@@ -112,6 +115,8 @@ export interface WatchRedisOptions {
   readonly cached?: readonly string[];
   /** Builds the pool the subscriber queries through (the test ends it). @default a URL, so the subscriber owns its pool */
   readonly pool?: (url: string) => pg.Pool;
+  /** The fake bridge signs with it and the subscriber verifies with it. @default unsigned */
+  readonly signingKey?: string;
 }
 
 /** Creates `names` (rows 1..3 each) and starts a redis-mode subscriber with a cache per table. */
@@ -123,6 +128,7 @@ export async function watchRedis(
   const namespace = uniqueName('ns');
   const url = options.redis ?? redisUrl();
   const bridge = new FakeBridge(url, namespace);
+  if (options.signingKey !== undefined) bridge.signer = new Signer([options.signingKey]);
   const caches = cachesOf(options.cached ?? names);
   const watch = watchCaches({
     mode: 'redis',
@@ -131,6 +137,7 @@ export async function watchRedis(
     namespace,
     caches,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 60_000,
+    ...(options.signingKey === undefined ? {} : { signingKey: options.signingKey }),
   });
   const dispose = async () => {
     await watch.subscriber.close();

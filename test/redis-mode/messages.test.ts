@@ -1,5 +1,6 @@
 // Redis mode driven by hand-made bridge messages: each message reloads exactly the caches it
 // names, and anything that may have lost messages (a gap, a new leader) reloads everything.
+import { Signer } from '@pg-static-cache/protocol';
 import { describe, expect, it } from 'vitest';
 import { waitConverged } from '../fixtures/direct-mode.ts';
 import { redisUrl, waitFor } from '../support/index.ts';
@@ -116,13 +117,15 @@ describe('redis mode: messages', () => {
     expect(env.subscriber.stats.gaps).toBe(0);
   });
 
-  it('ignores and counts messages of an older epoch', async () => {
-    await using env = await watchRedis(['alpha', 'beta']);
+  it('signed: ignores and counts messages of an older epoch (only a replay can carry one)', async () => {
+    const key = 'messages-signing-key-0123';
+    await using env = await watchRedis(['alpha', 'beta'], { signingKey: key });
     env.bridge.epoch = 5;
     await env.bridge.heartbeat();
     const mark = env.reloads.length;
-    // A deposed leader that still talks: its invalidate and resync must change nothing.
+    // A replay of an older leader's messages: they must change nothing.
     await using deposed = new FakeBridge(redisUrl(), env.namespace, 4);
+    deposed.signer = new Signer([key]);
     await deposed.invalidate(env.tableOf(0));
     await deposed.resync();
     await deposed.heartbeat();
@@ -135,5 +138,30 @@ describe('redis mode: messages', () => {
     await env.bridge.invalidate(env.tableOf(1));
     expect(await reloadedSince(env, mark, ['beta'])).toEqual({ beta: ['change'] });
     expect(env.subscriber.status).toBe('ready');
+  });
+
+  it('unsigned: a forged newer epoch does not hide the real leader, whose next message resyncs', async () => {
+    await using env = await watchRedis(['alpha', 'beta']);
+    await using leader = new FakeBridge(redisUrl(), env.namespace, 4);
+    await leader.heartbeat();
+    // One forged message from an epoch no leader holds (fenced publishes cannot be out of order).
+    env.bridge.epoch = 1_000_000;
+    await env.bridge.heartbeat();
+    await waitFor('the forged epoch', () => env.subscriber.stats.resyncs === 1);
+    await env.subscriber.idle();
+    const mark = env.reloads.length;
+    await env.schema.pool.query(`UPDATE alpha SET label = 'real' WHERE id = 1`);
+    await leader.invalidate(env.tableOf(0));
+    // Before the fix the leader was ignored as stale until the heartbeat deadline (60 s here).
+    expect(await reloadedSince(env, mark, ['alpha', 'beta'])).toEqual({
+      alpha: ['resync'],
+      beta: ['resync'],
+    });
+    expect(env.caches[0]?.get(1)).toMatchObject({ label: 'real' });
+    expect(env.subscriber.stats.staleEpoch).toBe(1);
+    // And it stays followed: the next invalidate is an ordinary one.
+    const next = env.reloads.length;
+    await leader.invalidate(env.tableOf(1));
+    expect(await reloadedSince(env, next, ['beta'])).toEqual({ beta: ['change'] });
   });
 });

@@ -13,6 +13,9 @@ import { createTestSchema, redisUrl, uniqueName, type TestSchema } from '../supp
 /** Every value as the text Postgres sent: how a worker reads a table for a snapshot. */
 const TEXT_ONLY = { getTypeParser: () => (text: string) => text };
 
+/** The counter generation of every snapshot this kit writes. */
+export const GENERATION = 'kit';
+
 /** Builds and stores snapshots of tables in a schema, like the reload worker will. */
 export class SnapshotWriter implements AsyncDisposable {
   readonly names: Names;
@@ -38,6 +41,7 @@ export class SnapshotWriter implements AsyncDisposable {
       table: resolved.display,
       oid: resolved.oid,
       version,
+      generation: GENERATION,
       fields: result.fields.map(({ name, dataTypeID }) => ({ name, dataTypeID })),
       rows: result.rows,
       lsn,
@@ -64,13 +68,14 @@ export class SnapshotWriter implements AsyncDisposable {
 
   /** Publishes the `snapshot` message of a stored snapshot (`fields` override its parts). */
   async announce(snapshot: Snapshot, fields: Partial<Snapshot> = {}): Promise<void> {
-    const { table, oid, version, digest, lsn, at } = { ...snapshot, ...fields };
+    const { table, oid, version, generation, digest, lsn, at } = { ...snapshot, ...fields };
     await this.#bridge.publish({
       v: 1,
       type: 'snapshot',
       table,
       oid,
       version,
+      generation,
       key: this.names.snapshot(table),
       digest,
       lsn,

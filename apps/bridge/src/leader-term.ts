@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { ResolvedTable } from '@pg-static-cache/postgres';
 import {
   serializeMessage,
+  Signer,
   type HeartbeatMessage,
   type InvalidateMessage,
   type Message,
@@ -41,6 +42,7 @@ export class LeaderTerm {
   readonly #ctx: BridgeContext;
   readonly #lease: TermLease;
   readonly #log: BridgeContext['logger'];
+  readonly #signer: Signer;
   #seq = 0;
   #ended = false;
   #onLost: ((reason: string) => void) | undefined;
@@ -61,6 +63,7 @@ export class LeaderTerm {
     this.epoch = epoch;
     this.backendPid = backendPid;
     this.#log = ctx.logger.child({ component: 'leader', epoch });
+    this.#signer = new Signer(ctx.config.signingKeys);
   }
 
   /** Takes the next epoch (never below `floor`) and the lease; call only while holding the lock. */
@@ -177,7 +180,7 @@ export class LeaderTerm {
       epoch: this.epoch,
     } as const satisfies Message;
     this.#seq += 1;
-    const text = serializeMessage(message);
+    const text = serializeMessage(message, this.#signer);
     let result: PublishResult;
     try {
       result = await this.#lease.publish(names.events, text, pairs(status));

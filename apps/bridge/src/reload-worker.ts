@@ -4,6 +4,7 @@ import {
   createSnapshot,
   namesFor,
   serializeMessage,
+  Signer,
   type Names,
   type Snapshot,
   type SnapshotMessage,
@@ -86,6 +87,7 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
   readonly #redis: Redis;
   readonly #ownRedis: boolean;
   readonly #store: SnapshotStore;
+  readonly #signer: Signer;
   #worker: Worker<ReloadJobData, ReloadResult> | undefined;
   #workerConnection: Redis | undefined;
   #closing: Promise<void> | undefined;
@@ -104,7 +106,8 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
     this.#pool = createPool(config, config.workerConcurrency, logger, 'pg-static-cache-worker');
     this.#ownRedis = options.redis === undefined;
     this.#redis = options.redis ?? createRedis(config.redisUrl, 'commands', logger);
-    this.#store = new SnapshotStore(this.#redis, this.#names);
+    this.#signer = new Signer(config.signingKeys);
+    this.#store = new SnapshotStore(this.#redis, this.#names, this.#signer);
   }
 
   /** Connects (failing fast with BridgeError START_FAILED) and starts taking jobs. */
@@ -200,13 +203,14 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
       table: snapshot.table,
       oid: snapshot.oid,
       version: snapshot.version,
+      generation: snapshot.generation,
       key: this.#names.snapshot(snapshot.table),
       digest: snapshot.digest,
       lsn: snapshot.lsn,
       at: snapshot.at,
       worker: this.#config.bridgeId,
     } as const satisfies SnapshotMessage;
-    await this.#redis.publish(this.#names.events, serializeMessage(message));
+    await this.#redis.publish(this.#names.events, serializeMessage(message, this.#signer));
     this.emit('snapshot', message);
   }
 
@@ -220,7 +224,7 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
       if (table === undefined) {
         throw new UnrecoverableError(`table ${JSON.stringify(data.table)} no longer exists`);
       }
-      const version = await this.#store.nextVersion(table.display);
+      const { version, generation } = await this.#store.nextVersion(table.display);
       const lsn = await new LsnReader(client).read();
       const at = Date.now();
       await this.#hooks.beforeQuery?.(data);
@@ -229,6 +233,7 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
         table: table.display,
         oid: table.oid,
         version,
+        generation,
         fields,
         rows,
         lsn,

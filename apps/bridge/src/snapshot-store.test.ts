@@ -1,4 +1,4 @@
-import { createSnapshot, namesFor, type Snapshot } from '@pg-static-cache/protocol';
+import { createSnapshot, namesFor, Signer, type Snapshot } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { redisUrl, uniqueName } from '../../../test/support/index.ts';
@@ -12,6 +12,7 @@ function snapshot(table: string, version: number, label: string): Snapshot {
     table,
     oid: 16_384,
     version,
+    generation: 'g1',
     fields: [
       { name: 'id', dataTypeID: 23 },
       { name: 'label', dataTypeID: 25 },
@@ -29,9 +30,9 @@ describe('SnapshotStore', () => {
     const table = 'public.plans';
     try {
       const [v1, v2, v3] = [
-        await store.nextVersion(table),
-        await store.nextVersion(table),
-        await store.nextVersion(table),
+        (await store.nextVersion(table)).version,
+        (await store.nextVersion(table)).version,
+        (await store.nextVersion(table)).version,
       ];
       expect([v1, v2, v3]).toEqual([1, 2, 3]);
 
@@ -63,10 +64,52 @@ describe('SnapshotStore', () => {
       for (let i = 0; i < 5; i += 1) await store.nextVersion(table);
       expect(await store.store(snapshot(table, 5, 'five'))).toMatchObject({ stored: true });
       await redis.del(snapshotKeys(names, table).counter);
-      const next = await store.nextVersion(table);
+      const next = (await store.nextVersion(table)).version;
       expect(next).toBe(6);
       expect(await store.store(snapshot(table, next, 'six'))).toMatchObject({ stored: true });
-      expect(await store.nextVersion(table)).toBe(7);
+      expect((await store.nextVersion(table)).version).toBe(7);
+    } finally {
+      await store.delete(table);
+    }
+  });
+
+  it('starts a new generation when the counter starts again (FLUSHALL, eviction), and keeps it otherwise', async () => {
+    const names = namesFor(uniqueName('snap'));
+    const store = new SnapshotStore(redis, names);
+    const table = 'public.plans';
+    try {
+      const first = await store.nextVersion(table);
+      const second = await store.nextVersion(table);
+      expect(second).toEqual({ version: 2, generation: first.generation });
+      // What FLUSHALL does to this table's keys.
+      await store.delete(table);
+      const after = await store.nextVersion(table);
+      expect(after.version).toBe(1);
+      expect(after.generation).not.toBe(first.generation);
+      // The generation key alone evicted: a new generation, versions still above the stored one.
+      await store.store(snapshot(table, after.version, 'one'));
+      await redis.del(snapshotKeys(names, table).generation);
+      const evicted = await store.nextVersion(table);
+      expect(evicted.version).toBe(2);
+      expect(evicted.generation).not.toBe(after.generation);
+    } finally {
+      await store.delete(table);
+    }
+  });
+
+  it('with a signing key, stores signed values and reads back only values signed by a key it has', async () => {
+    const names = namesFor(uniqueName('snap'));
+    const signer = new Signer(['s'.repeat(32)]);
+    const store = new SnapshotStore(redis, names, signer);
+    const table = 'public.plans';
+    try {
+      await store.store(snapshot(table, 1, 'signed'));
+      const raw = await redis.getBuffer(names.snapshot(table));
+      expect(raw !== null && signer.open(raw).ok).toBe(true);
+      expect((await store.read(table))?.rows).toEqual([['1', 'signed']]);
+      // Rewritten by someone without the key: not read, however valid its JSON and digest.
+      await redis.set(names.snapshot(table), JSON.stringify(snapshot(table, 2, 'forged')));
+      expect(await store.read(table)).toBeUndefined();
     } finally {
       await store.delete(table);
     }
@@ -100,6 +143,7 @@ describe('SnapshotStore', () => {
       snapshot: 'psc:snapshot:public.a',
       counter: 'psc:snapshot-version:public.a',
       stored: 'psc:snapshot-stored:public.a',
+      generation: 'psc:snapshot-generation:public.a',
     });
   });
 });

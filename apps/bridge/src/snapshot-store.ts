@@ -1,4 +1,11 @@
-import { parseSnapshot, type Names, type Snapshot } from '@pg-static-cache/protocol';
+import { randomBytes } from 'node:crypto';
+import {
+  parseSnapshot,
+  serializeSnapshot,
+  Signer,
+  type Names,
+  type Snapshot,
+} from '@pg-static-cache/protocol';
 import type { Redis } from 'ioredis';
 import { LuaScript } from './lua-script.ts';
 
@@ -10,6 +17,8 @@ export interface SnapshotKeys {
   readonly counter: string;
   /** Version of the snapshot now stored, so the compare-and-set need not parse the JSON. */
   readonly stored: string;
+  /** Random id of the counter's life, replaced whenever the counter starts again at 1. */
+  readonly generation: string;
 }
 
 /**
@@ -21,11 +30,15 @@ export function snapshotKeys(names: Names, table: string): SnapshotKeys {
     snapshot: names.snapshot(table),
     counter: `${names.namespace}:snapshot-version:${table}`,
     stored: `${names.namespace}:snapshot-stored:${table}`,
+    generation: `${names.namespace}:snapshot-generation:${table}`,
   });
 }
 
 // INCR, but never at or below the stored version: if the counter alone was lost (evicted, deleted
 // by hand), a plain INCR would restart at 1 and every later snapshot would be refused.
+// A counter that starts again (FLUSHALL, eviction, a new Redis) also starts a new generation
+// (ARGV[1], random): clients that held version 500 of the old one must not take version 1 of the
+// new one for old news. Returns {version, generation}.
 const NEXT_VERSION = new LuaScript(
   `local version = redis.call('INCR', KEYS[1])
 local stored = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
@@ -33,8 +46,13 @@ if version <= stored then
   version = stored + 1
   redis.call('SET', KEYS[1], version)
 end
-return version`,
-  2,
+local generation = redis.call('GET', KEYS[3])
+if version == 1 or not generation then
+  generation = ARGV[1]
+  redis.call('SET', KEYS[3], generation)
+end
+return {version, generation}`,
+  3,
 );
 
 // Writes the snapshot only over an older one: a job that finishes late never replaces a newer
@@ -49,6 +67,12 @@ return {1, version}`,
   2,
 );
 
+/** A version handed out by {@link SnapshotStore.nextVersion}, with the counter's generation. */
+export interface SnapshotVersion {
+  readonly version: number;
+  readonly generation: string;
+}
+
 /** The outcome of {@link SnapshotStore.store}. */
 export type StoreOutcome =
   | { readonly stored: true; readonly bytes: number }
@@ -61,14 +85,16 @@ function pair(reply: unknown): [number, number] {
   throw new TypeError(`unexpected reply from the snapshot script: ${JSON.stringify(reply)}`);
 }
 
-/** Table snapshots in Redis, with versions that only move forward. */
+/** Table snapshots in Redis, with versions that only move forward; signed when `signer` has keys. */
 export class SnapshotStore {
   readonly #redis: Redis;
   readonly #names: Names;
+  readonly #signer: Signer;
 
-  constructor(redis: Redis, names: Names) {
+  constructor(redis: Redis, names: Names, signer: Signer = new Signer()) {
     this.#redis = redis;
     this.#names = names;
+    this.#signer = signer;
   }
 
   /**
@@ -76,17 +102,24 @@ export class SnapshotStore {
    * before. Take it BEFORE querying: then the highest version is also the latest query to start,
    * and it sees every commit announced before it began.
    */
-  async nextVersion(table: string): Promise<number> {
-    const { counter, stored } = snapshotKeys(this.#names, table);
-    const reply = await NEXT_VERSION.run(this.#redis, [counter, stored], []);
-    if (typeof reply !== 'number') throw new TypeError('unexpected reply from INCR');
-    return reply;
+  async nextVersion(table: string): Promise<SnapshotVersion> {
+    const { counter, stored, generation } = snapshotKeys(this.#names, table);
+    const fresh = randomBytes(12).toString('base64url');
+    const reply = await NEXT_VERSION.run(this.#redis, [counter, stored, generation], [fresh]);
+    if (
+      Array.isArray(reply) &&
+      typeof reply[0] === 'number' &&
+      (typeof reply[1] === 'string' || Buffer.isBuffer(reply[1]))
+    ) {
+      return { version: reply[0], generation: String(reply[1]) };
+    }
+    throw new TypeError(`unexpected reply from the version script: ${JSON.stringify(reply)}`);
   }
 
   /** Stores `snapshot` unless a snapshot of the same or a newer version is stored already. */
   async store(snapshot: Snapshot): Promise<StoreOutcome> {
     const keys = snapshotKeys(this.#names, snapshot.table);
-    const text = JSON.stringify(snapshot);
+    const text = serializeSnapshot(snapshot, this.#signer);
     const [written, version] = pair(
       await STORE_IF_NEWER.run(this.#redis, [keys.snapshot, keys.stored], [snapshot.version, text]),
     );
@@ -99,13 +132,13 @@ export class SnapshotStore {
   async read(table: string): Promise<Snapshot | undefined> {
     const raw = await this.#redis.getBuffer(this.#names.snapshot(table));
     if (raw === null) return undefined;
-    const parsed = parseSnapshot(raw);
+    const parsed = parseSnapshot(raw, this.#signer);
     return parsed.ok ? parsed.snapshot : undefined;
   }
 
   /** Deletes `table`'s snapshot and its versions (tests, or a table no longer cached). */
   async delete(table: string): Promise<void> {
-    const { snapshot, counter, stored } = snapshotKeys(this.#names, table);
-    await this.#redis.del(snapshot, counter, stored);
+    const { snapshot, counter, stored, generation } = snapshotKeys(this.#names, table);
+    await this.#redis.del(snapshot, counter, stored, generation);
   }
 }

@@ -6,6 +6,7 @@ import { DirectSource } from './direct-source.ts';
 import { ClientError } from './errors.ts';
 import type { InvalidationSource } from './invalidation-source.ts';
 import { RedisSource } from './redis-source.ts';
+import { signerFor } from './signing-key.ts';
 import { snapshotWaitMs } from './snapshot-mode.ts';
 
 /**
@@ -40,6 +41,13 @@ export interface SourceOptions {
    * message that covers it before it queries Postgres instead. @default 2000
    */
   readonly snapshotWaitMs?: number;
+  /**
+   * Redis and snapshot mode: the key (or keys, during a rotation) the bridge and workers sign
+   * with (`PSC_SIGNING_KEY`). With one, unsigned or badly signed messages and snapshots are
+   * dropped and counted; without one anybody who can write to Redis can write this app's
+   * snapshot-mode caches. @default undefined (nothing verified)
+   */
+  readonly signingKey?: string | readonly string[];
   /** Direct mode: NOTIFY channel the triggers use. @default 'pg_static_cache_update' */
   readonly channel?: string;
   /** Direct mode: LISTEN heartbeat period. @default 5000 */
@@ -88,6 +96,7 @@ export function createSource(options: SourceOptions): InvalidationSource {
   try {
     return new RedisSource({
       redis,
+      signer: signerFor(options.signingKey),
       ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
       ...timing,
     });

@@ -18,3 +18,8 @@ export class ClientError extends Error {
     this.code = code;
   }
 }
+
+/** `value` if it is an Error, else an Error saying what it was (a rejection can carry anything). */
+export function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}

@@ -13,6 +13,8 @@ export const INVALID_REASONS: readonly InvalidReason[] = Object.freeze([
   'not-json',
   'unknown-version',
   'invalid',
+  'unsigned',
+  'bad-signature',
   'not-an-oid',
 ]);
 
@@ -27,6 +29,11 @@ export type ResyncCause =
   | 'gap'
   /** A new leader epoch began. */
   | 'new-epoch'
+  /**
+   * Unsigned messages only: a message behind the position held (an older epoch, a seq already
+   * seen). The position may have been forged, so the client follows the message and resyncs.
+   */
+  | 'out-of-order'
   /** The leader was silent longer than the heartbeat deadline and is heard again. */
   | 'silence'
   /** The bridge sent a `resync` message. */

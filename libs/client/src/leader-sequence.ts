@@ -43,6 +43,16 @@ export class LeaderSequence {
   }
 
   /**
+   * Takes `message`'s position as the current one, even if it is behind: when messages are not
+   * signed, a position ahead of the leader's can only come from a forged message, and keeping it
+   * would make every message of the real leader look old.
+   */
+  adopt(message: { readonly epoch: number; readonly seq: number }): void {
+    this.#epoch = message.epoch;
+    this.#seq = message.seq;
+  }
+
+  /**
    * Starts over: the next message is adopted whatever its epoch. Called when a full resync covers
    * everything anyway (re-subscribe, silence), because the epoch counter itself may have gone
    * back — a Redis restart loses it — and remembering an epoch no leader will reach again would

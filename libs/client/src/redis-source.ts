@@ -1,9 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { backoffDelay, type BackoffOptions } from '@pg-static-cache/postgres';
-import { namesFor, parseMessage, type Message } from '@pg-static-cache/protocol';
+import { namesFor, parseMessage, Signer, type Message } from '@pg-static-cache/protocol';
 import type { Redis } from 'ioredis';
-import { ClientError } from './errors.ts';
-import type { InvalidationSource, SourceEvents, SubscriberStatus } from './invalidation-source.ts';
+import { ClientError, toError } from './errors.ts';
+import type {
+  InvalidationSource,
+  ResyncCause,
+  SourceEvents,
+  SubscriberStatus,
+} from './invalidation-source.ts';
 import { LeaderSequence } from './leader-sequence.ts';
 import {
   closeRedis,
@@ -28,6 +33,8 @@ export interface RedisSourceOptions {
   readonly heartbeatTimeoutMs?: number;
   /** Reconnect delays. @default { baseMs: 100, capMs: 5000 } */
   readonly backoff?: BackoffOptions;
+  /** Verifies messages; with keys, unsigned and badly signed ones are dropped. @default no keys */
+  readonly signer?: Signer;
 }
 
 /** The dedicated subscriber connection; our settings win over the app's. */
@@ -65,6 +72,7 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
   readonly #channel: string;
   readonly #timeoutMs: number;
   readonly #sequence = new LeaderSequence();
+  readonly #signer: Signer;
   #status: SubscriberStatus = 'connecting';
   #started = false;
   #subscribedOnce = false;
@@ -78,6 +86,7 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
   constructor(options: RedisSourceOptions) {
     super();
     this.#channel = namesFor(options.namespace).events;
+    this.#signer = options.signer ?? new Signer();
     this.#timeoutMs = options.heartbeatTimeoutMs ?? DEFAULT_REDIS_HEARTBEAT_TIMEOUT_MS;
     this.#redis = subscriberConnection(options.redis, options.backoff);
     this.#redis.on('ready', () => this.#subscribe());
@@ -175,7 +184,7 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
   }
 
   #onMessage(text: string): void {
-    const parsed = parseMessage(text);
+    const parsed = parseMessage(text, this.#signer);
     if (!parsed.ok) {
       this.emit('invalid', parsed.reason, parsed.detail);
       return;
@@ -188,13 +197,17 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
       return;
     }
     const verdict = this.#sequence.accept(message);
-    // Neither counts as a sign of life. A replay is no news from the leader; and if our position
-    // got ahead of the real leader (a forged or buggy seq or epoch), its every message looks like
-    // one of these: the silence that follows resets the position, instead of the client ignoring
-    // the leader for good while looking healthy.
+    let resync: ResyncCause | undefined;
     if (verdict === 'stale-epoch' || verdict === 'duplicate') {
       this.emit('dropped', verdict);
-      return;
+      // Signed, it is a replay: no news from the leader, and no sign of life.
+      if (this.#signer.enabled) return;
+      // Unsigned, it may be the real leader behind a position a forged message put us at (fenced
+      // publishes never reach Redis out of order): follow it, and resync whatever the forgery hid.
+      this.#sequence.adopt(message);
+      resync = 'out-of-order';
+    } else if (verdict === 'gap' || verdict === 'new-epoch') {
+      resync = verdict;
     }
     this.#heardAt = performance.now();
     if (this.#silent) {
@@ -204,17 +217,9 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
       this.emit('resync', { cause: 'silence' });
       return;
     }
-    switch (verdict) {
-      case 'gap':
-      case 'new-epoch':
-        // A full resync covers this message's own effect too.
-        this.emit('resync', { cause: verdict });
-        return;
-      case 'first':
-      case 'in-order':
-        this.#apply(message);
-        return;
-    }
+    // A full resync covers this message's own effect too.
+    if (resync !== undefined) this.emit('resync', { cause: resync });
+    else this.#apply(message);
   }
 
   #apply(message: Exclude<Message, { type: 'snapshot' }>): void {
@@ -294,7 +299,3 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
 
 /** How long a PING on a silent subscription may take before the connection is replaced. */
 const PING_TIMEOUT_MS = 1_000;
-
-function toError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value));
-}

@@ -13,7 +13,9 @@ export type SnapshotFallbackReason =
   /** The snapshot does not fit the cache: another table OID, a key column missing, or no primary key to order by. */
   | 'mismatch'
   /** Redis could not be read. */
-  | 'unavailable';
+  | 'unavailable'
+  /** What the cache held claimed a WAL position Postgres contradicts: only Postgres is trusted. */
+  | 'untrusted';
 
 /** Every {@link SnapshotFallbackReason}, for counters that start at zero. */
 export const SNAPSHOT_FALLBACK_REASONS: readonly SnapshotFallbackReason[] = Object.freeze([
@@ -24,4 +26,5 @@ export const SNAPSHOT_FALLBACK_REASONS: readonly SnapshotFallbackReason[] = Obje
   'where',
   'mismatch',
   'unavailable',
+  'untrusted',
 ]);

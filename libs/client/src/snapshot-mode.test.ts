@@ -80,6 +80,9 @@ describe('snapshot mode', () => {
       expect(reader).toHaveLength(1);
       await admin.client('KILL', 'ID', String(reader[0]));
       await schema.pool.query(`UPDATE items SET label = 'changed'`);
+      const { rows } = await schema.pool.query<{ lsn: string }>(
+        'SELECT pg_current_wal_lsn()::text AS lsn',
+      );
       const table = items.table;
       if (table === undefined) throw new Error('not started');
       const message = serializeMessage({
@@ -88,9 +91,10 @@ describe('snapshot mode', () => {
         table: table.display,
         oid: table.oid,
         version: 1,
+        generation: 'g',
         key: names.snapshot(table.display),
         digest: '0'.repeat(64),
-        lsn: '0/1',
+        lsn: rows[0]?.lsn ?? '0/1',
         at: Date.now(),
         worker: 'test',
       });

@@ -2,17 +2,19 @@ import type { BackoffOptions } from '@pg-static-cache/postgres';
 import {
   namesFor,
   parseSnapshot,
+  type Signer,
   type Names,
   type Snapshot,
   type SnapshotMessage,
 } from '@pg-static-cache/protocol';
 import type pg from 'pg';
 import type { ReloadReason } from './cache-reloader.ts';
-import { ClientError } from './errors.ts';
+import { ClientError, toError } from './errors.ts';
 import type { ResyncCause } from './invalidation-source.ts';
 import { lsnValue } from './lsn.ts';
 import type { RedisOption } from './redis-connection.ts';
 import type { SnapshotFallbackReason } from './snapshot-fallback.ts';
+import { signerFor } from './signing-key.ts';
 import { SnapshotReader } from './snapshot-reader.ts';
 import { snapshotRows, typeParsersOf, type TypeParsers } from './snapshot-rows.ts';
 import { SnapshotTracker } from './snapshot-tracker.ts';
@@ -39,12 +41,13 @@ export interface SnapshotSettings {
   readonly namespace?: string;
   readonly snapshotWaitMs?: number;
   readonly backoff?: BackoffOptions;
+  readonly signingKey?: string | readonly string[];
 }
 
 /** Snapshot mode's half of a subscriber with these options, or undefined in other modes. */
 export function snapshotModeFor(
   settings: SnapshotSettings,
-  hooks: Pick<SnapshotModeOptions, 'stats' | 'request' | 'warn'>,
+  hooks: Pick<SnapshotModeOptions, 'stats' | 'request' | 'warn' | 'currentLsn'>,
 ): SnapshotMode | undefined {
   if (settings.mode !== 'snapshot') return undefined;
   const { redis, backoff } = settings;
@@ -56,6 +59,7 @@ export function snapshotModeFor(
     names: namesFor(settings.namespace),
     ...(backoff === undefined ? {} : { backoff }),
     waitMs: snapshotWaitMs(settings.snapshotWaitMs),
+    signer: signerFor(settings.signingKey),
     types: typeParsersOf(settings.pg),
   });
 }
@@ -88,7 +92,11 @@ export interface SnapshotModeOptions {
   readonly backoff?: BackoffOptions;
   readonly waitMs: number;
   readonly types: TypeParsers;
+  /** Verifies stored snapshots; with keys, unsigned or badly signed ones are not used. */
+  readonly signer: Signer;
   readonly stats: MutableStats;
+  /** Asks Postgres for its WAL position now (`pg_current_wal_lsn()`). */
+  readonly currentLsn: () => Promise<bigint>;
   /** Asks for a (single-flight) load of the cache. */
   readonly request: (cache: AnyCache, reason: ReloadReason) => void;
   readonly warn: (error: Error) => void;
@@ -103,8 +111,15 @@ export class SnapshotMode {
   readonly #options: SnapshotModeOptions;
   readonly #reader: SnapshotReader;
   readonly #trackers = new Map<AnyCache, SnapshotTracker>();
-  /** Highest LSN any message carried: a Postgres query started later sees every commit up to it. */
-  #lsnSeen = 0n;
+  /** Highest WAL position Postgres itself reported to this process: positions up to it exist. */
+  #ceiling = 0n;
+  /** Highest LSN any message carried since the last Postgres answer; above it, a message lied. */
+  #lsnClaimed = 0n;
+  /** Caches whose held position awaits Postgres' word, and the one check running for all of them. */
+  readonly #toVerify = new Set<AnyCache>();
+  #verifying: Promise<void> | undefined;
+  /** Kinds of lie already warned about: each is counted, but warned about once. */
+  readonly #warnedLies = new Set<string>();
   #closed = false;
 
   constructor(options: SnapshotModeOptions) {
@@ -126,16 +141,19 @@ export class SnapshotMode {
 
   /** An invalidate for `caches`: wait for the snapshot that covers it (or load now if none can). */
   invalidated(caches: readonly AnyCache[], lsn: string | undefined): void {
-    if (lsn !== undefined) this.#saw(lsn);
+    if (lsn !== undefined) this.#claimed(lsn);
     for (const cache of caches) {
-      if (lsn === undefined || unfit(cache) !== undefined) this.#options.request(cache, 'change');
-      else this.#trackerOf(cache).invalidated(lsn);
+      if (lsn === undefined || unfit(cache) !== undefined) {
+        this.#options.request(cache, 'change');
+      } else if (this.#trackerOf(cache).invalidated(lsn) === 'verify') {
+        this.#verify(cache);
+      }
     }
   }
 
   /** A `snapshot` message; `caches` are those registered under its OID. */
   announced(caches: readonly AnyCache[], message: SnapshotMessage): void {
-    this.#saw(message.lsn);
+    this.#claimed(message.lsn);
     for (const cache of caches) {
       // A snapshot of one partition is not the rows of the partitioned table that holds it.
       if (cache.table?.oid !== message.oid || unfit(cache) !== undefined) continue;
@@ -162,6 +180,7 @@ export class SnapshotMode {
     const fallback = (reason: SnapshotFallbackReason) => this.#fromPostgres(tracker, reason, steps);
     const misfit = unfit(cache);
     if (misfit !== undefined) return fallback(misfit);
+    if (tracker.distrusted) return fallback('untrusted');
     let raw: Buffer | null;
     try {
       raw = await this.#reader.read(table.display);
@@ -173,7 +192,7 @@ export class SnapshotMode {
     }
     if (raw === null) return fallback('missing');
     this.#options.stats.snapshotBytes += raw.length;
-    const parsed = parseSnapshot(raw);
+    const parsed = parseSnapshot(raw, this.#options.signer);
     if (!parsed.ok) {
       this.#unusable(table.display, `is corrupt (${parsed.reason}: ${parsed.detail})`);
       return fallback('corrupt');
@@ -204,7 +223,7 @@ export class SnapshotMode {
       { rows, columns: snapshot.fields.map((field) => field.name) },
       { source: 'snapshot' },
     );
-    tracker.swapped(snapshot);
+    tracker.swapped(snapshot, lsnValue(snapshot.lsn) <= this.#ceiling);
     this.#options.stats.snapshotLoads += 1;
     return;
   }
@@ -217,8 +236,9 @@ export class SnapshotMode {
     const { stats } = this.#options;
     stats.snapshotFallbacks += 1;
     stats.snapshotFallbacksByReason[reason] += 1;
-    const lsnAtStart = this.#lsnSeen;
     const demandsAtStart = tracker.demands;
+    // Read before the query starts, so the rows include every commit up to it.
+    const lsnAtStart = await this.#currentLsn();
     const loaded = await steps.query();
     steps.swap(loaded, { source: 'postgres', fallback: reason });
     tracker.loadedFromPostgres(lsnAtStart, demandsAtStart);
@@ -231,9 +251,87 @@ export class SnapshotMode {
     );
   }
 
-  #saw(lsn: string): void {
+  #claimed(lsn: string): void {
     const value = lsnValue(lsn);
-    if (value > this.#lsnSeen) this.#lsnSeen = value;
+    if (value > this.#lsnClaimed) this.#lsnClaimed = value;
+  }
+
+  /**
+   * Postgres' WAL position now, which also checks what messages claimed: every message received
+   * so far was sent after its LSN was read, so a claim above the answer is a lie; and an answer
+   * below an earlier one means the cluster was replaced (a restore, a new primary), so every
+   * position held belongs to another history.
+   */
+  async #currentLsn(): Promise<bigint> {
+    const claimed = this.#lsnClaimed;
+    const current = await this.#options.currentLsn();
+    if (claimed > current) {
+      this.#lied('message-lsn', `a message claimed WAL position ${hex(claimed)}`, current);
+      this.#lsnClaimed = current;
+    }
+    if (current < this.#ceiling) {
+      this.#options.warn(
+        new Error(
+          `the database's WAL position went back from ${hex(this.#ceiling)} to ${hex(current)} ` +
+            '(a restore, or a new cluster): every cache reloads from Postgres',
+        ),
+      );
+      this.#ceiling = current;
+      for (const [cache, tracker] of this.#trackers) {
+        if (unfit(cache) === undefined) tracker.distrust();
+      }
+    }
+    if (current > this.#ceiling) this.#ceiling = current;
+    return current;
+  }
+
+  /** Asks Postgres whether the position `cache` holds exists; one query for every cache waiting. */
+  #verify(cache: AnyCache): void {
+    this.#toVerify.add(cache);
+    if (this.#verifying !== undefined) return;
+    this.#verifying = this.#runVerification().finally(() => {
+      this.#verifying = undefined;
+      // Asked for while the query ran: its answer may predate their positions.
+      if (this.#toVerify.size > 0 && !this.#closed) {
+        for (const waiting of this.#toVerify) this.#verify(waiting);
+      }
+    });
+  }
+
+  async #runVerification(): Promise<void> {
+    // Let every invalidate of this tick join the one query.
+    await Promise.resolve();
+    const caches = [...this.#toVerify];
+    this.#toVerify.clear();
+    let current: bigint;
+    try {
+      current = await this.#currentLsn();
+    } catch (error) {
+      // Without Postgres' word the position is not trusted: load, and let the reload retry.
+      if (!this.#closed) this.#options.warn(toError(error));
+      for (const cache of caches) this.#trackerOf(cache).distrust();
+      return;
+    }
+    for (const cache of caches) {
+      const tracker = this.#trackerOf(cache);
+      if (!tracker.checkedAgainst(current)) {
+        const table = cache.table?.display ?? cache.options.table;
+        this.#lied('snapshot-lsn', `the snapshot of ${table} claimed a WAL position`, current);
+        tracker.distrust();
+      }
+    }
+  }
+
+  #lied(kind: string, claim: string, current: bigint): void {
+    this.#options.stats.untrustedPositions += 1;
+    if (this.#warnedLies.has(kind)) return;
+    this.#warnedLies.add(kind);
+    this.#options.warn(
+      new Error(
+        `${claim} ahead of the database's (${hex(current)}): ignored, the cache reloads from ` +
+          'Postgres (further ones are only counted)',
+      ),
+    );
   }
 
   #trackerOf(cache: AnyCache): SnapshotTracker {
@@ -246,6 +344,10 @@ export class SnapshotMode {
     }
     return tracker;
   }
+}
+
+function hex(lsn: bigint): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffff_ffffn).toString(16).toUpperCase()}`;
 }
 
 /**

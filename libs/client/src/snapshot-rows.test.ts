@@ -40,6 +40,7 @@ async function snapshotOf(sql: string): Promise<Snapshot> {
     table: 'public.t',
     oid: 1,
     version: 1,
+    generation: 'g',
     fields: result.fields.map(({ name, dataTypeID }) => ({ name, dataTypeID })),
     rows: result.rows,
     lsn: '0/1',

@@ -11,39 +11,74 @@ export type SnapshotVerdict =
   /** Older than a `snapshot` message announced: the stored value went back, so ask Postgres. */
   | 'stale';
 
+/** What an invalidate asks of a cache. */
+export type InvalidateVerdict =
+  /** The rows held include the commit, by a position Postgres vouched for: nothing to do. */
+  | 'held'
+  /** Not held yet: a covering snapshot is awaited (or Postgres past the deadline). */
+  | 'wait'
+  /**
+   * The rows held claim to include the commit, but only a snapshot said so: ask Postgres whether
+   * that position exists before trusting it ({@link SnapshotTracker.checkedAgainst}).
+   */
+  | 'verify';
+
+/** A snapshot's place in its table's version sequence: versions compare only within a generation. */
+interface Position {
+  readonly generation: string;
+  readonly version: number;
+}
+
+function isAfter(candidate: Position, held: Position | undefined): boolean {
+  return (
+    held === undefined ||
+    candidate.generation !== held.generation ||
+    candidate.version > held.version
+  );
+}
+
 /**
  * What one cache holds and still waits for in snapshot mode, and the deadline of that wait.
  *
- * Freshness is measured in WAL positions, which only grow whatever happens to Redis:
- * - the rows held include every commit up to `heldLsn`: a snapshot's `lsn` (read before its query),
- *   or for a Postgres load the highest LSN any message had carried when the query started (each
- *   was read from Postgres before, so the query sees those commits);
+ * Freshness is measured in WAL positions, which only grow on one cluster, and trust in them comes
+ * from Postgres, never from Redis alone (a message or a stored value may be forged, replayed, or
+ * from a cluster since replaced):
+ * - the rows held include every commit up to `heldLsn`: for a Postgres load, the position
+ *   Postgres reported just before the query (trusted); for a snapshot, the `lsn` its worker read
+ *   before its query (trusted only once Postgres reports a position at or beyond it);
  * - an `invalidate` with LSN L (read after the commit was notified) is covered by any snapshot
  *   whose `lsn` ≥ L. Until one arrives the cache keeps its rows rather than querying Postgres at
  *   once: the worker is already making that snapshot, and N processes querying the table is what
  *   snapshots exist to avoid. If none comes within `waitMs` of the first uncovered invalidate (a
- *   slow or failed job, no worker, a lost message), the next load goes to Postgres;
+ *   slow or failed job, no worker, a lost message), the next load goes to Postgres. An invalidate
+ *   that the rows held seem to cover is skipped only when Postgres vouched for `heldLsn`;
+ *   otherwise the caller checks the position first, and a position Postgres has not reached is a
+ *   lie: the cache then distrusts what it holds and reloads from Postgres;
  * - a resync means events may have been lost before the bridge or the worker heard of them, so
- *   the stored snapshot may predate a change (and a resync of the bridge may arrive disguised as a
- *   gap, new epoch or silence). The cache loads the stored snapshot at once, then waits the same
- *   way for a `snapshot` message received after the resync;
- * - a snapshot is swapped in only if its version is above the last one swapped (versions only
- *   move forward) and its `lsn` is not below `heldLsn` (so a late snapshot never undoes a newer
- *   Postgres load). A Postgres load leaves the snapshot version alone.
+ *   the stored snapshot may predate a change. The cache loads the stored snapshot at once, then
+ *   waits the same way for a `snapshot` message received after the resync. A resync also
+ *   withdraws Postgres' word for `heldLsn`: the cluster behind the bridge may have changed;
+ * - a snapshot is swapped in only if it comes after the last one swapped (a higher version of the
+ *   same counter generation, or another generation: the counter restarted) and its `lsn` is not
+ *   below `heldLsn` (so a late snapshot never undoes a newer Postgres load).
  */
 export class SnapshotTracker {
   readonly #waitMs: number;
   readonly #onOverdue: (reason: ReloadReason) => void;
-  #swappedVersion = 0;
+  #swapped: Position | undefined;
   #swappedDigest: string | undefined;
   #heldLsn = 0n;
-  /** Highest version a `snapshot` message announced that no load has reached yet. */
-  #wantVersion = 0;
+  /** Postgres reported a position at or beyond `heldLsn` since it was set. */
+  #heldTrusted = true;
+  /** Highest position a `snapshot` message announced that no load has reached yet. */
+  #want: Position | undefined;
   /** Highest invalidate LSN not yet covered by the rows held (0 when none). */
   #wantLsn = 0n;
   /** A resync happened and no `snapshot` message for the table arrived since. */
   #awaiting = false;
   #overdue = false;
+  /** What is held cannot be trusted: the next load must query Postgres. */
+  #distrusted = false;
   #demands = 0;
   #reason: ReloadReason = 'change';
   #timer: NodeJS.Timeout | undefined;
@@ -54,9 +89,9 @@ export class SnapshotTracker {
     this.#onOverdue = onOverdue;
   }
 
-  /** The version of the snapshot last swapped in (0 before any). */
+  /** The version of the snapshot last swapped in (0 before any, and after a distrust). */
   get swappedVersion(): number {
-    return this.#swappedVersion;
+    return this.#swapped?.version ?? 0;
   }
 
   /** Something is awaited: an invalidate's commit not yet held, or a snapshot after a resync. */
@@ -64,9 +99,14 @@ export class SnapshotTracker {
     return this.#wantLsn > this.#heldLsn || this.#awaiting;
   }
 
-  /** A wait outlived its deadline: the next load must go to Postgres. */
+  /** The next load must go to Postgres: a wait outlived its deadline, or what is held was distrusted. */
   get overdue(): boolean {
-    return this.#overdue;
+    return this.#overdue || this.#distrusted;
+  }
+
+  /** What is held was distrusted: no stored snapshot may stand in for the Postgres load. */
+  get distrusted(): boolean {
+    return this.#distrusted;
   }
 
   /** Counts every demand, so a Postgres load can tell whether one arrived while it ran. */
@@ -75,34 +115,61 @@ export class SnapshotTracker {
   }
 
   /** An `invalidate` with this LSN named the table. */
-  invalidated(lsn: string): void {
+  invalidated(lsn: string): InvalidateVerdict {
     const value = lsnValue(lsn);
-    // The rows held already include that commit.
-    if (value <= this.#heldLsn) return;
+    if (value <= this.#heldLsn) return this.#heldTrusted ? 'held' : 'verify';
     if (value > this.#wantLsn) this.#wantLsn = value;
     this.#demand('change');
+    return 'wait';
+  }
+
+  /**
+   * Postgres reported `current` as its WAL position, after a 'verify'. True when that vouches for
+   * the position held; false when the position held is ahead of the database, i.e. a lie (or from
+   * a cluster since replaced), after which the caller calls {@link distrust}.
+   */
+  checkedAgainst(current: bigint): boolean {
+    if (this.#heldLsn > current) return false;
+    this.#heldTrusted = true;
+    return true;
+  }
+
+  /**
+   * Forgets every position held or announced (they came from something Postgres contradicts) and
+   * asks for a load from Postgres at once.
+   */
+  distrust(): void {
+    this.#heldLsn = 0n;
+    this.#heldTrusted = true;
+    this.#swapped = undefined;
+    this.#swappedDigest = undefined;
+    this.#want = undefined;
+    this.#distrusted = true;
+    this.#demands += 1;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#onOverdue('resync');
   }
 
   /**
    * A resync. After a re-subscribe the versions seen are forgotten as well: a Redis restart may
-   * have lost the worker's counter, and remembering versions no worker will reach again would
-   * refuse every snapshot. `heldLsn` still keeps the rows from going back.
+   * have lost the worker's counter. `heldLsn` still keeps the rows from going back, but must be
+   * vouched for again before it lets an invalidate be skipped.
    */
   resynced(reason: ReloadReason, forgetVersions: boolean): void {
     if (forgetVersions) {
-      this.#swappedVersion = 0;
-      this.#wantVersion = 0;
+      this.#swapped = undefined;
+      this.#want = undefined;
     }
+    this.#heldTrusted = this.#heldLsn === 0n;
     this.#awaiting = true;
     this.#demand(reason);
   }
 
   /** A `snapshot` message for the table: true when it announces something newer than the rows held. */
   announced(message: SnapshotMessage): boolean {
-    if (message.version <= this.#swappedVersion || lsnValue(message.lsn) < this.#heldLsn) {
-      return false;
-    }
-    if (message.version > this.#wantVersion) this.#wantVersion = message.version;
+    if (!isAfter(message, this.#swapped) || lsnValue(message.lsn) < this.#heldLsn) return false;
+    if (isAfter(message, this.#want)) this.#want = message;
     this.#awaiting = false;
     this.#demands += 1;
     this.#settle();
@@ -111,11 +178,13 @@ export class SnapshotTracker {
 
   /** Whether a stored snapshot should be swapped in. */
   judge(snapshot: Snapshot): SnapshotVerdict {
-    if (snapshot.version < this.#wantVersion) return 'stale';
-    const same = snapshot.digest === this.#swappedDigest;
+    const want = this.#want;
+    if (want?.generation === snapshot.generation && snapshot.version < want.version) {
+      return 'stale';
+    }
     if (
-      same ||
-      snapshot.version <= this.#swappedVersion ||
+      snapshot.digest === this.#swappedDigest ||
+      !isAfter(snapshot, this.#swapped) ||
       lsnValue(snapshot.lsn) < this.#heldLsn
     ) {
       return 'held';
@@ -130,29 +199,39 @@ export class SnapshotTracker {
 
   /** A load found nothing newer than the rows held: no announced version is outstanding. */
   held(snapshot: Snapshot): void {
-    if (snapshot.version >= this.#wantVersion) this.#wantVersion = 0;
+    if (this.#want !== undefined && !isAfter(this.#want, snapshot)) this.#want = undefined;
+    // An announcement of another generation than the one stored will not be found there either.
+    if (this.#want?.generation !== snapshot.generation) this.#want = undefined;
   }
 
-  /** `snapshot` was swapped in. */
-  swapped(snapshot: Snapshot): void {
-    this.#swappedVersion = snapshot.version;
+  /** `snapshot` was swapped in; `trusted` when Postgres already reported a position at or beyond its `lsn`. */
+  swapped(snapshot: Snapshot, trusted: boolean): void {
+    this.#swapped = snapshot;
     this.#swappedDigest = snapshot.digest;
     const lsn = lsnValue(snapshot.lsn);
-    if (lsn > this.#heldLsn) this.#heldLsn = lsn;
-    if (snapshot.version >= this.#wantVersion) this.#wantVersion = 0;
+    if (lsn > this.#heldLsn) {
+      this.#heldLsn = lsn;
+      this.#heldTrusted = trusted;
+    }
+    this.held(snapshot);
     this.#settle();
   }
 
-  /** A Postgres load that started when the highest LSN seen was `lsnAtStart` and `demands` had this value. */
+  /**
+   * A Postgres load whose query started after Postgres reported `lsnAtStart` (so its rows are
+   * exactly those up to there), when `demands` had the value `demandsAtStart`.
+   */
   loadedFromPostgres(lsnAtStart: bigint, demandsAtStart: number): void {
-    if (lsnAtStart > this.#heldLsn) this.#heldLsn = lsnAtStart;
+    this.#heldLsn = lsnAtStart;
+    this.#heldTrusted = true;
+    this.#distrusted = false;
     this.#overdue = false;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#demands === demandsAtStart) {
       // Everything asked for before the query started is in its result.
       this.#wantLsn = 0n;
-      this.#wantVersion = 0;
+      this.#want = undefined;
       this.#awaiting = false;
       return;
     }

@@ -32,6 +32,11 @@ export interface SubscriberStats {
   readonly snapshotFallbacksByReason: Readonly<Record<SnapshotFallbackReason, number>>;
   /** Snapshot mode: bytes of stored snapshots read from Redis. */
   readonly snapshotBytes: number;
+  /**
+   * Snapshot mode: WAL positions from a message or a snapshot that Postgres contradicted (ahead
+   * of the database): forged, or from a cluster since replaced. Each made the cache reload from Postgres.
+   */
+  readonly untrustedPositions: number;
 }
 
 /** Counters at zero, one per reason. */
@@ -58,6 +63,7 @@ export function zeroStats() {
     snapshotFallbacks: 0,
     snapshotFallbacksByReason: zeroByReason(SNAPSHOT_FALLBACK_REASONS),
     snapshotBytes: 0,
+    untrustedPositions: 0,
   };
 }
 

@@ -25,6 +25,7 @@ import {
   type AnyCache,
   type Row,
 } from './static-cache.ts';
+import { lsnValue } from './lsn.ts';
 import { copyStats, zeroStats, type SubscriberStats } from './subscriber-stats.ts';
 
 import type { SubscriberEvents, SubscriberOptions } from './subscriber-events.ts';
@@ -79,6 +80,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#pool.on('error', (error) => this.#warn(error));
     this.#snapshots = snapshotModeFor(this.options, {
       stats: this.#stats,
+      currentLsn: () => currentLsn(this.#pool),
       request: (cache, reason) => this.#reloaderOf(cache).request(reason),
       warn: (error) => this.#warn(error),
     });
@@ -295,6 +297,16 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #warn(error: Error): void {
     if (this.listenerCount('warning') > 0) this.emit('warning', error);
   }
+}
+
+const CURRENT_LSN_SQL = 'SELECT pg_catalog.pg_current_wal_lsn()::text AS lsn';
+
+/** The primary's WAL position now. */
+async function currentLsn(pool: pg.Pool): Promise<bigint> {
+  const result = await pool.query<{ lsn: string }>(CURRENT_LSN_SQL);
+  const lsn = result.rows[0]?.lsn;
+  if (lsn === undefined) throw new ClientError('CLOSED', 'pg_current_wal_lsn() returned no row');
+  return lsnValue(lsn);
 }
 
 /** Creates a subscriber; call `start()` to load the caches and begin following changes. */

@@ -1,5 +1,5 @@
 /** What went wrong, as a stable string a caller can switch on. */
-export type ProtocolErrorCode = 'INVALID_NAMESPACE' | 'INVALID_MESSAGE';
+export type ProtocolErrorCode = 'INVALID_NAMESPACE' | 'INVALID_MESSAGE' | 'INVALID_SIGNING_KEY';
 
 /** Base error of @pg-static-cache/protocol. */
 export class ProtocolError extends Error {

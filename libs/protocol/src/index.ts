@@ -16,8 +16,16 @@ export {
   type SnapshotMessage,
 } from './messages.ts';
 export {
+  MIN_SIGNING_KEY_LENGTH,
+  Signer,
+  parseSigningKeys,
+  type Opened,
+  type SignatureReject,
+} from './signing.ts';
+export {
   createSnapshot,
   parseSnapshot,
+  serializeSnapshot,
   snapshotContentDigest,
   type Snapshot,
   type SnapshotField,

@@ -41,6 +41,7 @@ const messages: Message[] = [
     table: 'Weird Schema.Mixed Case',
     oid: 99,
     version: 12,
+    generation: 'Zm9vYmFy-_1',
     key: 'psc:snapshot:Weird Schema.Mixed Case',
     digest: 'a'.repeat(64),
     lsn: 'FF/0',

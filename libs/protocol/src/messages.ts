@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ProtocolError } from './errors.ts';
+import type { SignatureReject, Signer } from './signing.ts';
 
 /** Protocol version every message carries; a client drops versions it does not know. */
 export const PROTOCOL_VERSION = 1;
@@ -13,6 +14,8 @@ const name = z.string().min(1).max(512);
 /** `pg_lsn` text form, e.g. `0/16B3748`. */
 const lsn = z.string().regex(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/);
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+/** Names one life of a table's snapshot version counter (see `Snapshot.generation`). */
+export const generationSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 
 // Fields of everything a leader sends: who, in which leadership term, in which order, when.
 const fromLeader = {
@@ -52,8 +55,10 @@ const snapshotSchema = z.strictObject({
   type: z.literal('snapshot'),
   table: name,
   oid: uint32.min(1),
-  /** Only moves forward per table. */
+  /** Only moves forward per table within one `generation`. */
   version: counter,
+  /** The life of the version counter `version` was taken from; a new one means the counter restarted. */
+  generation: generationSchema,
   /** Redis key holding the snapshot. */
   key: name,
   digest: sha256Hex,
@@ -83,7 +88,8 @@ export type Message = z.infer<typeof messageSchema>;
 export type ResyncReason = (typeof RESYNC_REASONS)[number];
 
 /** Why a message was dropped; each is counted separately. */
-export type RejectReason = 'too-large' | 'not-json' | 'unknown-version' | 'invalid';
+export type RejectReason =
+  'too-large' | 'not-json' | 'unknown-version' | 'invalid' | SignatureReject;
 
 /** The outcome of reading one message from Redis, which is untrusted input. */
 export type ParseResult =
@@ -94,11 +100,20 @@ function reject(reason: RejectReason, detail: string): ParseResult {
   return { ok: false, reason, detail: detail.slice(0, 200) };
 }
 
-/** Validates a raw message; never throws, whatever the input. */
-export function parseMessage(raw: string | Buffer): ParseResult {
-  const text = typeof raw === 'string' ? raw : raw.toString('utf8');
-  if (Buffer.byteLength(text, 'utf8') > MAX_MESSAGE_BYTES) {
-    return reject('too-large', `${Buffer.byteLength(text, 'utf8')} bytes`);
+/**
+ * Validates a raw message; never throws, whatever the input. With a `signer` that has keys, a
+ * message that is not signed by one of them is refused before it is parsed.
+ */
+export function parseMessage(raw: string | Buffer, signer?: Signer): ParseResult {
+  const bytes = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length;
+  if (bytes > MAX_MESSAGE_BYTES) return reject('too-large', `${bytes} bytes`);
+  let text: string;
+  if (signer === undefined) {
+    text = typeof raw === 'string' ? raw : raw.toString('utf8');
+  } else {
+    const opened = signer.open(raw);
+    if (!opened.ok) return reject(opened.reason, 'not signed by a configured key');
+    text = opened.body.toString('utf8');
   }
   let value: unknown;
   try {
@@ -117,8 +132,11 @@ export function parseMessage(raw: string | Buffer): ParseResult {
   return { ok: true, message: parsed.data };
 }
 
-/** Validates and serializes a message; throws ProtocolError for a message that a reader would drop. */
-export function serializeMessage(message: Message): string {
+/**
+ * Validates and serializes a message, signed when `signer` has keys; throws ProtocolError for a
+ * message that a reader would drop.
+ */
+export function serializeMessage(message: Message, signer?: Signer): string {
   const parsed = messageSchema.safeParse(message);
   if (!parsed.success) {
     throw new ProtocolError(
@@ -126,5 +144,6 @@ export function serializeMessage(message: Message): string {
       `invalid ${message.type} message: ${parsed.error.message}`,
     );
   }
-  return JSON.stringify(parsed.data);
+  const text = JSON.stringify(parsed.data);
+  return signer === undefined ? text : signer.sign(text);
 }

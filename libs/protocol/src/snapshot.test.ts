@@ -5,6 +5,7 @@ const snapshot = createSnapshot({
   table: 'public.plans',
   oid: 16_400,
   version: 3,
+  generation: 'g1',
   fields: [
     { name: 'id', dataTypeID: 23 },
     { name: 'price', dataTypeID: 1700 },

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { PROTOCOL_VERSION } from './messages.ts';
+import { generationSchema, PROTOCOL_VERSION } from './messages.ts';
+import type { SignatureReject, Signer } from './signing.ts';
 
 const lsn = z.string().regex(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/);
 
@@ -20,6 +21,11 @@ const snapshotSchema = z.strictObject({
   oid: z.number().int().min(1).max(0xffff_ffff),
   /** Moves forward only; a store with a lower version than the one held is refused. */
   version: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  /**
+   * Random id of the version counter's life: a counter that restarts (FLUSHALL, eviction, a new
+   * Redis) gets a new one, so readers know its low versions are new, not old.
+   */
+  generation: generationSchema,
   fields: z.array(fieldSchema).max(1_600),
   /**
    * Rows as Postgres text values (null for NULL), in primary-key order, one entry per field.
@@ -50,26 +56,41 @@ export type SnapshotField = z.infer<typeof fieldSchema>;
 
 /** SHA-256 hex over the parts of a snapshot that carry data: what `digest` must equal. */
 export function snapshotContentDigest(
-  snapshot: Pick<Snapshot, 'table' | 'oid' | 'version' | 'fields' | 'rows' | 'lsn'>,
+  snapshot: Pick<Snapshot, 'table' | 'oid' | 'version' | 'generation' | 'fields' | 'rows' | 'lsn'>,
 ): string {
-  const { table, oid, version, fields, rows, lsn: at } = snapshot;
+  const { table, oid, version, generation, fields, rows, lsn: at } = snapshot;
   return createHash('sha256')
-    .update(JSON.stringify([table, oid, version, at, fields, rows]))
+    .update(JSON.stringify([table, oid, version, generation, at, fields, rows]))
     .digest('hex');
 }
 
 /** Why a stored snapshot cannot be used; the client then falls back to Postgres. */
-export type SnapshotReject = 'not-json' | 'invalid' | 'digest-mismatch' | 'shape-mismatch';
+export type SnapshotReject =
+  'not-json' | 'invalid' | 'digest-mismatch' | 'shape-mismatch' | SignatureReject;
 
-/** Parses and verifies a stored snapshot; never throws. */
+/**
+ * Parses and verifies a stored snapshot; never throws. With a `signer` that has keys, a value not
+ * signed by one of them is refused unread.
+ */
 export function parseSnapshot(
   raw: string | Buffer,
+  signer?: Signer,
 ):
   | { readonly ok: true; readonly snapshot: Snapshot }
   | { readonly ok: false; readonly reason: SnapshotReject; readonly detail: string } {
+  let text: string;
+  if (signer === undefined) {
+    text = typeof raw === 'string' ? raw : raw.toString('utf8');
+  } else {
+    const opened = signer.open(raw);
+    if (!opened.ok) {
+      return { ok: false, reason: opened.reason, detail: 'not signed by a configured key' };
+    }
+    text = opened.body.toString('utf8');
+  }
   let value: unknown;
   try {
-    value = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    value = JSON.parse(text);
   } catch (error) {
     return { ok: false, reason: 'not-json', detail: String(error).slice(0, 200) };
   }
@@ -97,4 +118,10 @@ export function parseSnapshot(
 /** Builds a snapshot with its digest filled in. */
 export function createSnapshot(parts: Omit<Snapshot, 'v' | 'digest'>): Snapshot {
   return { v: PROTOCOL_VERSION, ...parts, digest: snapshotContentDigest(parts) };
+}
+
+/** The stored form of a snapshot: its JSON, signed when `signer` has keys. */
+export function serializeSnapshot(snapshot: Snapshot, signer?: Signer): string {
+  const text = JSON.stringify(snapshot);
+  return signer === undefined ? text : signer.sign(text);
 }
