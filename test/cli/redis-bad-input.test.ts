@@ -105,6 +105,12 @@ describe.concurrent('bad input: exit 2, one stderr line, no stack trace', () => 
       { REDIS_URL: undefined },
       /no Redis: set REDIS_URL or pass --redis-url/,
     ],
+    [
+      'watch --mode snapshot with a short PSC_SIGNING_KEY',
+      ['watch', '--table', 'items', '--mode', 'snapshot'],
+      { PSC_SIGNING_KEY: 'short' },
+      /a signing key must have at least 16 characters/,
+    ],
   ];
   it.each(cases)('%s', async (_name, args, extra, text) => {
     expectOneLineFailure(await runCli(args, { env: { ...env(), ...extra } }), text);

@@ -13,6 +13,7 @@ import {
 } from './config.ts';
 import type { BridgeContext, BridgeHooks } from './context.ts';
 import { ControlChannel } from './control-channel.ts';
+import { checkEvictionPolicy } from './eviction-policy.ts';
 import { BridgeError, toError } from './errors.ts';
 import {
   startHttpServer,
@@ -196,6 +197,7 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
   async #startup(): Promise<void> {
     const { config } = this;
     await connectRedis(this.#redis, this.#subscriber);
+    await checkEvictionPolicy(this.#redis, this.#ctx.logger);
     await checkPostgres(this.#pool);
     if (config.tables !== undefined) await tableDisplayNames(this.#pool, config.tables);
     await new ControlChannel({

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { BridgeConfig } from './config.ts';
 import { BridgeError, toError } from './errors.ts';
+import { checkEvictionPolicy } from './eviction-policy.ts';
 import { LsnReader } from './lsn-reader.ts';
 import { createPool } from './postgres-pool.ts';
 import { checkPostgres, connectRedis } from './reachability.ts';
@@ -137,7 +138,11 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
   }
 
   async #startup(): Promise<void> {
-    if (this.#ownRedis) await connectRedis(this.#redis);
+    if (this.#ownRedis) {
+      await connectRedis(this.#redis);
+      // A worker inside a bridge shares its connection, and the bridge has warned already.
+      await checkEvictionPolicy(this.#redis, this.#log);
+    }
     await checkPostgres(this.#pool);
     const config = this.#config;
     // BullMQ's connections wait for Redis however long it takes; it duplicates this one for its

@@ -6,6 +6,7 @@ import {
   type SourceOptions,
   type Subscriber,
 } from '@pg-static-cache/client';
+import { parseSigningKeys } from '@pg-static-cache/protocol';
 import {
   loadDatabaseConfig,
   loadRedisConfig,
@@ -26,7 +27,8 @@ interface WatchFlags extends GlobalFlags {
   readonly table: readonly string[];
   readonly mode: (typeof MODES)[number];
   readonly channel?: string;
-  readonly namespace: string;
+  readonly namespace?: string;
+  readonly signingKey?: string;
   readonly heartbeatMs?: number;
 }
 
@@ -76,7 +78,13 @@ async function sourceOptions(
       // Checked once up front: the subscriber retries an unreachable Redis forever once started,
       // and its first failure would only say "Connection is closed.".
       await checkRedis(redis);
-      return { mode: flags.mode, redis: redis.url, namespace: flags.namespace };
+      const keys = parseSigningKeys(flags.signingKey ?? context.env['PSC_SIGNING_KEY']);
+      return {
+        mode: flags.mode,
+        redis: redis.url,
+        namespace: flags.namespace ?? context.env['PSC_NAMESPACE'] ?? 'psc',
+        ...(keys.length === 0 ? {} : { signingKey: keys }),
+      };
     }
   }
 }
@@ -122,7 +130,14 @@ export function registerWatch(program: Command, context: CommandContext): Comman
       '--channel <name>',
       'direct mode: NOTIFY channel the triggers use (default: pg_static_cache_update)',
     )
-    .option('--namespace <name>', 'redis and snapshot modes: namespace of the bridge', 'psc')
+    .option(
+      '--namespace <name>',
+      'redis and snapshot modes: namespace of the bridge (env PSC_NAMESPACE; default: psc)',
+    )
+    .option(
+      '--signing-key <keys>',
+      'redis and snapshot modes: the key(s) bridge and workers sign with, comma-separated (env PSC_SIGNING_KEY); unsigned messages and snapshots are then dropped',
+    )
     .option(
       '--heartbeat-ms <ms>',
       'direct mode: LISTEN heartbeat period (default: 5000)',
