@@ -4,6 +4,7 @@ export type PostgresErrorCode =
   | 'TABLE_NOT_FOUND'
   | 'NOT_A_TABLE'
   | 'NO_PRIMARY_KEY'
+  | 'NOT_SUPERUSER'
   | 'INVALID_NAME'
   | 'CONNECTION_FAILED'
   | 'CLOSED';

@@ -9,6 +9,8 @@ export {
 export {
   resolveTable,
   resolveTableOid,
+  currentTableOids,
+  isUndefinedTable,
   type ResolvedTable,
   type TableMember,
   type Queryable,
@@ -30,6 +32,14 @@ export {
   type TriggerState,
   type TriggerReport,
 } from './trigger-check.ts';
+export {
+  eventTriggerNaming,
+  eventTriggerInstallSql,
+  eventTriggerUninstallSql,
+  installEventTrigger,
+  uninstallEventTrigger,
+  type EventTriggerNaming,
+} from './event-trigger.ts';
 export { backoffDelay, type BackoffOptions } from './backoff.ts';
 export {
   ListenConnection,

@@ -142,3 +142,30 @@ export async function resolveTableOid(
     members: Object.freeze(memberList),
   });
 }
+
+// One round trip for every name: to_regclass answers NULL for a name that names nothing.
+const CURRENT_OIDS_SQL = `
+SELECT pg_catalog.to_regclass(u.name)::pg_catalog.oid AS oid
+FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(name, ord)
+ORDER BY u.ord`;
+
+/**
+ * The OID each table name (as a user writes it; search_path applies) names right now, or
+ * undefined when it names nothing: a cheap way to notice a table dropped, renamed or replaced.
+ */
+export async function currentTableOids(
+  db: Queryable,
+  names: readonly string[],
+): Promise<(number | undefined)[]> {
+  if (names.length === 0) return [];
+  const formatted = names.map((text) => formatTableName(parseTableName(text)));
+  const result = await db.query<{ oid: unknown }>(CURRENT_OIDS_SQL, [formatted]);
+  return result.rows.map((row) => (row.oid === null ? undefined : toOid(row.oid)));
+}
+
+/** The error is Postgres' `undefined_table` (42P01): the statement named a table that does not exist. */
+export function isUndefinedTable(error: unknown): boolean {
+  return (
+    error instanceof Error && (error as { code?: unknown }).code === '42P01' && 'severity' in error
+  );
+}

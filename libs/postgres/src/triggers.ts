@@ -31,7 +31,8 @@ export interface TriggerNaming {
 
 const MAX_NAME_BYTES = 63;
 
-function checkName(what: string, value: string): void {
+/** Throws INVALID_NAME unless `value` is a usable Postgres identifier (not empty, no NUL, ≤ 63 bytes). */
+export function checkName(what: string, value: string): void {
   const fail = (reason: string): never => {
     throw new PostgresError('INVALID_NAME', `invalid ${what} ${JSON.stringify(value)}: ${reason}`);
   };
@@ -60,9 +61,10 @@ export function triggerNaming(options: TriggerOptions = {}): TriggerNaming {
 
 // "psc_trig" in ASCII: concurrent installs (every app instance at boot) would otherwise race on
 // CREATE OR REPLACE FUNCTION and fail with "tuple concurrently updated".
-const LOCK_SQL = 'SELECT pg_catalog.pg_advisory_xact_lock(8102929416196352359)';
+export const LOCK_SQL = 'SELECT pg_catalog.pg_advisory_xact_lock(8102929416196352359)';
 
-function dollarQuote(body: string): string {
+/** `body` in dollar quotes whose tag it cannot contain. */
+export function dollarQuote(body: string): string {
   for (let n = 0; ; n += 1) {
     const tag = n === 0 ? '$psc$' : `$psc${n}$`;
     // The body must not contain the tag, nor end in a prefix of it that would close early.
@@ -123,7 +125,8 @@ END
   return statements;
 }
 
-function script(header: string, statements: readonly string[]): string {
+/** A migration script: the header, then the installer lock and `statements` in one transaction. */
+export function script(header: string, statements: readonly string[]): string {
   const body = [LOCK_SQL, ...statements].map((s) => `${s};\n`).join('\n');
   return `${header}\nBEGIN;\n\n${body}\nCOMMIT;\n`;
 }
@@ -152,9 +155,14 @@ export function uninstallSql(tables: readonly TableRef[], options: TriggerOption
   return script(header, uninstallStatements(tables, naming));
 }
 
-type Connection = pg.Client | pg.PoolClient;
+/** One session: a lone client or one checked out of a pool. */
+export type Connection = pg.Client | pg.PoolClient;
 
-async function inTransaction<T>(db: Queryable, fn: (client: Connection) => Promise<T>): Promise<T> {
+/** Runs `fn` in one transaction on one session (taken from `db` when it is a pool). */
+export async function inTransaction<T>(
+  db: Queryable,
+  fn: (client: Connection) => Promise<T>,
+): Promise<T> {
   // A pool would run each statement on whichever connection is free: take one for the transaction.
   const client = db instanceof pg.Pool ? await db.connect() : db;
   let broken = false;
