@@ -1,5 +1,10 @@
 import type { Command } from 'commander';
-import { installSql, installTriggers } from '@pg-static-cache/postgres';
+import {
+  eventTriggerInstallSql,
+  installEventTrigger,
+  installSql,
+  installTriggers,
+} from '@pg-static-cache/postgres';
 import type { CommandContext } from './context.ts';
 import { membersSuffix, registerTriggerCommand } from './trigger-command.ts';
 
@@ -13,5 +18,11 @@ export function registerInstall(program: Command, context: CommandContext): Comm
     apply: installTriggers,
     describe: (trigger, table) =>
       `installed trigger ${trigger} on ${table.display}${membersSuffix(table)}`,
+    eventTrigger: {
+      sql: eventTriggerInstallSql,
+      apply: installEventTrigger,
+      describe: (naming) =>
+        `installed event trigger ${naming.eventTriggerName}: a dropped table carrying trigger ${naming.triggerName} is notified on ${naming.channel}`,
+    },
   });
 }

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import {
+  PostgresError,
   triggerNaming,
+  type EventTriggerNaming,
   type Queryable,
   type ResolvedTable,
   type TableName,
@@ -14,6 +16,7 @@ import {
   type NamingFlags,
 } from '../config.ts';
 import { withClient } from '../database.ts';
+import { CliError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
 import { printLine } from '../output.ts';
 import type { CommandContext } from './context.ts';
@@ -41,11 +44,18 @@ export interface TriggerCommandSpec {
   ) => Promise<ResolvedTable[]>;
   /** The line printed per table, e.g. `installed trigger x on s.t`. */
   readonly describe: (trigger: string, table: ResolvedTable) => string;
+  /** The same for the `sql_drop` event trigger (`--event-trigger`). */
+  readonly eventTrigger: {
+    readonly sql: (options: TriggerOptions) => string;
+    readonly apply: (db: Queryable, options: TriggerOptions) => Promise<EventTriggerNaming>;
+    readonly describe: (naming: EventTriggerNaming) => string;
+  };
 }
 
 interface TriggerCommandFlags extends NamingFlags, GlobalFlags {
-  readonly table: readonly string[];
+  readonly table?: readonly string[];
   readonly printSql?: boolean;
+  readonly eventTrigger?: boolean;
 }
 
 /** `(+2 partitions)`: the members that carry their own trigger, so users see why there are more. */
@@ -65,9 +75,13 @@ export function registerTriggerCommand(
   const command = program
     .command(spec.name)
     .description(spec.description)
-    .requiredOption(
+    .option(
       '-t, --table <name...>',
-      'table(s) as written in SQL, e.g. items "My Schema"."Items"',
+      'table(s) as written in SQL, e.g. items "My Schema"."Items" (required unless --event-trigger)',
+    )
+    .option(
+      '--event-trigger',
+      `also ${spec.name} the database-wide sql_drop event trigger that reports a dropped table at once (superuser only)`,
     )
     .option(
       '--print-sql',
@@ -75,23 +89,57 @@ export function registerTriggerCommand(
     );
   addNamingOptions(command).action(async (_options: unknown, self: Command) => {
     const flags = self.optsWithGlobals<TriggerCommandFlags>();
-    const tables = parseTables(flags.table);
+    const eventTrigger = flags.eventTrigger === true;
+    if (flags.table === undefined && !eventTrigger) {
+      throw new CliError('USAGE', "required option '-t, --table <name...>' not specified");
+    }
+    const tables = parseTables(flags.table ?? []);
     const options = triggerOptions(flags);
     const naming = triggerNaming(options);
     if (flags.printSql === true) {
-      process.stdout.write(
-        spec.sql(
-          tables.map((t) => t.name),
-          options,
-        ),
-      );
+      if (eventTrigger) process.stdout.write(spec.eventTrigger.sql(options));
+      if (tables.length > 0) {
+        process.stdout.write(
+          spec.sql(
+            tables.map((t) => t.name),
+            options,
+          ),
+        );
+      }
     } else {
       const config = loadDatabaseConfig(flags, context.env);
-      const texts = tables.map((t) => t.text);
-      const resolved = await withClient(config, (client) => spec.apply(client, texts, options));
-      for (const table of resolved) printLine(spec.describe(naming.triggerName, table));
+      await withClient(config, async (client) => {
+        // First: a role that may not create it fails before any table trigger is touched.
+        if (eventTrigger) {
+          const done = await applyEventTrigger(spec, client, options);
+          printLine(spec.eventTrigger.describe(done));
+        }
+        if (tables.length === 0) return;
+        const texts = tables.map((t) => t.text);
+        const resolved = await spec.apply(client, texts, options);
+        for (const table of resolved) printLine(spec.describe(naming.triggerName, table));
+      });
     }
     context.done(ExitCode.OK);
   });
   return command;
+}
+
+async function applyEventTrigger(
+  spec: TriggerCommandSpec,
+  client: Queryable,
+  options: TriggerOptions,
+): Promise<EventTriggerNaming> {
+  try {
+    return await spec.eventTrigger.apply(client, options);
+  } catch (error) {
+    if (error instanceof PostgresError && error.code === 'NOT_SUPERUSER') {
+      throw new CliError(
+        'USAGE',
+        `${spec.name} --event-trigger needs a superuser (${error.message}); without it, the bridge's scheduled check still finds dropped tables`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
 }

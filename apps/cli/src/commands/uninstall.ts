@@ -1,5 +1,10 @@
 import type { Command } from 'commander';
-import { uninstallSql, uninstallTriggers } from '@pg-static-cache/postgres';
+import {
+  eventTriggerUninstallSql,
+  uninstallEventTrigger,
+  uninstallSql,
+  uninstallTriggers,
+} from '@pg-static-cache/postgres';
 import type { CommandContext } from './context.ts';
 import { membersSuffix, registerTriggerCommand } from './trigger-command.ts';
 
@@ -12,5 +17,10 @@ export function registerUninstall(program: Command, context: CommandContext): Co
     apply: uninstallTriggers,
     describe: (trigger, table) =>
       `removed trigger ${trigger} from ${table.display}${membersSuffix(table)}`,
+    eventTrigger: {
+      sql: eventTriggerUninstallSql,
+      apply: uninstallEventTrigger,
+      describe: (naming) => `removed event trigger ${naming.eventTriggerName}`,
+    },
   });
 }
