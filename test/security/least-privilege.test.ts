@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   aclDenials,
   createPostgresRoles,
+  type AclDenial,
   createRedisUsers,
   type PostgresRole,
   type PostgresRoles,
@@ -151,6 +152,7 @@ describe('least privilege', () => {
     () =>
       explainingDenials(async () => {
         await admin.call('ACL', 'LOG', 'RESET');
+        const boardPassword = uniqueName('board');
         const bridge = (id: string, ...extra: string[]) =>
           spawnCli(
             [
@@ -164,12 +166,13 @@ describe('least privilege', () => {
               'warn',
               ...extra,
             ],
-            { env: as('bridge', 'bridge') },
+            { env: { ...as('bridge', 'bridge'), PSC_BOARD_PASSWORD: boardPassword } },
           );
         // The leader runs no worker: until the standby starts, the worker process (its own
         // user) is the only one that stores snapshots.
         await using leader = bridge('a', '--no-worker');
-        expect(await started(leader)).toMatchObject({ role: 'leader' });
+        const leaderStarted = await started(leader);
+        expect(leaderStarted).toMatchObject({ role: 'leader' });
         await using worker = spawnCli(
           ['worker', '--namespace', names.namespace, '--http-port', '0', '--log-level', 'warn'],
           { env: as('worker', 'worker') },
@@ -197,6 +200,21 @@ describe('least privilege', () => {
         await commit(`INSERT INTO items VALUES (3, 'three')`);
         await commit(`DELETE FROM items WHERE id = 1`);
         await waitForCompletedJobs(workerHttp);
+
+        // Bull Board, fully usable with its password, reads and pauses the queue through the
+        // bridge's user.
+        const board = (path: string, method = 'GET') =>
+          fetch(`${leaderStarted.http}/queues/api/queues${path}`, {
+            method,
+            headers: {
+              authorization: `Basic ${Buffer.from(`admin:${boardPassword}`).toString('base64')}`,
+            },
+          });
+        const queues = await board('');
+        expect(queues.status).toBe(200);
+        expect(await queues.text()).toContain(`"name":"${names.queue}"`);
+        for (const action of ['pause', 'resume'])
+          expect((await board(`/${names.queue}/${action}`, 'PUT')).status, action).toBe(200);
 
         // The operator's commands with the ops user, and the app's Postgres role (catalogs only).
         const ops = as('app', 'ops');
@@ -228,10 +246,18 @@ describe('least privilege', () => {
           leader.child.kill('SIGCONT');
         }
 
-        // Nothing was refused along the way (a refused command that the product tolerated would
-        // show here). ioredis' CLIENT SETINFO is optional and unknown to Redis 7.0, refused on 7.2+.
-        const denials = (await aclDenials(admin)).filter((d) => d.object !== 'client|setinfo');
-        expect(denials).toEqual([]);
+        // Nothing else was refused along the way (a refused command that the product tolerated
+        // would show here). These refusals are by design (docs/security.md): ioredis' optional
+        // CLIENT SETINFO (unknown to Redis 7.0, refused on 7.2+); Bull Board's list of workers,
+        // which needs CLIENT LIST (every connection to Redis); and the bridge's and worker's
+        // eviction-policy check, which asks CONFIG GET (it would also reveal requirepass).
+        const byDesign = (d: AclDenial) =>
+          d.object === 'client|setinfo' ||
+          (d.object === 'client|list' && d.username === users.bridge.name) ||
+          (d.object === 'config|get' &&
+            [users.bridge.name, users.worker.name].includes(d.username));
+        const denials = await aclDenials(admin);
+        expect(denials.filter((d) => !byDesign(d))).toEqual([]);
         for (const proc of [redisMode, snapshotMode, standby])
           expect(await proc.stop('SIGTERM')).toEqual({ code: 0, signal: null });
       }),
