@@ -235,12 +235,15 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
 
   #boardMounts(): HttpMount[] {
     if (this.#reloads === undefined) return [];
-    const { boardUser: user, boardPassword: password, httpHost } = this.config;
-    if (password === undefined && !['127.0.0.1', '::1', 'localhost'].includes(httpHost)) {
-      this.#log.warn({ httpHost }, 'Bull Board is open to the network: set a board password');
+    const { boardUser: user, boardPassword: password, httpHost, allowedHosts } = this.config;
+    if (password === undefined) {
+      this.#log.info(
+        'Bull Board is read-only and answers only on localhost: set PSC_BOARD_PASSWORD',
+      );
     }
     const credentials = password === undefined ? undefined : { user, password };
-    return [{ path: BOARD_PATH, handler: queueBoard([this.#reloads.queue], credentials) }];
+    const board = queueBoard([this.#reloads.queue], { credentials, allowedHosts, httpHost });
+    return [{ path: BOARD_PATH, handler: board }];
   }
 
   #isClosing(): boolean {
