@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
-import { chown, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { aptInstall } from './apt.ts';
@@ -62,8 +62,63 @@ async function answers(url: string): Promise<boolean> {
 
 /** PID of the running cluster in `dir`, or undefined (a stale postmaster.pid counts as not running). */
 export async function postgresPid(dir: string): Promise<number | undefined> {
-  const pid = await readPid(join(dir, 'data', 'postmaster.pid'));
-  return pid !== undefined && (await isRunning(pid, 'postgres')) ? pid : undefined;
+  const dataDir = join(dir, 'data');
+  const pid = await readPid(join(dataDir, 'postmaster.pid'));
+  return pid !== undefined && (await isPostmasterOf(pid, dataDir)) ? pid : undefined;
+}
+
+// A killed server leaves its postmaster.pid behind, and its PID is soon reused: on a busy machine
+// (pid_max 32768, threads count too) often by a backend of some other cluster, whose command line
+// says "postgres" as well. Taken for ours, it made a start wait 30 s for a server that was not
+// there. Every postgres process runs in its data directory, so that is what identifies ours.
+async function isPostmasterOf(pid: number, dataDir: string): Promise<boolean> {
+  if (!(await isRunning(pid, 'postgres'))) return false;
+  // No /proc (not Linux): the name check is all there is.
+  if (!existsSync('/proc/self/cwd')) return true;
+  try {
+    return (await realpath(`/proc/${pid}/cwd`)) === (await realpath(dataDir));
+  } catch (error) {
+    // Gone meanwhile: not running. Not allowed to look: trust the name check.
+    return (error as NodeJS.ErrnoException).code === 'EACCES';
+  }
+}
+
+/**
+ * How many processes are still attached to the shared memory of the server that ran in `dataDir`
+ * (0 when none, or when the system cannot tell). Postgres keys that segment by the data
+ * directory's inode, and refuses to start while anything is attached to it.
+ */
+async function sharedMemoryUsers(dataDir: string): Promise<number> {
+  let table: string;
+  let inode: number;
+  try {
+    [table, inode] = await Promise.all([
+      readFile('/proc/sysvipc/shm', 'utf8'),
+      stat(dataDir).then((s) => s.ino),
+    ]);
+  } catch {
+    return 0;
+  }
+  for (const line of table.split('\n').slice(1)) {
+    // key shmid perms size cpid lpid nattch ...
+    const [key, , , , , , attached] = line.trim().split(/\s+/);
+    if (Number(key) === inode) return Number(attached) || 0;
+  }
+  return 0;
+}
+
+// After a SIGKILL of the postmaster, its children (checkpointer, walwriter, backends…) exit only
+// once they notice, which on a loaded machine can take seconds; until then a new postmaster exits
+// at once ("pre-existing shared memory block is still in use"). Waited for, not retried on a timer.
+async function waitForOldServerToExit(dataDir: string, log: (line: string) => void): Promise<void> {
+  const users = await sharedMemoryUsers(dataDir);
+  if (users === 0) return;
+  log(`waiting for ${users} process(es) of the old server in ${dataDir} to exit`);
+  await waitUntil(
+    `the old server's processes to release its shared memory (${dataDir})`,
+    async () => (await sharedMemoryUsers(dataDir)) === 0,
+    60_000,
+  );
 }
 
 /** Starts (or reuses) the cluster and resolves once it accepts queries. */
@@ -100,8 +155,8 @@ export async function startPostgres(
     ]);
     await run(cmd, args);
   }
-  // After a crash, orphaned backends of the old server can hold its shared memory for a moment and
-  // make the new postmaster exit at once: retry the spawn a few times before giving up.
+  await waitForOldServerToExit(dataDir, log);
+  // Anything else that makes a new postmaster exit at once (a port not yet free) gets a few tries.
   for (let attempt = 1; ; attempt++) {
     const exited = spawnPostgres(bin, dir, port);
     log(`postgres starting on port ${port}`);

@@ -1,11 +1,18 @@
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { repoRoot, servicesStatus, startServices, stopServices } from './index.ts';
-import { waitUntil } from './process.ts';
+import {
+  repoRoot,
+  servicesStatus,
+  startServices,
+  stopServices,
+  type LocalServicesOptions,
+} from './index.ts';
+import { isRunning, waitUntil } from './process.ts';
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -26,15 +33,65 @@ async function rowCount(url: string): Promise<number> {
   }
 }
 
+/** PIDs of the live children of `pid` (from /proc: no procps needed). */
+async function childrenOf(pid: number): Promise<number[]> {
+  const children: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const text = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // pid (comm) state ppid …: comm may hold spaces and parentheses, so split after the last ')'.
+    const ppid = Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === pid) children.push(Number(entry));
+  }
+  return children;
+}
+
+function signal(pids: readonly number[], name: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, name);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
 describe('local services', () => {
-  const dir = join(repoRoot, '.local', `test-services-${randomBytes(4).toString('hex')}`);
+  // Each test has its own folder (and free ports): the shared services are never touched.
+  const dirs: string[] = [];
+  const newOptions = async (): Promise<LocalServicesOptions & { dir: string }> => {
+    const dir = join(repoRoot, '.local', `test-services-${randomBytes(4).toString('hex')}`);
+    dirs.push(dir);
+    return { dir, pgPort: await freePort(), redisPort: await freePort() };
+  };
   afterAll(async () => {
-    await stopServices({ dir });
-    await rm(dir, { recursive: true, force: true });
+    for (const dir of dirs) {
+      await stopServices({ dir });
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
+  /** Starts the services of `options` and SIGKILLs their Postgres; returns its children, alive. */
+  async function killPostgres(
+    options: LocalServicesOptions,
+    beforeKill?: (children: number[]) => void,
+  ) {
+    await startServices(options);
+    const { postgres } = await servicesStatus(options);
+    if (postgres === undefined) throw new Error('postgres is not running');
+    const children = await childrenOf(postgres);
+    beforeKill?.(children);
+    process.kill(postgres, 'SIGKILL');
+    await waitUntil(
+      'the killed postmaster to be gone',
+      async () => (await servicesStatus(options)).postgres === undefined,
+      10_000,
+    );
+    return children;
+  }
+
   it('starts, reuses running services, survives stale PID files and stops by PID', async () => {
-    const options = { dir, pgPort: await freePort(), redisPort: await freePort() };
+    const options = await newOptions();
     const first = await startServices(options);
     expect(first.started).toEqual({ postgres: true, redis: true });
     expect(await rowCount(first.databaseUrl)).toBe(1);
@@ -60,5 +117,53 @@ describe('local services', () => {
 
     await stopServices(options);
     expect(await servicesStatus(options)).toEqual({ postgres: undefined, redis: undefined });
+  });
+
+  it("waits for the killed server's processes to let go of its shared memory, then starts", async () => {
+    const options = await newOptions();
+    // Stopped children: what orphans that have not yet noticed their postmaster died look like.
+    const orphans = await killPostgres(options, (children) => signal(children, 'SIGSTOP'));
+    expect(orphans.length).toBeGreaterThan(0);
+    const lines: string[] = [];
+    try {
+      const started = await startServices({
+        ...options,
+        log: (line) => {
+          lines.push(line);
+          // The start waits for them: now let them notice and exit.
+          if (line.startsWith('waiting for')) signal(orphans, 'SIGCONT');
+        },
+      });
+      expect(started.started.postgres).toBe(true);
+      expect(await rowCount(started.databaseUrl)).toBe(1);
+    } finally {
+      signal(orphans, 'SIGCONT');
+    }
+    expect(lines.filter((line) => line.startsWith('waiting for'))).toHaveLength(1);
+    // One start, after they were gone: no postmaster was spawned only to exit at once.
+    expect(lines.filter((line) => line.startsWith('postgres starting'))).toHaveLength(1);
+  });
+
+  it('takes a postmaster.pid naming a live process that is not its server for stale', async () => {
+    const options = await newOptions();
+    await killPostgres(options);
+    // The dead postmaster's PID reused by some other process that says "postgres" in its command
+    // line, as every backend of every other cluster on the machine does.
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)', 'postgres'], {
+      stdio: 'ignore',
+    });
+    try {
+      const pid = other.pid ?? 0;
+      await waitUntil('the other process to run', () => isRunning(pid, 'postgres'), 10_000);
+      const pidFile = join(options.dir, 'postgres', 'data', 'postmaster.pid');
+      const lines = (await readFile(pidFile, 'utf8')).split('\n');
+      await writeFile(pidFile, [String(pid), ...lines.slice(1)].join('\n'));
+
+      const started = await startServices(options);
+      expect(started.started.postgres).toBe(true);
+      expect(await rowCount(started.databaseUrl)).toBe(1);
+    } finally {
+      other.kill('SIGKILL');
+    }
   });
 });
