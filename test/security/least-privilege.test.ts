@@ -249,13 +249,10 @@ describe('least privilege', () => {
         // Nothing else was refused along the way (a refused command that the product tolerated
         // would show here). These refusals are by design (docs/security.md): ioredis' optional
         // CLIENT SETINFO (unknown to Redis 7.0, refused on 7.2+); Bull Board's list of workers,
-        // which needs CLIENT LIST (every connection to Redis); and the bridge's and worker's
-        // eviction-policy check, which asks CONFIG GET (it would also reveal requirepass).
+        // which needs CLIENT LIST (every connection to Redis).
         const byDesign = (d: AclDenial) =>
           d.object === 'client|setinfo' ||
-          (d.object === 'client|list' && d.username === users.bridge.name) ||
-          (d.object === 'config|get' &&
-            [users.bridge.name, users.worker.name].includes(d.username));
+          (d.object === 'client|list' && d.username === users.bridge.name);
         const denials = await aclDenials(admin);
         expect(denials.filter((d) => !byDesign(d))).toEqual([]);
         for (const proc of [redisMode, snapshotMode, standby])

@@ -1,6 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { PostgresError, resolveTable, type Queryable } from '@pg-static-cache/postgres';
-import { namesFor, type Message, type Names, type ResyncMessage } from '@pg-static-cache/protocol';
+import {
+  namesFor,
+  Signer,
+  type Message,
+  type Names,
+  type ResyncMessage,
+} from '@pg-static-cache/protocol';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -207,6 +213,7 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
       metrics: this.#ctx.metrics,
       logger: this.#ctx.logger,
       target: this,
+      signer: new Signer(config.signingKeys),
     }).start();
     if (config.jobs && config.worker) {
       this.#worker = await ReloadWorker.start({

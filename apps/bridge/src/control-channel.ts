@@ -1,4 +1,4 @@
-import type { Names, ResyncMessage } from '@pg-static-cache/protocol';
+import type { Names, ResyncMessage, Signer } from '@pg-static-cache/protocol';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
@@ -30,6 +30,7 @@ export class ControlChannel {
   readonly #metrics: BridgeMetrics;
   readonly #log: Logger;
   readonly #target: ControlTarget;
+  readonly #signer: Signer;
 
   constructor(options: {
     readonly subscriber: Redis;
@@ -38,6 +39,8 @@ export class ControlChannel {
     readonly metrics: BridgeMetrics;
     readonly logger: Logger;
     readonly target: ControlTarget;
+    /** With keys, only signed requests are answered, and answers are signed. */
+    readonly signer: Signer;
   }) {
     this.#subscriber = options.subscriber;
     this.#redis = options.redis;
@@ -45,6 +48,7 @@ export class ControlChannel {
     this.#metrics = options.metrics;
     this.#log = options.logger.child({ component: 'control' });
     this.#target = options.target;
+    this.#signer = options.signer;
   }
 
   /** Subscribes; resolves once Redis acknowledged the subscription. */
@@ -57,7 +61,7 @@ export class ControlChannel {
 
   #onMessage(channel: string, text: string): void {
     if (channel !== this.#names.control) return;
-    const message = parseControlMessage(text);
+    const message = parseControlMessage(text, this.#signer);
     if (message === undefined) {
       this.#metrics.invalidControl.inc();
       this.#log.warn({ length: text.length }, 'invalid control message: dropped');
@@ -89,7 +93,7 @@ export class ControlChannel {
       log.warn({ err: toError(error) }, 'manual resync failed');
     }
     await this.#redis
-      .publish(this.#names.control, serializeControlMessage(done))
+      .publish(this.#names.control, serializeControlMessage(done, this.#signer))
       .catch((error: unknown) =>
         log.warn({ err: toError(error) }, 'cannot reply to a resync request'),
       );

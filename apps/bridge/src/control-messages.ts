@@ -1,4 +1,4 @@
-import { MAX_MESSAGE_BYTES } from '@pg-static-cache/protocol';
+import { MAX_MESSAGE_BYTES, Signer } from '@pg-static-cache/protocol';
 import { z } from 'zod';
 
 // Local to the bridge for now (only the bridge and the CLI speak it); candidates for libs/protocol.
@@ -36,19 +36,33 @@ export type ResyncDone = z.infer<typeof resyncDoneSchema>;
 /** Any message on the control channel. */
 export type ControlMessage = z.infer<typeof controlSchema>;
 
-/** Validates a control-channel message (untrusted input); undefined when invalid. Never throws. */
-export function parseControlMessage(raw: string | Buffer): ControlMessage | undefined {
-  const text = typeof raw === 'string' ? raw : raw.toString('utf8');
-  if (Buffer.byteLength(text, 'utf8') > MAX_MESSAGE_BYTES) return undefined;
+const UNSIGNED = new Signer();
+
+/**
+ * Validates a control-channel message (untrusted input); undefined when invalid, or when `signer`
+ * has keys and none of them signed it. Never throws.
+ */
+export function parseControlMessage(
+  raw: string | Buffer,
+  signer: Signer = UNSIGNED,
+): ControlMessage | undefined {
+  const bytes = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length;
+  if (bytes > MAX_MESSAGE_BYTES) return undefined;
+  const opened = signer.open(raw);
+  if (!opened.ok) return undefined;
   try {
-    const parsed = controlSchema.safeParse(JSON.parse(text));
+    const parsed = controlSchema.safeParse(JSON.parse(opened.body.toString('utf8')));
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** Serializes a control message after validating it (a malformed one throws a ZodError). */
-export function serializeControlMessage(message: ControlMessage): string {
-  return JSON.stringify(controlSchema.parse(message));
+/**
+ * Serializes a control message after validating it (a malformed one throws a ZodError), signed
+ * when `signer` has keys.
+ */
+export function serializeControlMessage(message: ControlMessage, signer?: Signer): string {
+  const text = JSON.stringify(controlSchema.parse(message));
+  return signer === undefined ? text : signer.sign(text);
 }

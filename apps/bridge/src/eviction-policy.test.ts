@@ -34,15 +34,17 @@ describe('checkEvictionPolicy', () => {
     }
   });
 
-  it('says nothing but a debug line when CONFIG is denied (ACLs, managed Redis)', async () => {
+  it('reads the policy from INFO, so a user denied CONFIG (least privilege) is still warned', async () => {
     await using server = await startPrivateRedis();
     const admin = new Redis(server.url);
-    await admin.acl('SETUSER', 'app', 'on', '>secret-password', '~*', '&*', '+@all', '-config');
+    await admin.config('SET', 'maxmemory-policy', 'allkeys-random');
+    await admin.acl('SETUSER', 'app', 'on', '>secret-password', '+info', '+ping', '+client');
     const redis = new Redis(server.url, { username: 'app', password: 'secret-password' });
     const lines: { level: number; msg: string }[] = [];
     try {
-      expect(await checkEvictionPolicy(redis, capture(lines))).toBeUndefined();
-      expect(lines.map((l) => [l.level, l.msg])).toEqual([[20, 'cannot read maxmemory-policy']]);
+      await expect(redis.config('GET', 'maxmemory-policy')).rejects.toThrow(/NOPERM/);
+      expect(await checkEvictionPolicy(redis, capture(lines))).toBe('allkeys-random');
+      expect(lines.filter((l) => l.level >= 40)).toHaveLength(1);
     } finally {
       redis.disconnect();
       admin.disconnect();

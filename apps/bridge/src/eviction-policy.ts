@@ -10,8 +10,9 @@ const EVICTING = /^allkeys-/;
 
 /**
  * Warns once when Redis may evict our keys (`maxmemory-policy` other than `noeviction` or a
- * `volatile-*` one). Returns the policy, or undefined when it cannot be read (CONFIG is often
- * denied by ACLs or renamed by managed Redis): then nothing is said beyond a debug line.
+ * `volatile-*` one). Read from INFO, which every role may run (CONFIG GET would also reveal
+ * passwords, so least-privilege users are denied it). Returns the policy, or undefined when it
+ * cannot be read (a managed Redis may hide it): then nothing is said beyond a debug line.
  */
 export async function checkEvictionPolicy(
   redis: Redis,
@@ -19,27 +20,18 @@ export async function checkEvictionPolicy(
 ): Promise<string | undefined> {
   let policy: string | undefined;
   try {
-    const reply: unknown = await redis.config('GET', 'maxmemory-policy');
-    policy = policyOf(reply);
+    policy = /^maxmemory_policy:(\S+)/m.exec(await redis.info('memory'))?.[1];
   } catch (error) {
     logger.debug({ err: error }, 'cannot read maxmemory-policy');
     return undefined;
   }
-  if (policy !== undefined && EVICTING.test(policy)) {
+  if (policy === undefined) {
+    logger.debug('INFO memory has no maxmemory_policy');
+  } else if (EVICTING.test(policy)) {
     logger.warn(
       { policy },
       `Redis maxmemory-policy is ${policy}: it may evict snapshots, their version counters and reload jobs; use noeviction`,
     );
   }
   return policy;
-}
-
-// RESP2 answers [name, value]; RESP3 a map, which ioredis gives as an object.
-function policyOf(reply: unknown): string | undefined {
-  if (Array.isArray(reply)) return typeof reply[1] === 'string' ? reply[1] : undefined;
-  if (typeof reply === 'object' && reply !== null) {
-    const value = (reply as Record<string, unknown>)['maxmemory-policy'];
-    return typeof value === 'string' ? value : undefined;
-  }
-  return undefined;
 }

@@ -63,17 +63,19 @@ return 2`,
   2,
 );
 
-// KEYS: lease, channel, status hash. ARGV: prefix, message, then field/value pairs for the status
+// KEYS: lease, status hash. ARGV: prefix, channel, message, then field/value pairs for the status
 // hash. Publishing and the status update happen only while the lease is this term's: -1 when the
-// lease is absent (Redis restarted: the next renewal recreates it), -2 when it is another's.
+// lease is absent (Redis restarted: the next renewal recreates it), -2 when it is another's. The
+// channel is an ARGV, not a KEY: Redis checks KEYS against the user's key patterns, and a channel
+// is no key (a least-privilege bridge user needs no key access named like its channel).
 const FENCED_PUBLISH = new LuaScript(
   `local lease = redis.call('GET', KEYS[1])
 if not lease then return -1 end
 if not (${SAME_TERM}) then return -2 end
-local receivers = redis.call('PUBLISH', KEYS[2], ARGV[2])
-if #ARGV > 2 then redis.call('HSET', KEYS[3], unpack(ARGV, 3)) end
+local receivers = redis.call('PUBLISH', ARGV[2], ARGV[3])
+if #ARGV > 3 then redis.call('HSET', KEYS[2], unpack(ARGV, 4)) end
 return receivers`,
-  3,
+  2,
 );
 
 // KEYS: lease, status hash. ARGV: prefix, then field/value pairs.
@@ -153,8 +155,8 @@ export class TermLease {
   ): Promise<PublishResult> {
     const result = await FENCED_PUBLISH.run(
       this.#redis,
-      [this.#names.leader, channel, this.#names.status],
-      [this.#prefix, text, ...status.flat()],
+      [this.#names.leader, this.#names.status],
+      [this.#prefix, channel, text, ...status.flat()],
     );
     return result === -1 ? 'lease-absent' : result === -2 ? 'lease-taken' : 'published';
   }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ProtocolError } from './errors.ts';
-import type { SignatureReject, Signer } from './signing.ts';
+import { Signer, type SignatureReject } from './signing.ts';
 
 /** Protocol version every message carries; a client drops versions it does not know. */
 export const PROTOCOL_VERSION = 1;
@@ -100,21 +100,19 @@ function reject(reason: RejectReason, detail: string): ParseResult {
   return { ok: false, reason, detail: detail.slice(0, 200) };
 }
 
+const UNSIGNED = new Signer();
+
 /**
  * Validates a raw message; never throws, whatever the input. With a `signer` that has keys, a
- * message that is not signed by one of them is refused before it is parsed.
+ * message that is not signed by one of them is refused before it is parsed; without keys, a
+ * signature is stripped unchecked.
  */
-export function parseMessage(raw: string | Buffer, signer?: Signer): ParseResult {
+export function parseMessage(raw: string | Buffer, signer: Signer = UNSIGNED): ParseResult {
   const bytes = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length;
   if (bytes > MAX_MESSAGE_BYTES) return reject('too-large', `${bytes} bytes`);
-  let text: string;
-  if (signer === undefined) {
-    text = typeof raw === 'string' ? raw : raw.toString('utf8');
-  } else {
-    const opened = signer.open(raw);
-    if (!opened.ok) return reject(opened.reason, 'not signed by a configured key');
-    text = opened.body.toString('utf8');
-  }
+  const opened = signer.open(raw);
+  if (!opened.ok) return reject(opened.reason, 'not signed by a configured key');
+  const text = opened.body.toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { generationSchema, PROTOCOL_VERSION } from './messages.ts';
-import type { SignatureReject, Signer } from './signing.ts';
+import { Signer, type SignatureReject } from './signing.ts';
 
 const lsn = z.string().regex(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/);
 
@@ -68,26 +68,23 @@ export function snapshotContentDigest(
 export type SnapshotReject =
   'not-json' | 'invalid' | 'digest-mismatch' | 'shape-mismatch' | SignatureReject;
 
+const UNSIGNED = new Signer();
+
 /**
  * Parses and verifies a stored snapshot; never throws. With a `signer` that has keys, a value not
- * signed by one of them is refused unread.
+ * signed by one of them is refused unread; without keys, a signature is stripped unchecked.
  */
 export function parseSnapshot(
   raw: string | Buffer,
-  signer?: Signer,
+  signer: Signer = UNSIGNED,
 ):
   | { readonly ok: true; readonly snapshot: Snapshot }
   | { readonly ok: false; readonly reason: SnapshotReject; readonly detail: string } {
-  let text: string;
-  if (signer === undefined) {
-    text = typeof raw === 'string' ? raw : raw.toString('utf8');
-  } else {
-    const opened = signer.open(raw);
-    if (!opened.ok) {
-      return { ok: false, reason: opened.reason, detail: 'not signed by a configured key' };
-    }
-    text = opened.body.toString('utf8');
+  const opened = signer.open(raw);
+  if (!opened.ok) {
+    return { ok: false, reason: opened.reason, detail: 'not signed by a configured key' };
   }
+  const text = opened.body.toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -6,7 +6,7 @@ import {
   serializeControlMessage,
   type ResyncDone,
 } from '@pg-static-cache/bridge';
-import { namesFor } from '@pg-static-cache/protocol';
+import { namesFor, parseSigningKeys, Signer } from '@pg-static-cache/protocol';
 import { loadRedisConfig, parseTables, type CliEnv, type GlobalFlags } from '../config.ts';
 import { CliError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
@@ -16,7 +16,8 @@ import { RedisSession } from '../redis.ts';
 /** The flags of `resync`. */
 export interface ResyncFlags extends GlobalFlags {
   readonly table?: readonly string[];
-  readonly namespace: string;
+  readonly namespace?: string;
+  readonly signingKey?: string;
   readonly timeoutMs: number;
 }
 
@@ -25,11 +26,12 @@ async function answerTo(
   messages: AsyncIterable<unknown[]>,
   channel: string,
   requestId: string,
+  signer: Signer,
 ): Promise<ResyncDone | undefined> {
   try {
     for await (const [from, text] of messages) {
       if (from !== channel || typeof text !== 'string') continue;
-      const message = parseControlMessage(text);
+      const message = parseControlMessage(text, signer);
       if (message?.type === 'resync-done' && message.requestId === requestId) return message;
     }
   } catch (error) {
@@ -42,15 +44,19 @@ async function answerTo(
 /** Asks the leader for a resync and waits for its answer; the exit code says how it went. */
 export async function resync(flags: ResyncFlags, env: CliEnv): Promise<ExitCode> {
   const tables = flags.table === undefined ? undefined : parseTables(flags.table);
-  const names = namesFor(flags.namespace);
+  const names = namesFor(flags.namespace ?? env['PSC_NAMESPACE']);
+  const signer = new Signer(parseSigningKeys(flags.signingKey ?? env['PSC_SIGNING_KEY']));
   const config = loadRedisConfig(flags, env);
   const requestId = randomUUID();
-  const request = serializeControlMessage({
-    v: 1,
-    type: 'resync-request',
-    requestId,
-    ...(tables === undefined ? {} : { tables: tables.map((t) => t.text) }),
-  });
+  const request = serializeControlMessage(
+    {
+      v: 1,
+      type: 'resync-request',
+      requestId,
+      ...(tables === undefined ? {} : { tables: tables.map((t) => t.text) }),
+    },
+    signer,
+  );
 
   await using session = await RedisSession.open(config);
   const subscriber = await session.subscriber();
@@ -65,7 +71,7 @@ export async function resync(flags: ResyncFlags, env: CliEnv): Promise<ExitCode>
       printProblem(`no bridge is running in namespace ${names.namespace}`);
       return ExitCode.NOT_OK;
     }
-    const done = await answerTo(messages, names.control, requestId);
+    const done = await answerTo(messages, names.control, requestId, signer);
     if (done === undefined) {
       printProblem(
         `no leader answered within ${flags.timeoutMs} ms (namespace ${names.namespace})`,

@@ -9,7 +9,11 @@ export function registerResync(program: Command, context: CommandContext): Comma
     .command('resync')
     .description('ask the leading bridge to publish a resync, so every client reloads its caches')
     .option('-t, --table <name...>', 'only these tables, as written in SQL (default: all)')
-    .option('--namespace <name>', 'namespace of the bridges', 'psc')
+    .option('--namespace <name>', 'namespace of the bridges (env PSC_NAMESPACE; default: psc)')
+    .option(
+      '--signing-key <keys>',
+      "the bridges' signing key(s), comma-separated (env PSC_SIGNING_KEY); a bridge with keys answers only signed requests",
+    )
     .option('--timeout-ms <ms>', 'how long to wait for the leader', positiveInteger, 5000)
     .addHelpText(
       'after',
