@@ -18,6 +18,17 @@ export class CacheIndex<C> {
     for (const oid of table.memberOids) push(this.#byOid, oid, cache);
   }
 
+  /** Forgets every OID and name `cache` was registered under (its table was re-resolved). */
+  remove(cache: C): void {
+    for (const map of [this.#byOid, this.#byName] as Map<unknown, C[]>[]) {
+      for (const [key, list] of map) {
+        const left = list.filter((c) => c !== cache);
+        if (left.length === 0) map.delete(key);
+        else map.set(key, left);
+      }
+    }
+  }
+
   /** Caches whose table (or one of its members) has this OID. */
   byOid(oid: number): readonly C[] {
     return this.#byOid.get(oid) ?? [];

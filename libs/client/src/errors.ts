@@ -4,6 +4,7 @@ export type ClientErrorCode =
   | 'NO_CACHES'
   | 'NO_PRIMARY_KEY'
   | 'UNKNOWN_COLUMN'
+  | 'TABLE_GONE'
   | 'ALREADY_STARTED'
   | 'CLOSED'
   | 'START_FAILED';

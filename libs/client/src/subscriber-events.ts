@@ -7,6 +7,14 @@ import type { AnyCache } from './static-cache.ts';
 /** Everything a subscriber needs (see {@link SourceOptions} for the mode's settings); frozen on creation. */
 export interface SubscriberOptions extends SourceOptions {
   readonly caches: readonly AnyCache[];
+  /**
+   * How often every cache's table name is looked up again, so that a table dropped, renamed away
+   * or swapped in under the name is noticed although no trigger fires (0: never). Direct mode
+   * needs it unless the `sql_drop` event trigger is installed (`install --event-trigger`); in
+   * redis and snapshot mode the bridge's scheduled check does it for every app.
+   * @default 30000 in direct mode, 0 in redis and snapshot mode
+   */
+  readonly tableCheckIntervalMs?: number;
 }
 
 /** A cache swapped in new rows. */

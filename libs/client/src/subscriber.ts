@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { digestRows, resolveTable, selectRowsSql } from '@pg-static-cache/postgres';
+import { digestRows, selectRowsSql } from '@pg-static-cache/postgres';
 import pg from 'pg';
-import { CacheIndex } from './cache-index.ts';
 import { CacheReloader, type ReloadReason } from './cache-reloader.ts';
 import { createSource } from './create-source.ts';
 import { ClientError } from './errors.ts';
@@ -17,16 +16,10 @@ import {
   type LoadSource,
   type SnapshotMode,
 } from './snapshot-mode.ts';
-import {
-  bindTable,
-  markFresh,
-  markStale,
-  swapRows,
-  type AnyCache,
-  type Row,
-} from './static-cache.ts';
+import { markFresh, markStale, swapRows, type AnyCache, type Row } from './static-cache.ts';
 import { lsnValue } from './lsn.ts';
 import { copyStats, zeroStats, type SubscriberStats } from './subscriber-stats.ts';
+import { TableBindings } from './table-bindings.ts';
 
 import type { SubscriberEvents, SubscriberOptions } from './subscriber-events.ts';
 
@@ -40,6 +33,9 @@ export type {
 
 const EVENTS_MAY_BE_MISSING = 'events may be missing: the subscriber is reconnecting';
 
+/** Direct mode: how often every cached name is looked up again (a DROP or RENAME sends no NOTIFY). */
+export const DEFAULT_TABLE_CHECK_INTERVAL_MS = 30_000;
+
 /**
  * Keeps a set of caches equal to their tables: loads them all once events flow, reloads the ones
  * an event names, and reloads everything whenever events may have been lost.
@@ -50,7 +46,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   readonly #ownsPool: boolean;
   readonly #pool: pg.Pool;
   readonly #reloaders = new Map<AnyCache, CacheReloader>();
-  readonly #index = new CacheIndex<AnyCache>();
+  readonly #bindings: TableBindings;
+  readonly #tableCheckMs: number;
   readonly #source: InvalidationSource;
   /** Present in snapshot mode only. */
   readonly #snapshots: SnapshotMode | undefined;
@@ -69,6 +66,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#caches = this.options.caches;
     // Built (not connected) here, so bad options fail at once rather than at start().
     this.#source = this.#wire(createSource(this.options));
+    this.#tableCheckMs = tableCheckIntervalMs(this.options);
     this.#ownsPool = !(options.pg instanceof pg.Pool);
     this.#pool =
       options.pg instanceof pg.Pool
@@ -78,6 +76,10 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
           );
     // An idle pooled client that loses its server emits here; without a listener it would crash the app.
     this.#pool.on('error', (error) => this.#warn(error));
+    this.#bindings = new TableBindings(this.#pool, this.#caches, {
+      reload: (cache) => this.#reloaderOf(cache).request('change'),
+      warn: (error) => this.#warn(error),
+    });
     this.#snapshots = snapshotModeFor(this.options, {
       stats: this.#stats,
       currentLsn: () => currentLsn(this.#pool),
@@ -109,7 +111,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     if (this.#started) throw new ClientError('ALREADY_STARTED', 'subscriber already started');
     this.#started = true;
     try {
-      await this.#resolveTables();
+      await this.#bindings.bindAll();
       await this.#source.start();
       await this.#snapshots?.start();
       // close() may have run while LISTEN was being set up; nothing may load after it.
@@ -118,6 +120,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       }
       await Promise.all(this.#caches.map((cache) => this.#reloaderOf(cache).loadNow('start')));
       if (this.#status === 'connecting') this.#setStatus('ready');
+      this.#bindings.checkEvery(this.#tableCheckMs);
     } catch (error) {
       await this.close();
       if (error instanceof ClientError) throw error;
@@ -145,6 +148,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     if (this.#status === 'closed') return;
     this.#setStatus('closed');
     for (const reloader of this.#reloaders.values()) reloader.close();
+    this.#bindings.close();
     await this.#source.close();
     await this.#snapshots?.close();
     await this.idle();
@@ -158,13 +162,18 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #wire(source: InvalidationSource): InvalidationSource {
     source.on('invalidate', (oid, lsn) => {
       this.#stats.notifications += 1;
-      const caches = this.#index.byOid(oid);
+      const caches = this.#bindings.byOid(oid);
+      // A table we do not know by this OID may be one created or renamed under a name we follow.
+      if (caches.length === 0) this.#bindings.unknownOid(oid);
       if (this.#snapshots !== undefined) this.#snapshots.invalidated(caches, lsn);
       else for (const cache of caches) this.#reloaderOf(cache).request('change');
     });
-    source.on('snapshot', (message) =>
-      this.#snapshots?.announced(this.#index.byOid(message.oid), message),
-    );
+    source.on('snapshot', (message) => {
+      if (this.#snapshots === undefined) return;
+      const caches = this.#bindings.byOid(message.oid);
+      if (caches.length === 0) this.#bindings.unknownOid(message.oid);
+      this.#snapshots.announced(caches, message);
+    });
     source.on('resync', (request) => this.#resync(request));
     source.on('invalid', (reason, detail) => {
       this.#stats.invalid += 1;
@@ -200,17 +209,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     if (cause === 'gap') this.#stats.gaps += 1;
     const reason: ReloadReason = cause === 'reconnect' ? 'reconnect' : 'resync';
     // Listed names select among our own caches; a name we do not hold selects nothing.
-    const caches = tables === undefined ? this.#caches : this.#index.byNames(tables);
+    const caches = tables === undefined ? this.#caches : this.#bindings.byNames(tables);
     this.#snapshots?.resynced(caches, cause, reason);
     for (const cache of caches) this.#reloaderOf(cache).request(reason);
-  }
-
-  async #resolveTables(): Promise<void> {
-    for (const cache of this.#caches) {
-      const table = await resolveTable(this.#pool, cache.options.table);
-      cache[bindTable](table);
-      this.#index.add(cache, table);
-    }
   }
 
   #reloaderOf(cache: AnyCache): CacheReloader {
@@ -236,6 +237,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 
   async #load(cache: AnyCache, reason: ReloadReason): Promise<void> {
     const started = performance.now();
+    // A cache whose name was found naming no table, or another one, is re-resolved before
+    // anything loads: a stored snapshot of the table that went away is no rows of its name.
+    await this.#bindings.settle(cache);
     const query = () => this.#query(cache);
     const swap = (loaded: LoadedRows, from: LoadSource) =>
       this.#swap(cache, reason, loaded, from, started);
@@ -253,14 +257,15 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   }
 
   async #query(cache: AnyCache): Promise<LoadedRows> {
-    const table = cache.table;
-    if (table === undefined) throw new ClientError('CLOSED', 'cache table not resolved');
-    const sql = selectRowsSql(table, {
-      // Primary-key order is the digest's contract; a keyless table falls back to the cache key.
-      orderBy: table.primaryKey.length > 0 ? table.primaryKey : cache.keyColumns,
-      ...(cache.options.where === undefined ? {} : { where: cache.options.where }),
-    });
-    const result = await this.#pool.query<Row>(sql);
+    const result = await this.#bindings.query(cache, (table) =>
+      this.#pool.query<Row>(
+        selectRowsSql(table, {
+          // Primary-key order is the digest's contract; a keyless table falls back to the cache key.
+          orderBy: table.primaryKey.length > 0 ? table.primaryKey : cache.keyColumns,
+          ...(cache.options.where === undefined ? {} : { where: cache.options.where }),
+        }),
+      ),
+    );
     return { rows: result.rows, columns: result.fields.map((field) => field.name) };
   }
 
@@ -307,6 +312,19 @@ async function currentLsn(pool: pg.Pool): Promise<bigint> {
   const lsn = result.rows[0]?.lsn;
   if (lsn === undefined) throw new ClientError('CLOSED', 'pg_current_wal_lsn() returned no row');
   return lsnValue(lsn);
+}
+
+/** The `tableCheckIntervalMs` option, checked (JavaScript callers are not type-checked), with its per-mode default. */
+function tableCheckIntervalMs(options: SubscriberOptions): number {
+  const fallback = (options.mode ?? 'direct') === 'direct' ? DEFAULT_TABLE_CHECK_INTERVAL_MS : 0;
+  const intervalMs = options.tableCheckIntervalMs ?? fallback;
+  if (!Number.isFinite(intervalMs) || intervalMs < 0) {
+    throw new ClientError(
+      'INVALID_OPTIONS',
+      `tableCheckIntervalMs must be a number ≥ 0, not ${intervalMs}`,
+    );
+  }
+  return intervalMs;
 }
 
 /** Creates a subscriber; call `start()` to load the caches and begin following changes. */
