@@ -227,6 +227,9 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
     try {
       const table = await resolveJobTable(client, data.table, data.oid);
       if (table === undefined) {
+        // Its stored snapshot is of a table that is gone: an app that loaded it would serve the
+        // dropped rows as current. Without it, apps query Postgres and learn of the drop.
+        await this.#redis.del(this.#names.snapshot(data.table));
         throw new UnrecoverableError(`table ${JSON.stringify(data.table)} no longer exists`);
       }
       const { version, generation } = await this.#store.nextVersion(table.display);

@@ -126,6 +126,52 @@ describe('ScheduledResync', () => {
     expect(published).toHaveLength(1);
   });
 
+  it('invalidates a watched table that was dropped, renamed or replaced since the last run', async () => {
+    let current: ResolvedTable[] = [];
+    await using fixture = await setup({ tables: () => Promise.resolve(current) });
+    const { name, table, resync, published } = fixture;
+    current = [table];
+    await resync.runNow();
+    // Renamed: same OID, another name. The apps holding it learn of the rename when they reload.
+    await pool.query(`ALTER TABLE ${name} RENAME TO ${name}_away`);
+    const renamed = await resolveTable(pool, `${name}_away`);
+    current = [renamed];
+    expect((await resync.runNow()).gone).toEqual([table.display]);
+    expect(published).toEqual([{ type: 'invalidate', table }]);
+    // Dropped: nothing left to watch; announced once.
+    await pool.query(`DROP TABLE ${name}_away`);
+    current = [];
+    expect((await resync.runNow()).gone).toEqual([renamed.display]);
+    expect((await resync.runNow()).gone).toEqual([]);
+    expect(published).toEqual([
+      { type: 'invalidate', table },
+      { type: 'invalidate', table: renamed },
+    ]);
+  });
+
+  it('announces a table gone again on the next run when its invalidate could not be published', async () => {
+    let current: ResolvedTable[] = [];
+    let failing = true;
+    const published: Published[] = [];
+    await using fixture = await setup({
+      tables: () => Promise.resolve(current),
+      publish: (message) => {
+        if (failing) return Promise.reject(new Error('Redis is down'));
+        published.push(message);
+        return Promise.resolve();
+      },
+    });
+    const { table, resync } = fixture;
+    current = [table];
+    await resync.runNow();
+    current = [];
+    expect((await resync.runNow()).gone).toEqual([table.display]);
+    failing = false;
+    expect((await resync.runNow()).gone).toEqual([table.display]);
+    expect(published).toEqual([{ type: 'invalidate', table }]);
+    expect((await resync.runNow()).gone).toEqual([]);
+  });
+
   it('finds drift on every run even when the publisher notes its own invalidates', async () => {
     const noted: { resync?: ScheduledResync } = {};
     await using fixture = await setup({

@@ -1,6 +1,8 @@
 // The bridge's safety net behind the triggers: on a schedule, fingerprint every watched table and
 // invalidate any table whose content changed although no invalidate was announced for it (a
-// missing or disabled trigger, a lost notification). Also re-checks the triggers on each run.
+// missing or disabled trigger, a lost notification). Also re-checks the triggers on each run, and
+// invalidates a watched table that was dropped, renamed or replaced since the previous run: DDL
+// fires no trigger, and without the sql_drop event trigger nothing else tells the apps.
 import {
   checkTriggers,
   type ResolvedTable,
@@ -31,6 +33,8 @@ export interface ResyncReport {
   readonly tables: readonly ResyncTableReport[];
   /** How many tables drifted. */
   readonly drifted: number;
+  /** `schema.name` of tables watched by the previous run that were dropped, renamed or replaced since. */
+  readonly gone: readonly string[];
   /** Every table's trigger (and its members') is ok, and no table's check failed. */
   readonly triggersOk: boolean;
   readonly durationMs: number;
@@ -92,6 +96,8 @@ export class ScheduledResync {
   readonly #baselines = new Map<number, Baseline>();
   /** OID → value of #announcements when an invalidate for it was last announced. */
   readonly #announced = new Map<number, number>();
+  /** The tables of the previous run (and any whose invalidate for going away is still owed). */
+  #previous: readonly ResolvedTable[] = [];
   #announcements = 0;
   #task: ScheduledTask | undefined;
   #running: Promise<ResyncReport> | undefined;
@@ -169,6 +175,7 @@ export class ScheduledResync {
     const at = Date.now();
     const started = performance.now();
     const tables = await this.#options.tables();
+    const gone = await this.#announceGone(tables);
     const reports: ResyncTableReport[] = [];
     let failed = 0;
     for (const table of tables) {
@@ -188,6 +195,7 @@ export class ScheduledResync {
       at,
       tables: Object.freeze(reports),
       drifted,
+      gone: Object.freeze(gone),
       triggersOk: failed === 0 && reports.every((r) => r.trigger.ok),
       durationMs: Math.round(performance.now() - started),
     });
@@ -198,6 +206,7 @@ export class ScheduledResync {
         tables: reports.length,
         failed,
         drifted,
+        gone: gone.length,
         triggersOk: report.triggersOk,
         ms: report.durationMs,
       },
@@ -251,6 +260,36 @@ export class ScheduledResync {
     }
     this.#baselines.set(table.oid, { digest, checkedThrough });
     return Object.freeze({ table: table.display, digest, drifted, trigger });
+  }
+
+  /**
+   * Invalidates each table of the previous run that no table of this run is (same OID and same
+   * name): apps holding it reload, and their load finds it dropped, renamed or replaced and says
+   * so, and a reload job finds it gone and deletes its snapshot. One whose invalidate cannot be
+   * published is tried again on the next run.
+   */
+  async #announceGone(tables: readonly ResolvedTable[]): Promise<string[]> {
+    const present = new Set(tables.map((t) => `${t.oid} ${t.display}`));
+    const gone = this.#previous.filter((t) => !present.has(`${t.oid} ${t.display}`));
+    const owed: ResolvedTable[] = [];
+    for (const table of gone) {
+      if (this.#closed) {
+        owed.push(table);
+        continue;
+      }
+      this.#log.warn(
+        { table: table.display, oid: table.oid },
+        'watched table was dropped, renamed or replaced; invalidating it',
+      );
+      try {
+        await this.#options.publish({ type: 'invalidate', table });
+      } catch (error) {
+        owed.push(table);
+        this.#log.error({ err: error, table: table.display }, 'cannot announce a table gone');
+      }
+    }
+    this.#previous = [...tables, ...owed];
+    return gone.map((t) => t.display);
   }
 
   #forgetUnwatched(tables: readonly ResolvedTable[]): void {
