@@ -1,10 +1,11 @@
-// Bridges as real processes (`node --import tsx apps/bridge/src/main.ts`), configured by
-// environment with short lease and heartbeat timings, and who among them leads right now.
+// Bridges as real processes (`node --import tsx apps/bridge/src/main.ts`, or the CLI's
+// `pg-static-cache bridge`), configured by environment with short lease and heartbeat timings, and
+// who among them leads right now.
 import { bridgesKey, parseLease, type LeaseValue } from '@pg-static-cache/bridge';
 import type { Names } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import { waitFor } from '../../support/index.ts';
-import { spawnNode, type SpawnedProcess } from '../../support/process.ts';
+import { spawnCli, spawnNode, type ChildEnv, type SpawnedProcess } from '../../support/process.ts';
 
 const MAIN = 'apps/bridge/src/main.ts';
 
@@ -31,6 +32,10 @@ export interface BridgeFleetOptions {
   readonly redisUrl: string;
   readonly names: Names;
   readonly channel: string;
+  /** Settings over {@link FAST_BRIDGE_ENV}, e.g. `PSC_JOBS: '1'` for snapshot-mode apps. */
+  readonly env?: ChildEnv;
+  /** Runs `pg-static-cache bridge` instead of the bridge's own entry point. @default false */
+  readonly cli?: boolean;
 }
 
 /** The leader: its process, its id and the lease it holds. */
@@ -48,7 +53,7 @@ export interface BridgeFleet extends AsyncDisposable {
   lease(): Promise<LeaseValue | undefined>;
   /** The epoch counter in Redis now (0 when absent). */
   epochCounter(): Promise<number>;
-  /** Waits until a lease names one of our processes, and returns that leader. */
+  /** Waits until a lease names one of our processes that still runs, and returns that leader. */
   leader(timeoutMs?: number): Promise<Leader>;
   /** Last lines of every bridge's stderr, for failure messages. */
   describe(): string;
@@ -72,14 +77,16 @@ export function createBridgeFleet(options: BridgeFleetOptions): BridgeFleet {
   const lease = async () => parseLease(await redis.get(names.leader));
   return {
     async start(id) {
-      const proc = spawnNode(MAIN, [], {
+      const env = {
         ...FAST_BRIDGE_ENV,
+        ...options.env,
         DATABASE_URL: options.databaseUrl,
         REDIS_URL: options.redisUrl,
         PSC_NAMESPACE: names.namespace,
         PSC_CHANNEL: options.channel,
         PSC_BRIDGE_ID: id,
-      });
+      };
+      const proc = options.cli === true ? spawnCli(['bridge'], { env }) : spawnNode(MAIN, [], env);
       processes.set(id, proc);
       await proc.waitForLine((l) => l.includes('"msg":"bridge started"'), { stream: 'stderr' });
       return proc;
@@ -95,7 +102,9 @@ export function createBridgeFleet(options: BridgeFleetOptions): BridgeFleet {
         async () => {
           const value = await lease().catch(() => undefined);
           const proc = value === undefined ? undefined : processes.get(value.bridge);
-          if (value !== undefined && proc !== undefined)
+          // A killed leader's lease outlives it until it expires.
+          const running = proc?.child.exitCode === null && proc.child.signalCode === null;
+          if (value !== undefined && proc !== undefined && running)
             found = { id: value.bridge, proc, lease: value };
           return found !== undefined;
         },

@@ -17,6 +17,8 @@ export interface LoggedMessage {
 /** A subscription to `names.events` that keeps every leader message; disconnects on dispose. */
 export interface EventLog extends AsyncDisposable {
   readonly entries: readonly LoggedMessage[];
+  /** The text of every valid message as published, snapshots included (for replaying them). */
+  readonly raw: readonly string[];
   /** The first entry at index `from` or later whose message matches, waiting up to `timeoutMs`. */
   waitFor(
     what: string,
@@ -30,6 +32,7 @@ export interface EventLog extends AsyncDisposable {
 /** Subscribes (resubscribing by itself after a Redis restart) and resolves once subscribed. */
 export async function startEventLog(redisUrl: string, names: Names): Promise<EventLog> {
   const entries: LoggedMessage[] = [];
+  const raw: string[] = [];
   const redis = new Redis(redisUrl, {
     maxRetriesPerRequest: 1,
     retryStrategy: (times) => Math.min(times * 50, 500),
@@ -37,6 +40,7 @@ export async function startEventLog(redisUrl: string, names: Names): Promise<Eve
   redis.on('error', () => undefined);
   redis.on('message', (_channel: string, text: string) => {
     const parsed = parseMessage(text);
+    if (parsed.ok) raw.push(text);
     if (parsed.ok && parsed.message.type !== 'snapshot') {
       entries.push({ message: parsed.message, at: performance.now() });
     }
@@ -49,6 +53,7 @@ export async function startEventLog(redisUrl: string, names: Names): Promise<Eve
       .filter(predicate);
   return {
     entries,
+    raw,
     since,
     async waitFor(what, predicate, { timeoutMs = 10_000, from = 0 } = {}) {
       const find = () => entries.slice(from).find((entry) => predicate(entry.message));
