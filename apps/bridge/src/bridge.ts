@@ -35,6 +35,7 @@ import { BridgeMetrics, type BridgeRole } from './metrics.ts';
 import { createPool } from './postgres-pool.ts';
 import { Presence } from './presence.ts';
 import { checkPostgres, connectRedis } from './reachability.ts';
+import { bridgeReadiness } from './readiness.ts';
 import { BOARD_PATH, queueBoard } from './queue-board.ts';
 import { createRedis } from './redis-connection.ts';
 import { ReloadQueue, withReloadJobs } from './reload-queue.ts';
@@ -321,25 +322,13 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
   }
 
   #readiness(): Readiness {
-    const leadership = this.#leadership;
-    const { health } = this.#watch;
-    const body = {
+    const standby = this.#watch.health;
+    return bridgeReadiness({
       role: this.#role,
-      epoch: this.epoch ?? null,
       bridge: this.id,
-      listen: leadership?.listenStatus ?? null,
-    };
-    switch (this.#role) {
-      case 'leader':
-        return {
-          ready: leadership?.listenStatus === 'ready' && leadership.term !== undefined,
-          body,
-        };
-      case 'standby':
-        return { ready: health.postgres && health.redis, body: { ...body, ...health } };
-      case 'stopped':
-        return { ready: false, body };
-    }
+      leadership: this.#leadership,
+      standby,
+    });
   }
 
   async #shutdown(): Promise<void> {

@@ -14,6 +14,7 @@ import type { BridgeContext } from './context.ts';
 import { BridgeError, toError } from './errors.ts';
 import { nextEpoch, TermLease, type PublishResult } from './lease.ts';
 import { ScheduledResync, type ResyncReport } from './scheduled-resync.ts';
+import { TermHealth } from './term-health.ts';
 import { discoverTables, tablesStatus } from './watched-tables.ts';
 
 /** Messages a leader sends. */
@@ -39,6 +40,8 @@ export class LeaderTerm {
   readonly backendPid: number;
   /** When the term began (ms since the Unix epoch). */
   readonly since = Date.now();
+  /** Whether this term's publishes and lease renewals go through (what /readyz reports). */
+  readonly health: TermHealth;
   readonly #ctx: BridgeContext;
   readonly #lease: TermLease;
   readonly #log: BridgeContext['logger'];
@@ -64,6 +67,10 @@ export class LeaderTerm {
     this.backendPid = backendPid;
     this.#log = ctx.logger.child({ component: 'leader', epoch });
     this.#signer = new Signer(ctx.config.signingKeys);
+    // Heartbeats publish every heartbeatMs: three missed in a row without even an error is a
+    // Redis that does not answer.
+    const { heartbeatMs, renewMs } = ctx.config;
+    this.health = new TermHealth(ctx.metrics, 3 * Math.max(heartbeatMs, renewMs), this.since);
   }
 
   /** Takes the next epoch (never below `floor`) and the lease; call only while holding the lock. */
@@ -185,7 +192,7 @@ export class LeaderTerm {
     try {
       result = await this.#lease.publish(names.events, text, pairs(status));
     } catch (error) {
-      metrics.publishErrors.inc();
+      this.health.publishFailed(toError(error));
       this.#owesResync = true;
       this.#log.warn(
         { err: toError(error), type: message.type, seq: message.seq },
@@ -195,6 +202,7 @@ export class LeaderTerm {
     }
     if (result !== 'published') {
       metrics.fenced.inc({ reason: result });
+      this.health.publishFenced(result);
       const { type, seq } = message;
       if (result === 'lease-taken') {
         this.#log.warn({ type, seq }, 'publish fenced: the lease belongs to another term');
@@ -208,6 +216,7 @@ export class LeaderTerm {
       }
       return undefined;
     }
+    this.health.published();
     metrics.countPublished(message);
     this.#ctx.onPublished(message);
     return message;
@@ -241,6 +250,7 @@ export class LeaderTerm {
     this.#renewing = true;
     try {
       const result = await this.#lease.renew();
+      this.health.renewed();
       if (this.#renewFailing) this.#log.info('lease renewal works again');
       this.#renewFailing = false;
       if (result === 'lost') {
@@ -255,6 +265,7 @@ export class LeaderTerm {
         });
       }
     } catch (error) {
+      this.health.renewFailed(toError(error));
       // Logged once per failing streak: Redis being down would otherwise log every renewMs.
       if (!this.#renewFailing) this.#log.warn({ err: toError(error) }, 'lease renewal failed');
       this.#renewFailing = true;

@@ -6,6 +6,16 @@ export type BridgeRole = 'standby' | 'leader' | 'stopped';
 
 const ROLES: readonly BridgeRole[] = ['standby', 'leader', 'stopped'];
 
+/** Why a message did not go out (the `reason` of psc_bridge_publish_failures_total). */
+export type PublishFailure = 'unreachable' | 'refused' | 'lease-absent' | 'lease-taken';
+
+const PUBLISH_FAILURES: readonly PublishFailure[] = [
+  'unreachable',
+  'refused',
+  'lease-absent',
+  'lease-taken',
+];
+
 /** Why a notification did not become an invalidate message. */
 export type DropReason = 'not-an-oid' | 'unknown-table' | 'no-term';
 
@@ -44,10 +54,21 @@ export class BridgeMetrics {
     'Publishes dropped by the lease fence: lease-taken (another term holds it) or lease-absent (Redis lost it)',
     ['reason'],
   );
-  readonly publishErrors = this.#counter(
-    'psc_bridge_publish_errors_total',
-    'Publishes that failed (Redis unreachable); clients see the seq gap and resync',
+  readonly publishFailures = this.#counter(
+    'psc_bridge_publish_failures_total',
+    'Messages that did not go out: Redis unreachable, Redis refused (OOM, READONLY), or dropped by the lease fence (lease-absent, lease-taken); clients see the seq gap and resync',
+    ['reason'],
   );
+  readonly renewalFailures = this.#counter(
+    'psc_bridge_lease_renewal_failures_total',
+    'Lease renewals that failed: Redis unreachable or refused (OOM, READONLY)',
+    ['reason'],
+  );
+  readonly lastPublish = new Gauge({
+    name: 'psc_bridge_last_publish_timestamp_seconds',
+    help: 'When this bridge last published a message (seconds since the Unix epoch; 0 before the first)',
+    registers: [this.registry],
+  });
   readonly invalidControl = this.#counter(
     'psc_bridge_control_messages_invalid_total',
     'Messages on the control channel that failed validation',
@@ -104,6 +125,10 @@ export class BridgeMetrics {
       this.notificationsDropped.inc({ reason }, 0);
     }
     for (const reason of ['lease-taken', 'lease-absent'] as const) this.fenced.inc({ reason }, 0);
+    for (const reason of PUBLISH_FAILURES) this.publishFailures.inc({ reason }, 0);
+    for (const reason of ['unreachable', 'refused'] as const) {
+      this.renewalFailures.inc({ reason }, 0);
+    }
   }
 
   /** Moves the role gauge. */
