@@ -8,6 +8,7 @@ import {
 } from '@pg-static-cache/bridge';
 import { installTriggers } from '@pg-static-cache/postgres';
 import { namesFor, type Names } from '@pg-static-cache/protocol';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestSchema, redisUrl, uniqueName, type TestSchema } from '../support/index.ts';
@@ -68,6 +69,7 @@ async function writeLeaderState(names: Names, tables: readonly object[]): Promis
     epoch: '7',
     leaderSince: String(now - 60_000),
     lastHeartbeatAt: String(now - 1_000),
+    heartbeatMs: '2000',
     lastResyncAt: String(now - 60_000),
     lastResyncReason: 'takeover',
     channel,
@@ -92,12 +94,14 @@ describe('status', { timeout: 120_000 }, () => {
     expect(Object.keys(report)).toEqual([
       'namespace',
       'ok',
+      'problems',
       'at',
       'leader',
       'bridges',
       'term',
       'triggers',
       'tables',
+      'queue',
     ]);
     expect(report).toMatchObject({
       namespace: names.namespace,
@@ -119,6 +123,8 @@ describe('status', { timeout: 120_000 }, () => {
       // The naming the leader recorded reaches the live check without any flag.
       triggers: 'live',
       tables: [{ table: items, state: 'ok', ok: true, drifted: null, snapshotVersion: 12 }],
+      problems: [],
+      queue: { paused: false, waiting: 0, active: 0, delayed: 0, failed: 0 },
     });
     const leader = report['leader'] as { leaseAgeMs: number };
     expect(leader.leaseAgeMs).toBeGreaterThanOrEqual(500);
@@ -131,6 +137,9 @@ describe('status', { timeout: 120_000 }, () => {
     expect(human.stdout).toMatch(/^resync: +\d+ s ago \(takeover\)$/m);
     expect(human.stdout).toMatch(/^TABLE +TRIGGER +DRIFTED +SNAPSHOT$/m);
     expect(human.stdout).toMatch(/ ok +- +v12$/m);
+    expect(human.stdout).toMatch(
+      /^reload queue: +running \(0 waiting, 0 active, 0 delayed, 0 failed\)$/m,
+    );
     expect(human.stdout).toMatch(/^status: ok$/m);
   });
 
@@ -174,13 +183,55 @@ describe('status', { timeout: 120_000 }, () => {
     expect(JSON.parse(run.stdout)).toEqual({
       namespace: names.namespace,
       ok: false,
+      problems: ['no leader holds the lease'],
       at: expect.any(Number) as number,
       leader: null,
       bridges: [],
       term: null,
       triggers: 'recorded',
       tables: [],
+      queue: { paused: false, waiting: 0, active: 0, delayed: 0, failed: 0 },
     });
+  });
+
+  // Before, both read as `ok`: a leader whose publishes fail still holds its lease for a while,
+  // and a queue paused from Bull Board stops every snapshot without a word.
+  it('exit 1 when the leader publishes no heartbeat, or the reload queue is paused', async () => {
+    const names = newNamespace();
+    const items = `${s.schema}.items`;
+    await writeLeaderState(names, [{ table: items, state: 'ok', ok: true }]);
+    const args = ['status', '--namespace', names.namespace];
+
+    await redis.hset(names.status, 'lastHeartbeatAt', String(Date.now() - 30_000));
+    const silent = await cli([...args, '--json']);
+    expect(silent.code).toBe(1);
+    expect(JSON.parse(silent.stdout)).toMatchObject({
+      ok: false,
+      problems: [
+        expect.stringMatching(
+          /^no heartbeat published for 3\d s \(every 2000 ms expected\): publishes failing$/,
+        ) as string,
+      ],
+    });
+    await redis.hset(names.status, 'lastHeartbeatAt', String(Date.now()));
+
+    const connection = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+    const queue = new Queue(names.queue, { connection });
+    try {
+      await queue.pause();
+      const paused = await cli(args);
+      expect(paused).toMatchObject({ code: 1, stderr: '' });
+      expect(paused.stdout).toMatch(/^reload queue: +PAUSED \(0 waiting/m);
+      expect(paused.stdout).toMatch(
+        /^status: NOT OK: the reload queue is paused: no snapshot is stored until it is resumed$/m,
+      );
+      await queue.resume();
+      expect((await cli(args)).code).toBe(0);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+      connection.disconnect();
+    }
   });
 });
 

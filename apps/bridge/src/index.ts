@@ -28,6 +28,7 @@ export {
 export type { BridgeRole } from './metrics.ts';
 export { bridgesKey, type PresenceEntry } from './presence.ts';
 export { BOARD_PATH } from './queue-board.ts';
+export { readQueueState, type QueueState } from './queue-state.ts';
 export { RELOAD_JOB, type ReloadJobData } from './reload-job.ts';
 export { ReloadQueue, type ReloadTarget } from './reload-queue.ts';
 export {

@@ -17,8 +17,8 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 /** Text for `--help`, so the codes are documented where users look. */
 export const EXIT_CODES_HELP = `Exit codes:
   0  success
-  1  check: at least one table's triggers are not ok; status: no leader, or a trigger not ok;
-     resync: no leader answered in time
+  1  check: at least one table's triggers are not ok; status: no leader, failing publishes, a
+     trigger not ok or a paused reload queue; resync: no leader answered in time
   2  bad input (flag, table name, URL, no primary key) or the database or Redis could not be used`;
 
 /** How a failure ends the process: the one stderr line (if any) and the exit code. */

@@ -19,7 +19,13 @@ describe('status report', () => {
       { source: 'recorded', list: recordedTables({ tables: '{' }) },
       NOW,
     );
-    expect(report).toMatchObject({ ok: false, leader: null, bridges: [], tables: [] });
+    expect(report).toMatchObject({
+      ok: false,
+      problems: ['no leader holds the lease'],
+      leader: null,
+      bridges: [],
+      tables: [],
+    });
     expect(report.term).toMatchObject({ epoch: null, lastHeartbeatAt: null, heartbeatAgeMs: null });
     expect(
       recordedTables({ tables: '[null, 1, {"table":"s.t"}, {"table":"s.u","state":"ok"}]' }),
@@ -44,6 +50,29 @@ describe('status report', () => {
     expect(withLiveTriggers([], live)).toEqual([
       { table: 's.a', state: 'ok', ok: true, drifted: null },
     ]);
+  });
+
+  it('a leader whose heartbeats stopped, or a paused reload queue, is a problem', () => {
+    const lease = JSON.stringify({ bridge: 'a', epoch: 2, backendPid: 9, renewedAt: NOW - 10 });
+    const at = (ago: number) => ({ heartbeatMs: '2000', lastHeartbeatAt: String(NOW - ago) });
+    const report = (status: Record<string, string>, paused = false) =>
+      buildStatusReport(
+        names,
+        { lease, bridges: {}, status },
+        { source: 'recorded', list: [] },
+        NOW,
+        { paused, waiting: 0, active: 0, delayed: 0, failed: 0 },
+      );
+    expect(report(at(9_000)).problems).toEqual([]);
+    // Three heartbeats, but never under 10 s (clock skew between hosts).
+    expect(report(at(10_001)).problems).toEqual([
+      'no heartbeat published for 10 s (every 2000 ms expected): publishes failing',
+    ]);
+    expect(report({ ...at(60_000), heartbeatMs: '' }).problems).toEqual([]);
+    expect(report(at(0), true)).toMatchObject({
+      ok: false,
+      problems: ['the reload queue is paused: no snapshot is stored until it is resumed'],
+    });
   });
 
   it('formats ages for people', () => {

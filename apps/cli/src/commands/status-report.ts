@@ -1,5 +1,11 @@
 // What `status` reads and how it judges it; loaded only when `status` runs (see status.ts).
-import { bridgesKey, parseLease, snapshotKeys } from '@pg-static-cache/bridge';
+import {
+  bridgesKey,
+  parseLease,
+  readQueueState,
+  snapshotKeys,
+  type QueueState,
+} from '@pg-static-cache/bridge';
 import { checkTriggers, type TriggerReport } from '@pg-static-cache/postgres';
 import { namesFor, type Names } from '@pg-static-cache/protocol';
 import type { Redis } from 'ioredis';
@@ -17,7 +23,8 @@ import { RedisSession } from '../redis.ts';
 
 /** The flags of `status`. */
 export interface StatusFlags extends GlobalFlags, NamingFlags {
-  readonly namespace: string;
+  /** Else PSC_NAMESPACE, else `psc`. */
+  readonly namespace?: string;
   readonly json?: boolean;
 }
 
@@ -49,6 +56,8 @@ export interface TermStatus {
   readonly leaderSince: number | null;
   readonly lastHeartbeatAt: number | null;
   readonly heartbeatAgeMs: number | null;
+  /** How often the leader publishes a heartbeat, as it recorded. */
+  readonly heartbeatMs: number | null;
   readonly lastResyncAt: number | null;
   readonly lastResyncReason: string | null;
   /** Last scheduled trigger check and drift digest; null before the first. */
@@ -71,8 +80,13 @@ export interface TableStatus {
 /** The whole `status --json` document. */
 export interface StatusReport {
   readonly namespace: string;
-  /** A leader holds the lease and every table's trigger is ok (exit code 0). */
+  /** Nothing in `problems` (exit code 0). */
   readonly ok: boolean;
+  /**
+   * What is wrong, one line each: no leader, heartbeats no longer published (publishes failing),
+   * tables without a working trigger, a paused reload queue.
+   */
+  readonly problems: readonly string[];
   /** When this report was taken, ms since the Unix epoch. */
   readonly at: number;
   readonly leader: LeaderStatus | null;
@@ -81,6 +95,8 @@ export interface StatusReport {
   /** Where the table states come from: `live` (checkTriggers now) or `recorded` (by the leader). */
   readonly triggers: 'live' | 'recorded';
   readonly tables: readonly TableStatus[];
+  /** The reload queue; null when it was not read (unit tests). */
+  readonly queue: QueueState | null;
 }
 
 /** What Redis holds for a namespace, before evaluation. */
@@ -150,6 +166,7 @@ function termStatus(hash: Readonly<Record<string, string>>, now: number): TermSt
     leaderSince: numberOf(hash['leaderSince']),
     lastHeartbeatAt,
     heartbeatAgeMs: age(now, lastHeartbeatAt),
+    heartbeatMs: numberOf(hash['heartbeatMs']),
     lastResyncAt: numberOf(hash['lastResyncAt']),
     lastResyncReason: stringOf(hash['lastResyncReason']),
     lastCheckAt: numberOf(hash['lastCheckAt']),
@@ -212,12 +229,45 @@ export function withLiveTriggers(
   });
 }
 
+// Heartbeats go out every heartbeatMs with the leader's status update: a record this old means
+// its publishes fail (Redis refusing writes, a stuck leader). Never under 10 s, so clock skew
+// between the leader's host and this one does not raise a false alarm.
+const STALE_HEARTBEATS = 3;
+const MIN_STALE_MS = 10_000;
+
+function problemsOf(
+  leader: LeaderStatus | null,
+  term: TermStatus | null,
+  tables: readonly TableStatus[],
+  queue: QueueState | null,
+): string[] {
+  const problems: string[] = [];
+  if (leader === null) problems.push('no leader holds the lease');
+  const every = term?.heartbeatMs ?? null;
+  const quiet = term?.heartbeatAgeMs ?? null;
+  if (leader !== null && every !== null && quiet !== null) {
+    if (quiet > Math.max(STALE_HEARTBEATS * every, MIN_STALE_MS)) {
+      const seconds = Math.round(quiet / 1000);
+      problems.push(
+        `no heartbeat published for ${seconds} s (every ${every} ms expected): publishes failing`,
+      );
+    }
+  }
+  const bad = tables.filter((t) => !t.ok).length;
+  if (bad > 0) problems.push(`${bad} table${bad === 1 ? '' : 's'} without a working trigger`);
+  if (queue?.paused === true) {
+    problems.push('the reload queue is paused: no snapshot is stored until it is resumed');
+  }
+  return problems;
+}
+
 /** Evaluates what Redis holds (and the live table states, when known) into the report. */
 export function buildStatusReport(
   names: Names,
   state: RedisState,
   tables: { readonly source: 'live' | 'recorded'; readonly list: readonly TableStatus[] },
   now = Date.now(),
+  queue: QueueState | null = null,
 ): StatusReport {
   const lease = parseLease(state.lease);
   const leader =
@@ -226,15 +276,19 @@ export function buildStatusReport(
     .map(([id, text]) => bridgeStatus(id, text, now))
     .filter((b): b is BridgeStatus => b !== undefined)
     .sort((a, b) => a.bridge.localeCompare(b.bridge));
+  const term = termStatus(state.status, now);
+  const problems = problemsOf(leader, term, tables.list, queue);
   return {
     namespace: names.namespace,
-    ok: leader !== null && tables.list.every((t) => t.ok),
+    ok: problems.length === 0,
+    problems,
     at: now,
     leader,
     bridges,
-    term: termStatus(state.status, now),
+    term,
     triggers: tables.source,
     tables: tables.list,
+    queue,
   };
 }
 
@@ -251,7 +305,10 @@ export async function withSnapshotVersions(
 
 /** Reads Redis (and, with a database URL, checks the triggers live) into the report. */
 export async function loadStatus(flags: StatusFlags, env: CliEnv): Promise<StatusReport> {
-  const names = namesFor(flags.namespace);
+  // The namespace a bridge of the same environment uses (one configuration).
+  const fromEnv = env['PSC_NAMESPACE'];
+  const namespace = flags.namespace ?? (fromEnv === undefined || fromEnv === '' ? 'psc' : fromEnv);
+  const names = namesFor(namespace);
   const redisConfig = loadRedisConfig(flags, env);
   const database = hasDatabase(flags, env) ? loadDatabaseConfig(flags, env) : undefined;
   await using session = await RedisSession.open(redisConfig);
@@ -266,5 +323,6 @@ export async function loadStatus(flags: StatusFlags, env: CliEnv): Promise<Statu
     list = withLiveTriggers(recorded, live);
   }
   const tables = await withSnapshotVersions(session.redis, names, list);
-  return buildStatusReport(names, state, { source, list: tables });
+  const queue = await readQueueState(session.redis, names.queue);
+  return buildStatusReport(names, state, { source, list: tables }, Date.now(), queue);
 }

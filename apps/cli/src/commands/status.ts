@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { ExitCode } from '../exit.ts';
 import { formatColumns, printLine } from '../output.ts';
 import type { CommandContext } from './context.ts';
+import type { QueueState } from '@pg-static-cache/bridge';
 import type { StatusFlags, StatusReport } from './status-report.ts';
 import { addNamingOptions } from './trigger-command.ts';
 
@@ -15,12 +16,13 @@ export function formatAge(ms: number | null): string {
 }
 
 function verdict(report: StatusReport): string {
-  if (report.ok) return 'ok';
-  const problems: string[] = [];
-  if (report.leader === null) problems.push('no leader holds the lease');
-  const bad = report.tables.filter((t) => !t.ok).length;
-  if (bad > 0) problems.push(`${bad} table${bad === 1 ? '' : 's'} without a working trigger`);
-  return `NOT OK: ${problems.join('; ')}`;
+  return report.ok ? 'ok' : `NOT OK: ${report.problems.join('; ')}`;
+}
+
+function queueLine(queue: QueueState): string {
+  const { waiting, active, delayed, failed } = queue;
+  const counts = `${waiting} waiting, ${active} active, ${delayed} delayed, ${failed} failed`;
+  return `${queue.paused ? 'PAUSED' : 'running'} (${counts})`;
 }
 
 /** The human summary: who leads, who stands by, how fresh the leader's signs of life are, the tables. */
@@ -53,6 +55,7 @@ export function formatStatus(report: StatusReport): string {
       ['drift check', `${ago(term.lastCheckAt)}${term.lastCheckAt === null ? '' : drifted}`],
     );
   }
+  if (report.queue !== null) rows.push(['reload queue', queueLine(report.queue)]);
   rows.push(['triggers', report.triggers === 'live' ? 'checked now' : 'as the leader recorded']);
   const lines = [formatColumns(rows.map(([key, value]) => [`${key}:`, value]))];
   if (report.tables.length > 0) {
@@ -77,28 +80,31 @@ export function registerStatus(program: Command, context: CommandContext): Comma
     .description(
       "show the bridges' leader, standbys, signs of life and the watched tables' triggers",
     )
-    .option('--namespace <name>', 'namespace of the bridges', 'psc')
+    .option('--namespace <name>', 'namespace of the bridges (PSC_NAMESPACE; default: psc)')
     .option('--json', 'print the report as one JSON object');
   addNamingOptions(command)
     .addHelpText(
       'after',
       `
-Reads Redis (REDIS_URL or --redis-url): the leader lease, the bridges' presence and the leader's
-status record. With DATABASE_URL (or --database-url) the triggers are checked live, else the
+Reads Redis (REDIS_URL or --redis-url): the leader lease, the bridges' presence, the leader's
+status record and the reload queue. With DATABASE_URL (or --database-url) the triggers are checked live, else the
 leader's last recorded check is shown. The naming flags default to what the leader recorded.
 
---json prints {"namespace","ok","at","leader","bridges","term","triggers","tables"}:
+--json prints {"namespace","ok","problems","at","leader","bridges","term","triggers","tables","queue"}:
+  problems [string], one line per problem (empty when ok)
   leader   null | {"bridge","epoch","backendPid","renewedAt","leaseAgeMs"}
   bridges  [{"bridge","role","epoch","pid","host","lastSeenAt","ageMs"}]
   term     null | {"bridge","epoch","leaderSince","lastHeartbeatAt","heartbeatAgeMs",
-                   "lastResyncAt","lastResyncReason","lastCheckAt","lastDrifted"}
+                   "heartbeatMs","lastResyncAt","lastResyncReason","lastCheckAt","lastDrifted"}
   triggers "live" | "recorded"
   tables   [{"table","state","ok","drifted","snapshotVersion"}]
            (state: ok, missing, disabled, wrong-channel, ...; snapshotVersion: null when none stored)
+  queue    {"paused","waiting","active","delayed","failed"}: the reload queue
 Times are ms since the Unix epoch, ages in ms; an unknown value is null.
 
-Exits 0 when a leader holds the lease and every table's trigger is ok, 1 otherwise, 2 on bad
-input or when Redis (or the given database) cannot be reached.`,
+Exits 0 when a leader holds the lease and publishes its heartbeats, every table's trigger is ok
+and the reload queue is not paused; 1 otherwise; 2 on bad input or when Redis (or the given
+database) cannot be reached.`,
     )
     .action(async (_options: unknown, self: Command) => {
       const flags = self.optsWithGlobals<StatusFlags>();
