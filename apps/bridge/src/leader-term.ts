@@ -284,6 +284,7 @@ export class LeaderTerm {
     const resync = new ScheduledResync({
       pool: ctx.pool,
       tables: async () => (await discoverTables(ctx)).tables,
+      watched: () => ctx.tables.watchedTables(),
       publish: async (message) => {
         if (message.type === 'invalidate') {
           if ((await this.invalidate(message.table)) === undefined) {

@@ -149,6 +149,19 @@ describe('ScheduledResync', () => {
     ]);
   });
 
+  it('finds a table that the bridge watched at start-up gone on the first run', async () => {
+    const watched: ResolvedTable[] = [];
+    await using fixture = await setup({
+      tables: () => Promise.resolve([]),
+      watched: () => watched,
+    });
+    const { name, table, resync, published } = fixture;
+    watched.push(table);
+    await pool.query(`DROP TABLE ${name}`);
+    expect((await resync.runNow()).gone).toEqual([table.display]);
+    expect(published).toEqual([{ type: 'invalidate', table }]);
+  });
+
   it('announces a table gone again on the next run when its invalidate could not be published', async () => {
     let current: ResolvedTable[] = [];
     let failing = true;

@@ -53,6 +53,8 @@ export interface ScheduledResyncOptions {
   /** The tables to watch, asked at the start of every run. */
   readonly tables: () => Promise<readonly ResolvedTable[]>;
   readonly publish: ResyncPublish;
+  /** The tables the bridge watches before the first run (its start-up discovery). @default none */
+  readonly watched?: () => readonly ResolvedTable[];
   /** Names of the channel, function and trigger that `checkTriggers` expects. */
   readonly triggerOptions: TriggerOptions;
   /** node-cron expression (six fields allow seconds); the bridge config's default is every 5 minutes. */
@@ -98,6 +100,8 @@ export class ScheduledResync {
   readonly #announced = new Map<number, number>();
   /** The tables of the previous run (and any whose invalidate for going away is still owed). */
   #previous: readonly ResolvedTable[] = [];
+  /** A run has set `#previous`; before that, the bridge's own list of watched tables stands in. */
+  #ranOnce = false;
   #announcements = 0;
   #task: ScheduledTask | undefined;
   #running: Promise<ResyncReport> | undefined;
@@ -270,7 +274,10 @@ export class ScheduledResync {
    */
   async #announceGone(tables: readonly ResolvedTable[]): Promise<string[]> {
     const present = new Set(tables.map((t) => `${t.oid} ${t.display}`));
-    const gone = this.#previous.filter((t) => !present.has(`${t.oid} ${t.display}`));
+    // Before the first run: what the bridge watched at start-up, so that a table dropped before
+    // this run is found gone rather than taken as never watched.
+    const previous = this.#ranOnce ? this.#previous : (this.#options.watched?.() ?? []);
+    const gone = previous.filter((t) => !present.has(`${t.oid} ${t.display}`));
     const owed: ResolvedTable[] = [];
     for (const table of gone) {
       if (this.#closed) {
@@ -289,6 +296,7 @@ export class ScheduledResync {
       }
     }
     this.#previous = [...tables, ...owed];
+    this.#ranOnce = true;
     return gone.map((t) => t.display);
   }
 

@@ -52,6 +52,11 @@ export class TableCache {
     return [...new Set([...this.#watchedBy.values()].map((table) => table.oid))];
   }
 
+  /** The watched tables themselves, as last resolved. */
+  watchedTables(): ResolvedTable[] {
+    return [...new Set(this.#watchedBy.values())];
+  }
+
   /** Replaces what is known with freshly resolved watched tables (catches renames and drops). */
   setWatched(tables: readonly ResolvedTable[]): void {
     this.#byOid.clear();
