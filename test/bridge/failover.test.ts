@@ -53,6 +53,8 @@ async function createWorld(): Promise<World> {
         PSC_FUNCTION_NAME: functionName,
         PSC_BRIDGE_ID: id,
         PSC_LOG_LEVEL: 'info',
+        // Several bridges at once, and suites in parallel: never the fixed default port.
+        PSC_HTTP_PORT: '0',
       });
       processes.push(proc);
       return proc;
