@@ -78,9 +78,10 @@ describe('loadConfig', () => {
   it('names the variable or flag of a bad value in one line, never the value', () => {
     const cases: [ConfigSources, string][] = [
       [
-        { role: 'bridge', env: { REDIS_URL: urls.REDIS_URL } },
+        { role: 'bridge', env: { REDIS_URL: urls.REDIS_URL }, flags: {} },
         'no DATABASE_URL: set it or pass --database-url',
       ],
+      [{ role: 'worker', env: { DATABASE_URL: urls.DATABASE_URL } }, 'no REDIS_URL: set it'],
       [
         { role: 'bridge', env: { ...urls, PSC_LEASE_MS: '3s' } },
         'PSC_LEASE_MS must be a whole number',

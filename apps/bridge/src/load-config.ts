@@ -80,7 +80,9 @@ export function loadConfig(sources: ConfigSources): BridgeConfig {
   }
   for (const setting of settingsOf(role).filter((s) => s.default === 'required')) {
     if (input[setting.key] === undefined) {
-      const orFlag = setting.flag === undefined ? '' : ` or pass ${setting.flag}`;
+      // The flag is worth naming only to a caller that reads flags (the CLI, not main.ts).
+      const canFlag = sources.flags !== undefined && setting.flag !== undefined;
+      const orFlag = canFlag ? ` or pass ${setting.flag}` : '';
       throw invalid(`no ${setting.env}: set it${orFlag}`);
     }
   }
