@@ -35,6 +35,8 @@ export interface SoakWorld extends AsyncDisposable {
 }
 
 const MODES: readonly WatchMode[] = ['direct', 'redis', 'snapshot'];
+/** Characters of each output line a failure message quotes. */
+const MAX_LINE = 400;
 
 /** Starts the servers, tables, two bridges and the apps (not waiting for them to converge). */
 export async function startSoakWorld(): Promise<SoakWorld> {
@@ -114,7 +116,13 @@ export async function startSoakWorld(): Promise<SoakWorld> {
       proxies,
       apps,
       startBridge,
-      describe: () => [bridges.describe(), ...apps.map((app) => app.describe())].join('\n'),
+      describe: () =>
+        [bridges.describe(), ...apps.map((app) => app.describe())]
+          .join('\n')
+          .split('\n')
+          // A log line can carry a whole serialized client: its start says what happened.
+          .map((line) => (line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line))
+          .join('\n'),
       [Symbol.asyncDispose]: dispose,
     };
   } catch (error) {
