@@ -2,7 +2,7 @@
 // statement-level NOTIFY, so without it a cache keeps serving a dropped table's rows until a
 // scheduled check notices. Event triggers are database-wide and need a superuser.
 import { PostgresError } from './errors.ts';
-import { formatTableName, quoteIdent, quoteLiteral, type TableName } from './identifiers.ts';
+import { formatTableName, quoteIdent, quoteLiteral, type QualifiedName } from './identifiers.ts';
 import {
   checkName,
   dollarQuote,
@@ -10,6 +10,7 @@ import {
   LOCK_SQL,
   script,
   triggerNaming,
+  type ScriptOptions,
   type TriggerOptions,
 } from './triggers.ts';
 import type { Queryable } from './table.ts';
@@ -20,7 +21,7 @@ export interface EventTriggerNaming {
   /** The table triggers' name: only tables carrying it are reported. */
   readonly triggerName: string;
   /** `<function name>_drop`, in the table trigger function's schema. */
-  readonly functionName: TableName;
+  readonly functionName: QualifiedName;
   /** `<trigger name>_drop` (event triggers are database-wide, never schema-qualified). */
   readonly eventTriggerName: string;
 }
@@ -71,7 +72,7 @@ END
   return [
     // The fixed search_path keeps a DROP run under any session's search_path from resolving `=`
     // or ARRAY to someone else's operator.
-    `CREATE OR REPLACE FUNCTION ${fn} RETURNS event_trigger LANGUAGE plpgsql\n` +
+    `CREATE OR REPLACE FUNCTION ${fn} RETURNS pg_catalog.event_trigger LANGUAGE plpgsql\n` +
       `SET search_path = pg_catalog, pg_temp AS ${dollarQuote(`\nDECLARE\n  dropped pg_catalog.oid;${body}`)}`,
     // No CREATE OR REPLACE for event triggers: dropped and created in the same transaction.
     `DROP EVENT TRIGGER IF EXISTS ${quoteIdent(naming.eventTriggerName)}`,
@@ -87,21 +88,29 @@ function uninstallStatements(naming: EventTriggerNaming): string[] {
 }
 
 /** The event trigger's install script as plain SQL, for migration tools (run it as a superuser). */
-export function eventTriggerInstallSql(options: TriggerOptions = {}): string {
+export function eventTriggerInstallSql(
+  options: TriggerOptions = {},
+  scriptOptions: ScriptOptions = {},
+): string {
   const naming = eventTriggerNaming(options);
   const header = [
     `-- pg-static-cache: when a table carrying trigger ${JSON.stringify(naming.triggerName)} (or one of its columns)`,
     `-- is dropped, NOTIFY channel ${JSON.stringify(naming.channel)} with the table's OID, so caches learn of it at once.`,
     `-- Database-wide; needs a superuser. Safe to run again.`,
-  ].join('\n');
-  return script(header, installStatements(naming));
+  ];
+  return script(header, installStatements(naming), scriptOptions);
 }
 
 /** The event trigger's uninstall script as plain SQL. */
-export function eventTriggerUninstallSql(options: TriggerOptions = {}): string {
+export function eventTriggerUninstallSql(
+  options: TriggerOptions = {},
+  scriptOptions: ScriptOptions = {},
+): string {
   const naming = eventTriggerNaming(options);
-  const header = `-- pg-static-cache: remove the sql_drop event trigger ${JSON.stringify(naming.eventTriggerName)}. Safe to run again.`;
-  return script(header, uninstallStatements(naming));
+  const header = [
+    `-- pg-static-cache: remove the sql_drop event trigger ${JSON.stringify(naming.eventTriggerName)}. Safe to run again.`,
+  ];
+  return script(header, uninstallStatements(naming), scriptOptions);
 }
 
 async function requireSuperuser(db: Queryable): Promise<void> {

@@ -6,6 +6,12 @@ export interface TableName {
   readonly name: string;
 }
 
+/** A name whose schema is always given, so no search_path decides where it is. */
+export interface QualifiedName {
+  readonly schema: string;
+  readonly name: string;
+}
+
 // Postgres' lexer: an unquoted identifier starts with a letter, `_` or any non-ASCII character
 // and continues with those, digits and `$` (scan.l `ident_start` / `ident_cont`).
 const IDENT_START = /[A-Za-z_\u0080-\uFFFF]/;

@@ -4,6 +4,7 @@ export {
   formatTableName,
   quoteIdent,
   quoteLiteral,
+  type QualifiedName,
   type TableName,
 } from './identifiers.ts';
 export {
@@ -18,6 +19,7 @@ export {
 export { selectRowsSql, digestRows, type SelectRowsOptions } from './rows.ts';
 export {
   DEFAULT_CHANNEL,
+  DEFAULT_FUNCTION_SCHEMA,
   triggerNaming,
   installSql,
   uninstallSql,
@@ -25,6 +27,7 @@ export {
   uninstallTriggers,
   type TriggerOptions,
   type TriggerNaming,
+  type ScriptOptions,
 } from './triggers.ts';
 export {
   checkTriggers,

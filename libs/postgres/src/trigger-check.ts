@@ -26,8 +26,13 @@ export type TriggerState =
 
 /** The check result for one table (or, in `members`, one of its partitions or children). */
 export interface TriggerReport {
-  /** `schema.name`, unquoted. */
+  /** `schema.name`, unquoted: the name messages and snapshot keys use. */
   readonly table: string;
+  /**
+   * The name as `--table` and SQL read it, quoted only where needed (Postgres' quote_ident):
+   * `public.items`, `"Weird Schema"."Mixed Case"`.
+   */
+  readonly sql: string;
   readonly oid: number;
   readonly state: TriggerState;
   /** The trigger found (by name, or else by the function it calls); undefined when missing. */
@@ -73,7 +78,8 @@ export function notifyChannel(source: string): string | undefined {
 }
 
 interface TriggerRow {
-  readonly tgrelid: unknown;
+  readonly relid: unknown;
+  readonly sql: unknown;
   readonly tgname: unknown;
   readonly tgenabled: unknown;
   readonly tgtype: unknown;
@@ -112,12 +118,15 @@ function evaluate(row: TriggerRow, naming: TriggerNaming): Finding {
 
 function makeReport(
   table: TableMember,
+  sql: string | undefined,
   finding: Finding | undefined,
   members: readonly TriggerReport[],
 ): TriggerReport {
   const state = finding?.state ?? 'missing';
   return Object.freeze({
     table: table.display,
+    // Always-quoted when the table went away since it was resolved: still readable back.
+    sql: sql ?? table.sql,
     oid: table.oid,
     state,
     trigger: finding?.trigger,
@@ -128,12 +137,17 @@ function makeReport(
   });
 }
 
+// A row per table and qualifying trigger, or one with a NULL trigger for a table without any. The
+// name comes from the server's own quote_ident (via format's %I), which knows its keywords.
 const TRIGGERS_SQL = `
-SELECT t.tgrelid, t.tgname, t.tgenabled, t.tgtype, p.prosrc,
+SELECT m.oid AS relid, pg_catalog.format('%I.%I', n.nspname, c.relname) AS sql,
+  t.tgname, t.tgenabled, t.tgtype, p.prosrc,
   (t.tgqual IS NOT NULL OR pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) > 0) AS narrowed
-FROM pg_catalog.pg_trigger t
-JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
-WHERE t.tgrelid = ANY($1::pg_catalog.oid[]) AND NOT t.tgisinternal
+FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS m(oid)
+JOIN pg_catalog.pg_class c ON c.oid = m.oid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN (pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid)
+  ON t.tgrelid = m.oid AND NOT t.tgisinternal
   AND (t.tgname = $2 OR t.tgfoid = $3::pg_catalog.oid)`;
 
 // Tables holding our trigger whose ancestors do not: a partition of a checked parent is reported
@@ -180,8 +194,11 @@ export async function checkTriggers(
   const oids = [...new Set(tables.flatMap((t) => t.memberOids))];
   const rows = await db.query<TriggerRow>(TRIGGERS_SQL, [oids, naming.triggerName, fnOid]);
   const best = new Map<number, Finding>();
+  const sqlNames = new Map<number, string>();
   for (const row of rows.rows) {
-    const oid = Number(row.tgrelid);
+    const oid = Number(row.relid);
+    if (typeof row.sql === 'string') sqlNames.set(oid, row.sql);
+    if (row.tgname === null) continue;
     const finding = evaluate(row, naming);
     const previous = best.get(oid);
     // Several triggers may qualify (ours and a differently named one calling the function):
@@ -194,7 +211,7 @@ export async function checkTriggers(
   return tables.map((table) => {
     const members = table.members
       .filter((m) => m.oid !== table.oid)
-      .map((m) => makeReport(m, best.get(m.oid), []));
-    return makeReport(table, best.get(table.oid), members);
+      .map((m) => makeReport(m, sqlNames.get(m.oid), best.get(m.oid), []));
+    return makeReport(table, sqlNames.get(table.oid), best.get(table.oid), members);
   });
 }

@@ -140,17 +140,23 @@ afterAll(async () => {
 });
 
 describe('triggerNaming', () => {
-  it('names function and trigger after the channel by default', () => {
+  it('names function and trigger after the channel by default, the function in public', () => {
     expect(triggerNaming()).toEqual({
       channel: DEFAULT_CHANNEL,
-      functionName: { schema: undefined, name: 'pg_static_cache_update' },
+      functionName: { schema: 'public', name: 'pg_static_cache_update' },
       triggerName: 'pg_static_cache_update',
     });
-    // Exactly Sequel's names, so a Sequel app and this system share one set of triggers.
+    // Exactly Sequel's names (in the schema Sequel's search_path usually gives it), so a Sequel
+    // app and this system share one set of triggers.
     expect(triggerNaming({ channel: 'sequel_static_cache_update' })).toEqual({
       channel: 'sequel_static_cache_update',
-      functionName: { schema: undefined, name: 'sequel_static_cache_update' },
+      functionName: { schema: 'public', name: 'sequel_static_cache_update' },
       triggerName: 'sequel_static_cache_update',
+    });
+    // An unqualified name goes in public too: no search_path decides where it is.
+    expect(triggerNaming({ functionName: 'Notify' }).functionName).toEqual({
+      schema: 'public',
+      name: 'notify',
     });
   });
 
@@ -194,17 +200,38 @@ describe('notifyChannel', () => {
 });
 
 describe('installSql / uninstallSql', () => {
-  it('quotes every identifier and wraps the script in a transaction', () => {
-    const sql = installSql([{ schema: weirdSchema, name: 'Mixed "Case"' }], options);
+  it('quotes every identifier and leaves BEGIN/COMMIT to the caller unless asked', () => {
+    const table = { schema: weirdSchema, name: `Mixed "Case" 100%` };
+    const sql = installSql([table], options);
     expect(sql).toMatch(/^-- pg-static-cache/);
-    expect(sql).toContain('\nBEGIN;\n');
-    expect(sql).toMatch(/COMMIT;\n$/);
-    expect(sql).toContain(`CREATE OR REPLACE FUNCTION ${s}."notify"() RETURNS trigger`);
-    expect(sql).toContain(`pg_notify('${channel}', TG_RELID::text)`);
+    expect(sql).not.toMatch(/^(BEGIN|COMMIT);$/m);
     expect(sql).toContain(
-      `CREATE OR REPLACE TRIGGER "${channel}" AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${w}."Mixed ""Case""" FOR EACH STATEMENT EXECUTE FUNCTION ${s}."notify"();`,
+      `CREATE OR REPLACE FUNCTION ${s}."notify"() RETURNS pg_catalog.trigger LANGUAGE plpgsql\n` +
+        `SET search_path = pg_catalog, pg_temp AS`,
     );
-    expect(sql).toContain(`ALTER TABLE ${w}."Mixed ""Case""" ENABLE ALWAYS TRIGGER "${channel}";`);
+    expect(sql).toContain(`pg_catalog.pg_notify('${channel}', TG_RELID::text)`);
+    // The table by name, its members found when the SQL runs; `%` escaped for format().
+    expect(sql).toContain(`'${w}."Mixed ""Case"" 100%"'::pg_catalog.regclass`);
+    expect(sql).toContain(
+      `pg_catalog.format('CREATE OR REPLACE TRIGGER "${channel}" AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION ${s}."notify"()', member);`,
+    );
+    expect(sql).toContain(
+      `pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER "${channel}"', member);`,
+    );
+
+    const own = installSql([table], options, { transaction: true });
+    expect(own).toMatch(/\nBEGIN;\n/);
+    expect(own).toMatch(/\nCOMMIT;\n$/);
+    expect(uninstallSql([table], options, { transaction: true })).toMatch(/\nCOMMIT;\n$/);
+  });
+
+  it('escapes % in names for format(): a table named with one gets its trigger', async () => {
+    await db.query(`CREATE TABLE ${s}."100% ""sure""" (id int)`);
+    const name = { schema, name: '100% "sure"' };
+    await db.query(installSql([name], options));
+    expect(await triggerNames(`${s}."100% ""sure"""`)).toEqual([channel]);
+    await db.query(uninstallSql([name], options));
+    expect(await triggerNames(`${s}."100% ""sure"""`)).toEqual([]);
   });
 
   it('runs as plain SQL through client.query, and uninstalls the same way', async () => {
@@ -262,6 +289,41 @@ describe('installTriggers', () => {
     expect(reports.map((r) => [r.table, r.state, r.ok])).toEqual(
       first.map((t) => [t.display, 'ok', true]),
     );
+    // Quoted only where Postgres needs it (a keyword too), so each reads back as the same table.
+    expect(reports.map((r) => r.sql)).toEqual([
+      `"${weirdSchema}"."Mixed Case"`,
+      `${schema}."select"`,
+      `${schema}."it's ""odd"" & spaced"`,
+    ]);
+    for (const report of reports) {
+      expect((await resolveTable(db, report.sql)).oid).toBe(report.oid);
+    }
+  });
+
+  it('notifies for a writer whose search_path puts a hostile schema before pg_catalog', async () => {
+    // A `text` domain that refuses every value: an unqualified `::text` resolved under the
+    // writer's search_path would pick it and fail the writer's statement.
+    const hostile = quoteIdent(`${schema}_hostile`);
+    await db.query(`
+      CREATE SCHEMA ${hostile};
+      CREATE DOMAIN ${hostile}.text AS pg_catalog.text CHECK (false);
+      CREATE TABLE ${s}.guarded (id int);
+    `);
+    const writer = new pg.Client({
+      connectionString: databaseUrl,
+      options: `-c search_path=${hostile},pg_catalog`,
+    });
+    await writer.connect();
+    try {
+      const [table] = await installTriggers(db, [`${schema}.guarded`], options);
+      await withListener(async (listener) => {
+        await writer.query(`INSERT INTO ${s}.guarded VALUES (1)`);
+        expect(await listener.next()).toEqual({ channel, payload: String(table?.oid) });
+      });
+    } finally {
+      await writer.end();
+      await db.query(`DROP SCHEMA ${hostile} CASCADE`);
+    }
   });
 
   it('sends nothing for a rolled-back transaction', async () => {
@@ -340,7 +402,9 @@ END
     const payload = String(table.oid);
     const mine = (m: Received): boolean => m.payload === payload;
 
-    const [before] = await checkTriggers(db, { channel: sequel, tables: ['sequel_items'] });
+    // Sequel's function is in this test's schema: --function-name points at it.
+    const shared: TriggerOptions = { channel: sequel, functionName: `${schema}.${sequel}` };
+    const [before] = await checkTriggers(db, { ...shared, tables: ['sequel_items'] });
     expect(before).toMatchObject({ state: 'wrong-events', channel: sequel, ok: false });
     await withListener(async (listener) => {
       await db.query(`TRUNCATE sequel_items`);
@@ -349,9 +413,9 @@ END
       expect(await listener.next(mine)).toEqual({ channel: sequel, payload });
     }, sequel);
 
-    await installTriggers(db, ['sequel_items'], { channel: sequel });
+    await installTriggers(db, ['sequel_items'], shared);
     expect(await triggerNames(table.sql)).toEqual([sequel]);
-    const [after] = await checkTriggers(db, { channel: sequel, tables: ['sequel_items'] });
+    const [after] = await checkTriggers(db, { ...shared, tables: ['sequel_items'] });
     expect(after).toMatchObject({ state: 'ok', channel: sequel, ok: true });
     await withListener(async (listener) => {
       await db.query(`TRUNCATE sequel_items`);

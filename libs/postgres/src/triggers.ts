@@ -5,6 +5,7 @@ import {
   parseQualifiedName,
   quoteIdent,
   quoteLiteral,
+  type QualifiedName,
   type TableName,
 } from './identifiers.ts';
 import { resolveTable, type Queryable, type ResolvedTable } from './table.ts';
@@ -12,11 +13,18 @@ import { resolveTable, type Queryable, type ResolvedTable } from './table.ts';
 /** The NOTIFY channel, and the default function and trigger name, when none is given. */
 export const DEFAULT_CHANNEL = 'pg_static_cache_update';
 
+/** The trigger function's schema when `functionName` names none. */
+export const DEFAULT_FUNCTION_SCHEMA = 'public';
+
 /** Names of the channel, trigger function and triggers; each defaults to the channel. */
 export interface TriggerOptions {
   /** @default DEFAULT_CHANNEL */
   readonly channel?: string;
-  /** Parsed like a table name, so it may be schema-qualified. @default the channel, as one quoted identifier */
+  /**
+   * Parsed like a table name; without a schema it goes in {@link DEFAULT_FUNCTION_SCHEMA}, never
+   * where a search_path says, so install, check and the bridge always look in the same place.
+   * @default `public.<channel>`
+   */
   readonly functionName?: string;
   /** The exact trigger name (never qualified: a trigger lives in its table). @default the channel */
   readonly triggerName?: string;
@@ -25,7 +33,7 @@ export interface TriggerOptions {
 /** Validated names; with channel `sequel_static_cache_update` they are exactly Sequel's. */
 export interface TriggerNaming {
   readonly channel: string;
-  readonly functionName: TableName;
+  readonly functionName: QualifiedName;
   readonly triggerName: string;
 }
 
@@ -48,11 +56,12 @@ export function checkName(what: string, value: string): void {
 export function triggerNaming(options: TriggerOptions = {}): TriggerNaming {
   const channel = options.channel ?? DEFAULT_CHANNEL;
   checkName('channel', channel);
-  const functionName =
+  const parsed =
     options.functionName === undefined
       ? { schema: undefined, name: channel }
       : parseQualifiedName(options.functionName, 'function name', 'INVALID_NAME');
-  if (functionName.schema !== undefined) checkName('function schema', functionName.schema);
+  const functionName = { schema: parsed.schema ?? DEFAULT_FUNCTION_SCHEMA, name: parsed.name };
+  checkName('function schema', functionName.schema);
   checkName('function name', functionName.name);
   const triggerName = options.triggerName ?? channel;
   checkName('trigger name', triggerName);
@@ -79,29 +88,74 @@ export function functionSignature(naming: TriggerNaming): string {
 
 type TableRef = TableName | ResolvedTable;
 
-// Every relation a trigger must sit on: a resolved table brings its partitions and children.
-function targets(tables: readonly TableRef[]): string[] {
-  const sqls = tables.flatMap((t) =>
-    'members' in t ? t.members.map((m) => m.sql) : [formatTableName(t)],
-  );
-  return [...new Set(sqls)];
+// The tables as named (a ResolvedTable by its qualified name); their members are found when the
+// SQL runs, not here.
+function roots(tables: readonly TableRef[]): string[] {
+  return [...new Set(tables.map((t) => ('members' in t ? t.sql : formatTableName(t))))];
+}
+
+// `pg_catalog.format('<before>%s<after>', member)`: one statement per member, with `member` the
+// loop variable of memberLoop. The fixed parts are SQL we quoted already; a `%` in them is escaped.
+function perMember(before: string, after = ''): string {
+  const escape = (text: string): string => text.replaceAll('%', '%%');
+  return `pg_catalog.format(${quoteLiteral(`${escape(before)}%s${escape(after)}`)}, member)`;
+}
+
+/**
+ * A DO block that runs `commands` (perMember calls) for `table` and, recursively, each of its
+ * partitions and inheritance children as the catalog holds them when it runs. Statement triggers
+ * do not propagate: a statement that targets a partition or a child directly fires only that
+ * relation's own triggers. Finding the members at run time is what makes printed SQL right in a
+ * migration applied later, elsewhere, or to partitions that did not exist when it was printed.
+ */
+function memberLoop(table: string, commands: readonly string[]): string {
+  // OPERATOR(pg_catalog.=) and qualified names: whatever search_path the caller runs it under
+  // (a migration tool's, a hostile one) resolves nothing here but the named table.
+  const body = `
+DECLARE
+  member pg_catalog.text;
+BEGIN
+  FOR member IN
+    WITH RECURSIVE tree(oid) AS (
+      SELECT ${quoteLiteral(table)}::pg_catalog.regclass::pg_catalog.oid
+      UNION
+      SELECT i.inhrelid FROM pg_catalog.pg_inherits i
+      JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.oid
+    )
+    SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
+    FROM tree
+    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tree.oid
+    JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+  LOOP
+${commands.map((command) => `    EXECUTE ${command};`).join('\n')}
+  END LOOP;
+END
+`;
+  return `DO ${dollarQuote(body)}`;
 }
 
 function installStatements(tables: readonly TableRef[], naming: TriggerNaming): string[] {
   const fn = functionSignature(naming);
   const trigger = quoteIdent(naming.triggerName);
-  // pg_catalog-qualified so a pg_notify earlier in a session's search_path cannot be called instead.
+  // pg_catalog-qualified, and a fixed search_path for the rest (`text`, the function's own lookups):
+  // nothing earlier in the search_path of whichever session writes to a table can stand in.
   const body = `\nBEGIN\n  PERFORM pg_catalog.pg_notify(${quoteLiteral(naming.channel)}, TG_RELID::text);\n  RETURN NULL;\nEND\n`;
   const statements = [
-    `CREATE OR REPLACE FUNCTION ${fn} RETURNS trigger LANGUAGE plpgsql AS ${dollarQuote(body)}`,
+    `CREATE OR REPLACE FUNCTION ${fn} RETURNS pg_catalog.trigger LANGUAGE plpgsql\n` +
+      `SET search_path = pg_catalog, pg_temp AS ${dollarQuote(body)}`,
   ];
-  for (const table of targets(tables)) {
+  for (const table of roots(tables)) {
     // OR REPLACE also upgrades an older trigger of the same name, such as Sequel's without TRUNCATE.
-    // One block per table; ALWAYS so it also fires under session_replication_role = replica
-    // (logical-replication apply, pg_restore).
+    // ALWAYS so it also fires under session_replication_role = replica (logical-replication
+    // apply, pg_restore).
     statements.push(
-      `CREATE OR REPLACE TRIGGER ${trigger} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION ${fn};\n` +
-        `ALTER TABLE ${table} ENABLE ALWAYS TRIGGER ${trigger}`,
+      memberLoop(table, [
+        perMember(
+          `CREATE OR REPLACE TRIGGER ${trigger} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON `,
+          ` FOR EACH STATEMENT EXECUTE FUNCTION ${fn}`,
+        ),
+        perMember('ALTER TABLE ', ` ENABLE ALWAYS TRIGGER ${trigger}`),
+      ]),
     );
   }
   return statements;
@@ -110,13 +164,13 @@ function installStatements(tables: readonly TableRef[], naming: TriggerNaming): 
 function uninstallStatements(tables: readonly TableRef[], naming: TriggerNaming): string[] {
   const fn = functionSignature(naming);
   const trigger = quoteIdent(naming.triggerName);
-  const statements: string[] = [];
-  for (const table of targets(tables))
-    statements.push(`DROP TRIGGER IF EXISTS ${trigger} ON ${table}`);
+  const statements = roots(tables).map((table) =>
+    memberLoop(table, [perMember(`DROP TRIGGER IF EXISTS ${trigger} ON `)]),
+  );
   // The function stays while any trigger still calls it: other tables, or a Sequel app sharing it.
   const guard = `
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgfoid = pg_catalog.to_regprocedure(${quoteLiteral(fn)})) THEN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgfoid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure(${quoteLiteral(fn)})) THEN
     DROP FUNCTION IF EXISTS ${fn};
   END IF;
 END
@@ -125,34 +179,69 @@ END
   return statements;
 }
 
-/** A migration script: the header, then the installer lock and `statements` in one transaction. */
-export function script(header: string, statements: readonly string[]): string {
+/** How a printed script is framed. */
+export interface ScriptOptions {
+  /**
+   * Wrap it in BEGIN and COMMIT, to run the file on its own. Off by default: psql
+   * --single-transaction and migration tools (Flyway, Knex, node-pg-migrate) open their own
+   * transaction, and a BEGIN inside theirs would break it.
+   * @default false
+   */
+  readonly transaction?: boolean;
+}
+
+/** A migration script: the header, then the installer lock and `statements` (in BEGIN/COMMIT only when asked). */
+export function script(
+  header: readonly string[],
+  statements: readonly string[],
+  options: ScriptOptions = {},
+): string {
+  const framing =
+    options.transaction === true
+      ? '-- One transaction, BEGIN to COMMIT: run the file on its own (psql -f).'
+      : [
+          '-- No BEGIN/COMMIT: run it inside one transaction (psql --single-transaction, or a migration',
+          "-- tool's), which the advisory lock against concurrent installs lasts for.",
+        ].join('\n');
+  const head = [...header, framing].join('\n');
   const body = [LOCK_SQL, ...statements].map((s) => `${s};\n`).join('\n');
-  return `${header}\nBEGIN;\n\n${body}\nCOMMIT;\n`;
+  return options.transaction === true
+    ? `${head}\nBEGIN;\n\n${body}\nCOMMIT;\n`
+    : `${head}\n\n${body}`;
 }
 
 /**
- * The install script as plain SQL for migration tools: the function, then a trigger per table. A
- * ResolvedTable also gets one on each partition and child; a bare TableName only on itself.
+ * The install script as plain SQL for migration tools: the function, then a trigger on each table
+ * and on each of its partitions and children as they are when the script runs.
  */
-export function installSql(tables: readonly TableRef[], options: TriggerOptions = {}): string {
+export function installSql(
+  tables: readonly TableRef[],
+  options: TriggerOptions = {},
+  scriptOptions: ScriptOptions = {},
+): string {
   const naming = triggerNaming(options);
   const header = [
-    `-- pg-static-cache: after every INSERT, UPDATE, DELETE or TRUNCATE statement on these tables,`,
-    `-- NOTIFY channel ${JSON.stringify(naming.channel)} with the changed table's OID (TG_RELID::text).`,
+    `-- pg-static-cache: after every INSERT, UPDATE, DELETE or TRUNCATE statement on these tables, and on`,
+    `-- each partition and inheritance child they have when this runs, NOTIFY channel`,
+    `-- ${JSON.stringify(naming.channel)} with the changed table's OID (TG_RELID::text).`,
     `-- Safe to run again; needs PostgreSQL 14+ (CREATE OR REPLACE TRIGGER).`,
-  ].join('\n');
-  return script(header, installStatements(tables, naming));
+  ];
+  return script(header, installStatements(tables, naming), scriptOptions);
 }
 
 /** The uninstall script as plain SQL: drops the triggers, and the function once no trigger calls it. */
-export function uninstallSql(tables: readonly TableRef[], options: TriggerOptions = {}): string {
+export function uninstallSql(
+  tables: readonly TableRef[],
+  options: TriggerOptions = {},
+  scriptOptions: ScriptOptions = {},
+): string {
   const naming = triggerNaming(options);
   const header = [
-    `-- pg-static-cache: stop notifying channel ${JSON.stringify(naming.channel)} for these tables.`,
+    `-- pg-static-cache: stop notifying channel ${JSON.stringify(naming.channel)} for these tables, their`,
+    `-- partitions and their inheritance children.`,
     `-- The trigger function is dropped only when no trigger uses it anymore. Safe to run again.`,
-  ].join('\n');
-  return script(header, uninstallStatements(tables, naming));
+  ];
+  return script(header, uninstallStatements(tables, naming), scriptOptions);
 }
 
 /** One session: a lone client or one checked out of a pool. */
