@@ -31,8 +31,9 @@ describe('install, check, uninstall', () => {
       },
     );
     expect(printed).toMatchObject({ code: 0, stderr: '' });
+    expect(printed.stdout).toContain(`'"items"'::pg_catalog.regclass`);
     expect(printed.stdout).toMatch(
-      /AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON "items" FOR EACH STATEMENT/,
+      /AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT/,
     );
 
     await s.pool.query(printed.stdout);

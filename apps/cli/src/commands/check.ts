@@ -22,7 +22,8 @@ const HEADER = ['TABLE', 'STATE', 'ENABLED', 'CHANNEL', 'MEMBERS'] as const;
 
 function row(report: TriggerReport, indent: string, members: string): string[] {
   return [
-    `${indent}${report.table}`,
+    // The form --table reads back (and SQL), not the unquoted display name.
+    `${indent}${report.sql}`,
     report.state,
     report.enabled ? 'yes' : 'no',
     report.channel ?? '-',

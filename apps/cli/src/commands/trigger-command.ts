@@ -5,6 +5,7 @@ import {
   type EventTriggerNaming,
   type Queryable,
   type ResolvedTable,
+  type ScriptOptions,
   type TableName,
   type TriggerOptions,
 } from '@pg-static-cache/postgres';
@@ -27,7 +28,7 @@ export function addNamingOptions(command: Command): Command {
     .option('--channel <name>', 'NOTIFY channel (default: pg_static_cache_update)')
     .option(
       '--function-name <name>',
-      'trigger function, may be schema-qualified (default: the channel)',
+      'trigger function, may be schema-qualified; without a schema it is in public (default: public.<channel>)',
     )
     .option('--trigger-name <name>', 'trigger name on each table (default: the channel)');
 }
@@ -36,7 +37,11 @@ export function addNamingOptions(command: Command): Command {
 export interface TriggerCommandSpec {
   readonly name: string;
   readonly description: string;
-  readonly sql: (tables: readonly TableName[], options: TriggerOptions) => string;
+  readonly sql: (
+    tables: readonly TableName[],
+    options: TriggerOptions,
+    scriptOptions: ScriptOptions,
+  ) => string;
   readonly apply: (
     db: Queryable,
     tables: readonly string[],
@@ -46,7 +51,7 @@ export interface TriggerCommandSpec {
   readonly describe: (trigger: string, table: ResolvedTable) => string;
   /** The same for the `sql_drop` event trigger (`--event-trigger`). */
   readonly eventTrigger: {
-    readonly sql: (options: TriggerOptions) => string;
+    readonly sql: (options: TriggerOptions, scriptOptions: ScriptOptions) => string;
     readonly apply: (db: Queryable, options: TriggerOptions) => Promise<EventTriggerNaming>;
     readonly describe: (naming: EventTriggerNaming) => string;
   };
@@ -55,6 +60,7 @@ export interface TriggerCommandSpec {
 interface TriggerCommandFlags extends NamingFlags, GlobalFlags {
   readonly table?: readonly string[];
   readonly printSql?: boolean;
+  readonly transaction?: boolean;
   readonly eventTrigger?: boolean;
 }
 
@@ -85,7 +91,11 @@ export function registerTriggerCommand(
     )
     .option(
       '--print-sql',
-      'print the SQL instead of running it; reads no database, so also list partitions and child tables',
+      "print the SQL for a migration instead of running it; reads no database (the SQL finds each table's partitions and child tables when it runs)",
+    )
+    .option(
+      '--transaction',
+      "with --print-sql: wrap it in BEGIN/COMMIT to run the file on its own (by default the caller's transaction: psql --single-transaction, a migration tool)",
     );
   addNamingOptions(command).action(async (_options: unknown, self: Command) => {
     const flags = self.optsWithGlobals<TriggerCommandFlags>();
@@ -97,15 +107,22 @@ export function registerTriggerCommand(
     const options = triggerOptions(flags);
     const naming = triggerNaming(options);
     if (flags.printSql === true) {
-      if (eventTrigger) process.stdout.write(spec.eventTrigger.sql(options));
+      const scriptOptions = { transaction: flags.transaction === true };
+      if (eventTrigger) process.stdout.write(spec.eventTrigger.sql(options, scriptOptions));
       if (tables.length > 0) {
         process.stdout.write(
           spec.sql(
             tables.map((t) => t.name),
             options,
+            scriptOptions,
           ),
         );
       }
+    } else if (flags.transaction === true) {
+      throw new CliError(
+        'USAGE',
+        `--transaction only applies to --print-sql (${spec.name} itself always runs in one transaction)`,
+      );
     } else {
       const config = loadDatabaseConfig(flags, context.env);
       await withClient(config, async (client) => {
