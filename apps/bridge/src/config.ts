@@ -20,7 +20,7 @@ export interface BridgeConfig {
   readonly namespace: string;
   /** The NOTIFY channel the triggers use. @default DEFAULT_CHANNEL ('pg_static_cache_update') */
   readonly channel: string;
-  /** Trigger function name, for discovering watched tables. @default the channel */
+  /** Trigger function name, for discovering watched tables. @default `public.<channel>` */
   readonly functionName?: string;
   /** Trigger name, for discovering watched tables. @default the channel */
   readonly triggerName?: string;

@@ -96,8 +96,8 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
     '<name>',
     'text',
     BRIDGE,
-    'the channel',
-    'Trigger function (may be schema-qualified), to find the watched tables.',
+    'the channel, in schema public',
+    'Trigger function (may be schema-qualified; unqualified, it is in public), to find the watched tables.',
   ),
   setting(
     'triggerName',
