@@ -152,8 +152,12 @@ describe('ScheduledResync', () => {
   it('finds a table that the bridge watched at start-up gone on the first run', async () => {
     const watched: ResolvedTable[] = [];
     await using fixture = await setup({
-      tables: () => Promise.resolve([]),
-      watched: () => watched,
+      // As the bridge's discovery does: listing the tables also replaces what it watches.
+      tables: () => {
+        watched.length = 0;
+        return Promise.resolve([]);
+      },
+      watched: () => [...watched],
     });
     const { name, table, resync, published } = fixture;
     watched.push(table);

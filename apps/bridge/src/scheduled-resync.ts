@@ -178,8 +178,12 @@ export class ScheduledResync {
   async #run(): Promise<ResyncReport> {
     const at = Date.now();
     const started = performance.now();
+    // Before the first run: what the bridge watched at start-up, so that a table dropped before
+    // this run is found gone rather than taken as never watched. Taken before `tables()`, which
+    // may replace the bridge's list with this run's.
+    const previous = this.#ranOnce ? this.#previous : (this.#options.watched?.() ?? []);
     const tables = await this.#options.tables();
-    const gone = await this.#announceGone(tables);
+    const gone = await this.#announceGone(previous, tables);
     const reports: ResyncTableReport[] = [];
     let failed = 0;
     for (const table of tables) {
@@ -267,16 +271,16 @@ export class ScheduledResync {
   }
 
   /**
-   * Invalidates each table of the previous run that no table of this run is (same OID and same
+   * Invalidates each table of the previous run (`previous`) that no table of this run is (same OID and same
    * name): apps holding it reload, and their load finds it dropped, renamed or replaced and says
    * so, and a reload job finds it gone and deletes its snapshot. One whose invalidate cannot be
    * published is tried again on the next run.
    */
-  async #announceGone(tables: readonly ResolvedTable[]): Promise<string[]> {
+  async #announceGone(
+    previous: readonly ResolvedTable[],
+    tables: readonly ResolvedTable[],
+  ): Promise<string[]> {
     const present = new Set(tables.map((t) => `${t.oid} ${t.display}`));
-    // Before the first run: what the bridge watched at start-up, so that a table dropped before
-    // this run is found gone rather than taken as never watched.
-    const previous = this.#ranOnce ? this.#previous : (this.#options.watched?.() ?? []);
     const gone = previous.filter((t) => !present.has(`${t.oid} ${t.display}`));
     const owed: ResolvedTable[] = [];
     for (const table of gone) {
