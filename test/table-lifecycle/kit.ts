@@ -44,6 +44,8 @@ export async function createLifecycleWorld(prefix: string): Promise<LifecycleWor
   const channel = uniqueName(`${prefix}_ch`);
   const names = namesFor(uniqueName('ns'));
   const env = { DATABASE_URL: schema.url, REDIS_URL: redisUrl() };
+  // Functions in the test's schema: dropping it drops them, and the event trigger with them.
+  const naming = ['--channel', channel, '--function-name', `"${schema.schema}".notify`];
   const processes: SpawnedProcess[] = [];
   const spawn = (args: readonly string[]): SpawnedProcess => {
     const proc = spawnCli(args, { env });
@@ -57,9 +59,7 @@ export async function createLifecycleWorld(prefix: string): Promise<LifecycleWor
     env,
     table: `${schema.schema}.plans`,
     async install(tables, ...extra) {
-      const run = await runCli(['install', '--table', ...tables, '--channel', channel, ...extra], {
-        env,
-      });
+      const run = await runCli(['install', '--table', ...tables, ...naming, ...extra], { env });
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
     },
@@ -81,8 +81,7 @@ export async function createLifecycleWorld(prefix: string): Promise<LifecycleWor
         'bridge',
         '--namespace',
         names.namespace,
-        '--channel',
-        channel,
+        ...naming,
         '--lease-ms',
         '1500',
         '--renew-ms',

@@ -2,7 +2,7 @@
 // sql_drop event trigger: the periodic name check finds a DROP or a rename, a reload that meets
 // "undefined table" re-resolves the name, and a notification with an unknown OID means "look the
 // names up again" — folded, so a flood of them costs a few catalog queries.
-import { installTriggers } from '@pg-static-cache/postgres';
+import { installTriggers, type TriggerOptions } from '@pg-static-cache/postgres';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import {
@@ -17,6 +17,11 @@ import { createSubscriber, type Subscriber, type SubscriberOptions } from './sub
 
 const PLANS = `CREATE TABLE plans (id int PRIMARY KEY, name text NOT NULL);
                INSERT INTO plans VALUES (1, 'free'), (2, 'pro')`;
+
+/** The trigger function in the test's schema, so that dropping the schema drops it too. */
+function trigger(schema: TestSchema, channel: string): TriggerOptions {
+  return { channel, functionName: `"${schema.schema}".notify` };
+}
 
 interface Followed extends AsyncDisposable {
   readonly plans: StaticCache;
@@ -34,7 +39,7 @@ async function follow(
 ): Promise<Followed> {
   const channel = uniqueName('ch');
   await schema.pool.query(PLANS);
-  await installTriggers(schema.pool, ['plans'], { channel });
+  await installTriggers(schema.pool, ['plans'], trigger(schema, channel));
   const plans = new StaticCache({ table: 'plans' });
   const subscriber = createSubscriber({
     pg: schema.url,
@@ -103,7 +108,7 @@ describe('a cache follows its table name', () => {
     const before = f.plans.table?.oid;
     await schema.pool.query(`DROP TABLE plans;
                              CREATE TABLE plans (id int PRIMARY KEY, name text NOT NULL)`);
-    await installTriggers(schema.pool, ['plans'], { channel: f.channel });
+    await installTriggers(schema.pool, ['plans'], trigger(schema, f.channel));
     await schema.pool.query(`INSERT INTO plans VALUES (3, 'enterprise')`);
     await f.holdsTable();
     expect(f.plans.table?.oid).not.toBe(before);
