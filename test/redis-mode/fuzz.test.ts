@@ -225,9 +225,14 @@ describe('redis mode: untrusted messages', () => {
         expect(stats.resyncs).toBe(resyncs);
         expect([stats.gaps, stats.duplicates, stats.heartbeatsMissed]).toEqual([0, 0, 0]);
         // Messages named alpha, gamma and made-up tables, never beta: nothing reloaded beta, and the
-        // only SQL that ran is alpha's own SELECT.
+        // only SQL that ran is alpha's own SELECT, and the catalog look-up of the configured table
+        // names that an unknown OID prompts (folded to about one a second).
         expect(reasonsSince(env, 2)['beta']).toBeUndefined();
-        expect(new Set(queries)).toEqual(new Set([selectOf(alpha)]));
+        const nameChecks = queries.filter((q) => q.includes('pg_catalog.to_regclass(u.name)'));
+        expect(new Set(queries.filter((q) => !nameChecks.includes(q)))).toEqual(
+          new Set([selectOf(alpha)]),
+        );
+        expect(nameChecks.length).toBeLessThanOrEqual(3);
         expect(env.statuses.length).toBe(statusesAtStart);
         expect(subscriber.status).toBe('ready');
         expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
