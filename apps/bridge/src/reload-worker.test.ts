@@ -115,7 +115,7 @@ describe('ReloadWorker', () => {
     expect(await metric(registry, 'psc_reload_jobs_total{outcome="completed"}')).toBe(2);
   });
 
-  it('follows a table dropped and re-created under its name, and fails a job whose table is gone', async () => {
+  it('follows a table dropped and re-created under its name; a job whose table is gone fails and deletes its snapshot', async () => {
     await using w = await createJobsWorld('psc_worker');
     const old = await w.createTable('plans', 'id int PRIMARY KEY, label text');
     await w.schema.pool.query('DROP TABLE plans');
@@ -139,6 +139,8 @@ describe('ReloadWorker', () => {
     const [failure] = await failed;
     expect(failure).toMatchObject({ table: recreated.display, final: true });
     expect(failure.error.message).toMatch(/no longer exists/);
+    // The snapshot stored for the name is of a table that is gone: apps must not load it.
+    expect(await w.redis.exists(w.names.snapshot(recreated.display))).toBe(0);
     expect(await metric(registry, 'psc_reload_jobs_total{outcome="failed"}')).toBe(1);
     expect(await metric(registry, 'psc_reload_jobs_total{outcome="retried"}')).toBe(0);
   });
