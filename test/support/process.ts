@@ -235,18 +235,47 @@ export async function runCli(
   args: readonly string[],
   options: { env?: ChildEnv; timeoutMs?: number } = {},
 ): Promise<CliRun> {
-  await using proc = spawnCli(args, options.env === undefined ? {} : { env: options.env });
+  const proc = spawnCli(args, options.env === undefined ? {} : { env: options.env });
+  return runToEnd(proc, `pg-static-cache ${args.join(' ')}`, options.timeoutMs);
+}
+
+/** Any command (npm, node, tsc) in `cwd`; the environment is the test's plus `env`. */
+export function spawnCommand(
+  command: string,
+  args: readonly string[],
+  options: { cwd: string; env?: ChildEnv },
+): SpawnedProcess {
+  const child = spawn(command, [...args], {
+    cwd: options.cwd,
+    env: childEnv(options.env ?? {}),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return track(child, `${command} ${args.join(' ')}`);
+}
+
+/** Runs a command to completion (killed after `timeoutMs`) and returns its exit and output. */
+export async function runCommand(
+  command: string,
+  args: readonly string[],
+  options: { cwd: string; env?: ChildEnv; timeoutMs?: number },
+): Promise<CliRun> {
+  const proc = spawnCommand(command, args, options);
+  return runToEnd(proc, `${command} ${args.join(' ')}`, options.timeoutMs);
+}
+
+async function runToEnd(
+  spawned: SpawnedProcess,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<CliRun> {
+  await using proc = spawned;
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), options.timeoutMs ?? 30_000);
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
   });
   const result = await Promise.race([proc.exit, timedOut]);
   clearTimeout(timer);
-  if (result === 'timeout') {
-    throw new Error(
-      `pg-static-cache ${args.join(' ')} did not exit in time; stderr: ${proc.stderr}`,
-    );
-  }
+  if (result === 'timeout') throw new Error(`${what} did not exit in time; stderr: ${proc.stderr}`);
   return { ...result, stdout: proc.stdout, stderr: proc.stderr };
 }
 

@@ -129,11 +129,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     const { lock, config } = this.#ctx;
     let pid = await lock.tryAcquire(client);
     const previous = this.#backendPid;
-    if (
-      pid === undefined &&
-      previous !== undefined &&
-      (await lock.holder(client)) === previous
-    ) {
+    if (pid === undefined && previous !== undefined && (await lock.holder(client)) === previous) {
       // Our own previous session still holds the lock (its socket went half-open, so Postgres has
       // not noticed it is gone): end it rather than make standbys wait leaseMs to fence it.
       this.#log.warn(
