@@ -72,15 +72,16 @@ async function cycle(
   const quietAt = Math.max(await load.pause(), endedAt);
   const expected = await databaseDigests(w.db.scenario.pool, w.tables, CONVERGE_MS);
   const remaining = Math.max(0, quietAt + CONVERGE_MS - performance.now());
-  const convergedAt = await waitEqualToDatabase(w.apps, expected, remaining);
+  const converged = await waitEqualToDatabase(w.apps, expected, remaining);
   progress.records.push({
     n,
     kind,
     detail: outcome.detail,
     atS: at,
     faultMs: Math.round(endedAt - startedAt),
-    stalenessMs: Math.round(Math.max(0, convergedAt - quietAt)),
-    sinceFaultEndMs: Math.round(Math.max(0, convergedAt - endedAt)),
+    stalenessMs: Math.round(Math.max(0, converged.at - quietAt)),
+    sinceFaultEndMs: Math.round(Math.max(0, converged.at - endedAt)),
+    last: converged.last,
   });
   progress.current = undefined;
   await outcome.after;

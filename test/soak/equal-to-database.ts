@@ -35,41 +35,51 @@ export async function databaseDigests(
   return digests;
 }
 
-/** What still differs, and when the newest line that counts arrived. */
+/** When every app held the database's rows, and which one got there last. */
+export interface Convergence {
+  /** performance.now() of the last line needed. */
+  readonly at: number;
+  /** What that line was, e.g. `snapshot app: alpha` or `redis app: ready`. */
+  readonly last: string;
+}
+
+/** What still differs, and the newest line that counts. */
 function compare(
   apps: readonly WatchApp[],
   expected: Digests,
-): { differences: string[]; lastArrival: number } {
+): { differences: string[]; newest: Convergence } {
   const differences: string[] = [];
-  let lastArrival = 0;
+  let newest: Convergence = { at: 0, last: '' };
+  const consider = (at: number | undefined, what: string) => {
+    if (at !== undefined && at > newest.at) newest = { at, last: what };
+  };
   for (const app of apps) {
     const status = app.status();
     if (status?.value !== 'ready')
       differences.push(`${app.mode} app is ${status?.value ?? 'silent'}`);
-    lastArrival = Math.max(lastArrival, status?.at ?? 0);
+    consider(status?.at, `${app.mode} app: ${status?.value ?? ''}`);
     for (const [table, digest] of expected) {
       const latest = app.latest(table);
-      lastArrival = Math.max(lastArrival, latest?.at ?? 0);
+      consider(latest?.at, `${app.mode} app: ${table}`);
       if (latest?.value.digest !== digest) {
         const held = latest === undefined ? 'nothing' : `version ${latest.value.version}`;
         differences.push(`${app.mode} app holds ${held} of ${table}, not the database's rows`);
       }
     }
   }
-  return { differences, lastArrival };
+  return { differences, newest };
 }
 
 /**
- * Resolves with the moment (performance.now()) from which every app held `expected` and was
- * `ready`; rejects at the deadline saying what differs, or at once when an app broke its output
+ * Resolves with the moment from which every app held `expected` and was `ready`; rejects at the deadline saying what differs, or at once when an app broke its output
  * contract or exited.
  */
 export function waitEqualToDatabase(
   apps: readonly WatchApp[],
   expected: Digests,
   timeoutMs: number,
-): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
+): Promise<Convergence> {
+  return new Promise<Convergence>((resolve, reject) => {
     const unsubscribes: (() => void)[] = [];
     const finish = (): void => {
       clearTimeout(timer);
@@ -82,10 +92,10 @@ export function waitEqualToDatabase(
         reject(new Error(broken.join('; ')));
         return;
       }
-      const { differences, lastArrival } = compare(apps, expected);
+      const { differences, newest } = compare(apps, expected);
       if (differences.length === 0) {
         finish();
-        resolve(lastArrival);
+        resolve(newest);
       }
     };
     const timer = setTimeout(() => {

@@ -130,7 +130,8 @@ export const FAULTS: Readonly<Record<FaultKind, Fault>> = {
   },
   async dropped(w, rng) {
     const chosen = rng.subset(w.proxies);
-    const ms = rng.int(300, 3_000);
+    // Up to past the apps' 6 s silence deadline, so both a seq gap and silence come up.
+    const ms = rng.int(300, 8_000);
     const before = chosen.map(({ proxy }) => proxy.dropped());
     for (const { proxy } of chosen) proxy.pause();
     await forAWhile(ms, () => chosen.forEach(({ proxy }) => proxy.resume()));

@@ -19,6 +19,8 @@ export interface FaultRecord {
   readonly stalenessMs: number;
   /** From the end of the fault to convergence; writes went on for part of it. */
   readonly sinceFaultEndMs: number;
+  /** The app and table (or status) whose line completed convergence. */
+  readonly last: string;
 }
 
 /** A run, as written to .test-results/soak.json. */
@@ -52,7 +54,7 @@ export function formatSequence(records: readonly FaultRecord[]): string {
     .map(
       (r) =>
         `${String(r.n).padStart(3)}. +${r.atS.toFixed(1)} s ${r.kind}: ${r.detail}` +
-        ` → equal after ${r.stalenessMs} ms (${r.sinceFaultEndMs} ms after the fault)`,
+        ` → equal after ${r.stalenessMs} ms (${r.sinceFaultEndMs} ms after the fault; last ${r.last})`,
     )
     .join('\n');
 }
