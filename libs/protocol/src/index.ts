@@ -1,5 +1,13 @@
+export {
+  parseControlMessage,
+  serializeControlMessage,
+  type ControlMessage,
+  type ResyncDone,
+  type ResyncRequest,
+} from './control-messages.ts';
 export { ProtocolError, type ProtocolErrorCode } from './errors.ts';
-export { DEFAULT_NAMESPACE, namesFor, type Names } from './names.ts';
+export { leaseTermPrefix, parseLease, serializeLease, type LeaseValue } from './lease.ts';
+export { DEFAULT_NAMESPACE, namesFor, type Names, type SnapshotKeys } from './names.ts';
 export {
   MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
@@ -15,6 +23,13 @@ export {
   type ResyncReason,
   type SnapshotMessage,
 } from './messages.ts';
+export {
+  BRIDGE_ROLES,
+  parsePresenceEntry,
+  serializePresenceEntry,
+  type BridgeRole,
+  type PresenceEntry,
+} from './presence.ts';
 export {
   MIN_SIGNING_KEY_LENGTH,
   Signer,

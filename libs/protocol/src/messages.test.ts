@@ -7,7 +7,6 @@ import {
   type InvalidateMessage,
   type Message,
 } from './messages.ts';
-import { namesFor } from './names.ts';
 
 const invalidate: InvalidateMessage = {
   v: 1,
@@ -135,21 +134,5 @@ describe('messages', () => {
       }),
       { numRuns: 1_000 },
     );
-  });
-});
-
-describe('names', () => {
-  it('puts everything under the namespace', () => {
-    const names = namesFor('eu1');
-    expect(names.events).toBe('eu1:events');
-    expect(names.queue).toBe('eu1-reload');
-    expect(names.snapshot('public.plans')).toBe('eu1:snapshot:public.plans');
-    expect(namesFor().events).toBe('psc:events');
-  });
-
-  it('refuses namespaces that would break keys', () => {
-    for (const bad of ['', 'a:b', 'a b', 'x'.repeat(65), 'ü']) {
-      expect(() => namesFor(bad)).toThrow(/invalid namespace/);
-    }
   });
 });
