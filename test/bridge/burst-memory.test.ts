@@ -26,7 +26,7 @@ const HEAP_MB = 48;
 // A cold `tsx` start on two busy cores can take seconds.
 const START_TIMEOUT_MS = 30_000;
 const CONVERGE_TIMEOUT_MS = 60_000;
-const HEAP_USED = 'psc_bridge_nodejs_heap_size_used_bytes';
+const HEAP_USED = 'nodejs_heap_size_used_bytes';
 
 interface World extends AsyncDisposable {
   readonly schema: TestSchema;

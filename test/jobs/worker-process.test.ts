@@ -37,7 +37,7 @@ describe('worker-main', () => {
     const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     expect(metrics).toMatch(/^psc_reload_jobs_total\{outcome="completed"\} 1$/m);
     expect(metrics).toMatch(new RegExp(`^psc_snapshot_rows\\{table="${table.display}"\\} 2$`, 'm'));
-    expect(metrics).toMatch(/^psc_worker_process_cpu_seconds_total /m);
+    expect(metrics).toMatch(/^process_cpu_seconds_total /m);
     expect((await fetch(`http://127.0.0.1:${httpPort}/readyz`)).status).toBe(200);
 
     expect(await proc.stop('SIGTERM')).toEqual({ code: 0, signal: null });

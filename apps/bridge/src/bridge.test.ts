@@ -222,10 +222,11 @@ describe('bridge: HTTP endpoints', () => {
       'psc_bridge_role{role="leader"} 1',
       'psc_bridge_listen_reconnects_total 0',
       'psc_bridge_notify_to_publish_seconds_bucket',
-      'psc_bridge_process_cpu_seconds_total',
     ]) {
       expect(text).toContain(name);
     }
+    // Node's default metrics under their standard names, as stock dashboards read them.
+    expect(text).toMatch(/^process_cpu_seconds_total /m);
     expect(await (await get(standby.httpPort, '/metrics')).text()).toContain(
       'psc_bridge_role{role="standby"} 1',
     );

@@ -20,11 +20,23 @@ const PUBLISH_FAILURES: readonly PublishFailure[] = [
 export type DropReason = 'not-an-oid' | 'unknown-table' | 'no-term';
 
 /**
+ * A registry holding Node's and the process's default metrics under their standard names
+ * (`process_cpu_seconds_total`, `nodejs_heap_size_used_bytes`...), which stock Node dashboards
+ * and alerts read; product metrics (`psc_*`) join it. One per /metrics endpoint: a bridge (its
+ * in-process worker shares it) or a worker run alone.
+ */
+export function processRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+/**
  * Every Prometheus metric of one bridge, in a registry of its own (several bridges in one process,
  * as in tests or an embedding app, must not share or collide in the global one).
  */
 export class BridgeMetrics {
-  readonly registry = new Registry();
+  readonly registry = processRegistry();
   // Declared before the fields that call it (field initializers run in order).
   readonly #counter = <L extends string = never>(
     name: string,
@@ -118,7 +130,6 @@ export class BridgeMetrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'psc_bridge_' });
     this.setRole('standby');
     // Zero series from the start, so dashboards and alerts see 0 rather than nothing.
     for (const reason of ['not-an-oid', 'unknown-table', 'no-term'] satisfies DropReason[]) {

@@ -1,7 +1,7 @@
-import { collectDefaultMetrics, Registry } from 'prom-client';
 import { parseBridgeConfig, type BridgeConfigInput } from './config.ts';
 import { startHttpServer } from './http-server.ts';
 import { createLogger } from './logger.ts';
+import { processRegistry } from './metrics.ts';
 import { ReloadWorker, type ReloadWorkerHooks } from './reload-worker.ts';
 
 /** A reload worker running alone, with its own /healthz, /readyz and /metrics. */
@@ -22,8 +22,7 @@ export async function startWorkerProcess(
 ): Promise<WorkerProcess> {
   const config = parseBridgeConfig(input);
   const logger = createLogger(config);
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'psc_worker_' });
+  const registry = processRegistry();
   const worker = await ReloadWorker.start({ config, logger, registry, hooks });
   let stopping = false;
   const http = await startHttpServer({
