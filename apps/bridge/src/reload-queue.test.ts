@@ -147,6 +147,9 @@ describe('ReloadQueue', () => {
       return counts['failed'] === 1;
     });
     expect(startedAt).toHaveLength(3);
+    // What a scraper sees: the failed job, kept for Bull Board, and nothing else in the queue.
+    expect(await metric(w.registry, 'psc_reload_queue_jobs{state="failed"}')).toBe(1);
+    expect(await metric(w.registry, 'psc_reload_queue_jobs{state="delayed"}')).toBe(0);
     const [a = 0, b = 0, c = 0] = startedAt;
     // 100 ms, then 200 ms (BullMQ adds no jitter unless asked).
     expect(b - a).toBeGreaterThanOrEqual(100);

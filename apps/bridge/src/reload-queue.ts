@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import type { BridgeConfig } from './config.ts';
 import type { BridgeContext, BridgeHooks } from './context.ts';
 import { toError } from './errors.ts';
+import { queueStateOf } from './queue-state.ts';
 import { createRedis } from './redis-connection.ts';
 import { RELOAD_JOB, reloadJobOptions, type ReloadJobData } from './reload-job.ts';
 import { ReloadQueueMetrics, type ReloadTrigger } from './reload-metrics.ts';
@@ -22,8 +23,10 @@ export interface ReloadQueueOptions {
   /** The queue is `names.queue` (BullMQ prefixes its keys with `bull:`). */
   readonly queueName: string;
   readonly logger: Logger;
-  /** Where the enqueue metrics go (the bridge's registry). */
+  /** Where the enqueue and queue depth metrics go (the bridge's registry). */
   readonly registry: Registry;
+  /** How long a scrape waits for the queue's counts. @default QUEUE_DEPTH_TIMEOUT_MS */
+  readonly depthTimeoutMs?: number;
 }
 
 /**
@@ -43,7 +46,11 @@ export class ReloadQueue implements AsyncDisposable {
     const { config, logger } = options;
     this.#config = config;
     this.#log = logger.child({ component: 'reload-queue' });
-    this.#metrics = new ReloadQueueMetrics(options.registry);
+    this.#metrics = new ReloadQueueMetrics(
+      options.registry,
+      () => queueStateOf(this.queue),
+      options.depthTimeoutMs,
+    );
     // Its own connection: a slow job add must not delay lease renewals on the commands connection.
     this.#connection = createRedis(config.redisUrl, 'queue', logger);
     this.queue = new Queue<ReloadJobData>(options.queueName, { connection: this.#connection });
