@@ -51,7 +51,7 @@ interface Progress {
   current: string | undefined;
 }
 
-/** One fault, then the quiet period and the wait for convergence; returns its record. */
+/** One fault, then the quiet period and the wait for convergence; adds its record to `progress`. */
 async function cycle(
   w: SoakWorld,
   load: WriteLoad,
