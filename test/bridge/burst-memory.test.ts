@@ -4,9 +4,8 @@
 // read, publish and job add per notification runs out of heap within a few thousand commits.
 // PSC_BURST_COMMITS sets the burst size.
 import { readFile } from 'node:fs/promises';
-import { parseLease } from '@pg-static-cache/bridge';
 import { installTriggers } from '@pg-static-cache/postgres';
-import { namesFor, type Names } from '@pg-static-cache/protocol';
+import { namesFor, parseLease, type Names } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';

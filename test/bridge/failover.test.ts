@@ -1,8 +1,13 @@
 // Bridges as real processes (`node --import tsx apps/bridge/src/main.ts`): a leader killed or
 // frozen is replaced by a standby, and a frozen leader that wakes up never speaks as leader again.
-import { parseLease, type LeaseValue } from '@pg-static-cache/bridge';
 import { installTriggers } from '@pg-static-cache/postgres';
-import { namesFor, type Message, type Names } from '@pg-static-cache/protocol';
+import {
+  namesFor,
+  parseLease,
+  type LeaseValue,
+  type Message,
+  type Names,
+} from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import {
@@ -69,7 +74,7 @@ async function createWorld(): Promise<World> {
       for (const proc of processes) proc.child.kill('SIGCONT');
       await Promise.all(processes.map((proc) => proc.stop('SIGKILL')));
       subscriber.disconnect();
-      await redis.del(names.leader, names.epoch, names.status, `${names.namespace}:bridges`);
+      await redis.del(names.leader, names.epoch, names.status, names.bridges);
       redis.disconnect();
       await schema[Symbol.asyncDispose]();
     },
@@ -168,7 +173,7 @@ describe('bridge processes: failover', () => {
     });
     // Its next standby poll sees b's lease, so a's entry says standby.
     await waitFor('a to announce itself as standby', async () => {
-      const entry = await world.redis.hget(`${world.names.namespace}:bridges`, 'a');
+      const entry = await world.redis.hget(world.names.bridges, 'a');
       return entry !== null && (JSON.parse(entry) as { role: string }).role === 'standby';
     });
     const newEpochAt = world.events.indexOf(takeover);

@@ -61,7 +61,7 @@ describe('bridge: a dropped publish', () => {
       expect(cache.get(1)).toEqual({ id: 1, label: 'while the lease was gone' });
     } finally {
       recorder.disconnect();
-      await redis.del(names.leader, names.epoch, names.status, `${names.namespace}:bridges`);
+      await redis.del(names.leader, names.epoch, names.status, names.bridges);
       redis.disconnect();
     }
   });

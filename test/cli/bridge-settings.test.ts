@@ -1,8 +1,7 @@
 // `pg-static-cache bridge` reads the same PSC_* settings as the bridge's own entry point: before,
 // the CLI read only flags, so `PSC_BOARD_PASSWORD=… pg-static-cache bridge` served an open board
 // and PSC_NAMESPACE was ignored. A flag still wins over its variable.
-import { parseLease } from '@pg-static-cache/bridge';
-import { namesFor } from '@pg-static-cache/protocol';
+import { namesFor, parseLease } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { redisUrl, uniqueName, waitFor } from '../support/index.ts';

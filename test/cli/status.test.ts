@@ -1,13 +1,14 @@
 // `status` and `resync` through the real bin against Redis state and control-channel answers
 // written by the test itself, so every case is exact; test/cli/bridge.test.ts runs real bridges.
+import { installTriggers } from '@pg-static-cache/postgres';
 import {
+  namesFor,
   parseControlMessage,
   serializeControlMessage,
+  type Names,
   type ResyncDone,
   type ResyncRequest,
-} from '@pg-static-cache/bridge';
-import { installTriggers } from '@pg-static-cache/postgres';
-import { namesFor, type Names } from '@pg-static-cache/protocol';
+} from '@pg-static-cache/protocol';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,7 +35,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const names of namespaces) {
-    await redis.del(names.leader, names.status, `${names.namespace}:bridges`);
+    await redis.del(names.leader, names.status, names.bridges);
   }
   redis.disconnect();
   await s[Symbol.asyncDispose]();
@@ -59,7 +60,7 @@ async function writeLeaderState(names: Names, tables: readonly object[]): Promis
   const now = Date.now();
   const lease = { bridge: 'lead', epoch: 7, backendPid: 4321, renewedAt: now - 500 };
   await redis.set(names.leader, JSON.stringify(lease), 'PX', 60_000);
-  await redis.hset(`${names.namespace}:bridges`, {
+  await redis.hset(names.bridges, {
     lead: JSON.stringify({ role: 'leader', pid: 10, host: 'h1', lastSeenAt: now - 200, epoch: 7 }),
     stand: JSON.stringify({ role: 'standby', pid: 11, host: 'h2', lastSeenAt: now - 300 }),
     junk: 'not json',

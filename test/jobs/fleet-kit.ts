@@ -4,17 +4,19 @@
 // worker's table queries from the apps'.
 import { performance } from 'node:perf_hooks';
 import {
-  parseControlMessage,
-  serializeControlMessage,
-  type ControlMessage,
-} from '@pg-static-cache/bridge';
-import {
   digestRows,
   installTriggers,
   resolveTable,
   type ResolvedTable,
 } from '@pg-static-cache/postgres';
-import { namesFor, parseSnapshot, type Names } from '@pg-static-cache/protocol';
+import {
+  namesFor,
+  parseControlMessage,
+  parseSnapshot,
+  serializeControlMessage,
+  type ControlMessage,
+  type Names,
+} from '@pg-static-cache/protocol';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type pg from 'pg';

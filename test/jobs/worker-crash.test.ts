@@ -1,6 +1,6 @@
 // A worker process killed in the middle of a job: the job's lock expires, another worker's stalled
 // check puts it back, and it runs again, so the snapshot still converges on the table.
-import { RELOAD_JOB, snapshotKeys } from '@pg-static-cache/bridge';
+import { RELOAD_JOB } from '@pg-static-cache/bridge';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { redisUrl, waitFor } from '../support/index.ts';
@@ -42,7 +42,7 @@ describe('reload jobs: a worker killed mid-job', () => {
       return state?.processedBy === 'doomed-worker' && (await state.isActive());
     });
     // It took a version, so it is inside the job, held before its query.
-    const { counter } = snapshotKeys(w.names, table.display);
+    const { counter } = w.names.snapshotKeys(table.display);
     await waitFor(
       'the doomed job to take a version',
       async () => (await w.redis.get(counter)) === '1',

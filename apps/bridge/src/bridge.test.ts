@@ -1,12 +1,15 @@
 // The leader's publishing path, the control channel and the HTTP endpoints, with in-process
 // bridges on the real Postgres and Redis.
-import type { InvalidateMessage, Message } from '@pg-static-cache/protocol';
+import {
+  parseLease,
+  serializeControlMessage,
+  type InvalidateMessage,
+  type Message,
+  type ResyncDone,
+} from '@pg-static-cache/protocol';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/support/index.ts';
-import { serializeControlMessage, type ResyncDone } from './control-messages.ts';
 import { BridgeError } from './errors.ts';
-import { parseLease } from './lease.ts';
-import { bridgesKey } from './presence.ts';
 import { createHarness, metricValue, termMessages } from './test-kit.ts';
 
 const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/;
@@ -97,13 +100,13 @@ describe('bridge: publishing', () => {
       heartbeatMs: '100',
     });
     expect(Number(status['lastHeartbeatAt'])).toBeGreaterThanOrEqual(Number(status['leaderSince']));
-    const entry = await h.redis.hget(bridgesKey(h.names), bridge.id);
+    const entry = await h.redis.hget(h.names.bridges, bridge.id);
     expect(JSON.parse(entry ?? '{}')).toMatchObject({ role: 'leader', pid: process.pid, epoch });
 
     await bridge.close();
     expect(bridge.role).toBe('stopped');
     expect(await h.redis.get(h.names.leader)).toBeNull();
-    expect(await h.redis.hget(bridgesKey(h.names), bridge.id)).toBeNull();
+    expect(await h.redis.hget(h.names.bridges, bridge.id)).toBeNull();
     expect(() => bridge.httpPort).toThrow(BridgeError);
     await bridge.close();
   });

@@ -3,6 +3,7 @@ import { PostgresError, resolveTable, type Queryable } from '@pg-static-cache/po
 import {
   namesFor,
   Signer,
+  type BridgeRole,
   type Message,
   type Names,
   type ResyncMessage,
@@ -31,7 +32,7 @@ import { LeaderLock } from './leader-lock.ts';
 import { Leadership } from './leadership.ts';
 import { createLogger } from './logger.ts';
 import { LsnReader } from './lsn-reader.ts';
-import { BridgeMetrics, type BridgeRole } from './metrics.ts';
+import { BridgeMetrics } from './metrics.ts';
 import { createPool } from './postgres-pool.ts';
 import { Presence } from './presence.ts';
 import { checkPostgres, connectRedis } from './reachability.ts';

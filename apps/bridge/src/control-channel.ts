@@ -1,12 +1,14 @@
-import type { Names, ResyncMessage, Signer } from '@pg-static-cache/protocol';
-import type { Redis } from 'ioredis';
-import type { Logger } from 'pino';
 import {
   parseControlMessage,
   serializeControlMessage,
+  type Names,
   type ResyncDone,
+  type ResyncMessage,
   type ResyncRequest,
-} from './control-messages.ts';
+  type Signer,
+} from '@pg-static-cache/protocol';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { toError } from './errors.ts';
 import type { BridgeMetrics } from './metrics.ts';
 

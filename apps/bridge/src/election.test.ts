@@ -1,10 +1,9 @@
 // Leader election, fencing and takeover with in-process bridges on the real Postgres and Redis.
+import { parseLease, type BridgeRole } from '@pg-static-cache/protocol';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/support/index.ts';
-import type { BridgeRole } from './metrics.ts';
 import { LeaderLock } from './leader-lock.ts';
-import { parseLease } from './lease.ts';
 import { createHarness, metricValue, termMessages } from './test-kit.ts';
 
 describe('bridge: election', () => {

@@ -3,10 +3,9 @@
 // noticed the old one is gone, so the old backend still holds the leader lock. The bridge ends its
 // own previous session and keeps leading at once, instead of stepping down and waiting leaseMs
 // for a standby (itself) to fence it.
+import { parseLease, type BridgeRole } from '@pg-static-cache/protocol';
 import { describe, expect, it } from 'vitest';
 import { startTcpProxy } from '../../../test/fixtures/tcp-proxy.ts';
-import { parseLease } from './lease.ts';
-import type { BridgeRole } from './metrics.ts';
 import { createHarness } from './test-kit.ts';
 
 describe('bridge: a half-open LISTEN session', () => {

@@ -10,23 +10,13 @@ export {
   type ConfigIssue,
 } from './config.ts';
 export type { BridgeHooks } from './context.ts';
-export {
-  parseControlMessage,
-  serializeControlMessage,
-  type ControlMessage,
-  type ResyncDone,
-  type ResyncRequest,
-} from './control-messages.ts';
 export { BridgeError, type BridgeErrorCode } from './errors.ts';
-export { parseLease, type LeaseValue } from './lease.ts';
 export {
   loadConfig,
   type ConfigSources,
   type FlagValues,
   type SettingsEnv,
 } from './load-config.ts';
-export type { BridgeRole } from './metrics.ts';
-export { bridgesKey, type PresenceEntry } from './presence.ts';
 export { BOARD_PATH } from './queue-board.ts';
 export { readQueueState, type QueueState } from './queue-state.ts';
 export { RELOAD_JOB, type ReloadJobData } from './reload-job.ts';
@@ -39,12 +29,7 @@ export {
   type ReloadWorkerOptions,
 } from './reload-worker.ts';
 export type { ResyncReport } from './scheduled-resync.ts';
-export {
-  SnapshotStore,
-  snapshotKeys,
-  type SnapshotKeys,
-  type StoreOutcome,
-} from './snapshot-store.ts';
+export { SnapshotStore, type StoreOutcome } from './snapshot-store.ts';
 export {
   SETTINGS,
   settingsOf,

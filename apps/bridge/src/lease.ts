@@ -1,39 +1,15 @@
-import type { Names } from '@pg-static-cache/protocol';
+import {
+  leaseTermPrefix,
+  serializeLease,
+  type LeaseValue,
+  type Names,
+} from '@pg-static-cache/protocol';
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
 import { LuaScript } from './lua-script.ts';
 
-/** Who leads, as `names.leader` holds it (JSON, with a TTL of leaseMs). */
-export interface LeaseValue {
-  readonly bridge: string;
-  readonly epoch: number;
-  /** pg_backend_pid() of the leader's LISTEN session, which holds the leader lock. */
-  readonly backendPid: number;
-  /** Milliseconds since the Unix epoch at the leader's last renewal. */
-  readonly renewedAt: number;
-}
-
-const leaseSchema = z.strictObject({
-  bridge: z.string().min(1).max(512),
-  epoch: z.number().int().min(0),
-  backendPid: z.number().int().min(1),
-  renewedAt: z.number().nonnegative(),
-});
-
-/** Reads a lease as Redis holds it; undefined when absent or not a lease. */
-export function parseLease(text: string | null | undefined): LeaseValue | undefined {
-  if (text === null || text === undefined) return undefined;
-  try {
-    const parsed = leaseSchema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-// The fence compares everything but renewedAt: the identity prefix `{"bridge":…,"epoch":…,"backendPid":…,`
-// is exact JSON of this term, so no other term (epoch) and no other bridge can match it, while a
-// renewal that changed renewedAt cannot make our own publishes miss.
+// The fence compares everything but renewedAt: the term's prefix `{"bridge":…,"epoch":…,"backendPid":…,`
+// (leaseTermPrefix) is exact JSON of this term, so no other term (epoch) and no other bridge can
+// match it, while a renewal that changed renewedAt cannot make our own publishes miss.
 const SAME_TERM = 'string.sub(lease, 1, #ARGV[1]) == ARGV[1]';
 
 // KEYS: epoch. ARGV: floor. A Redis restart loses the counter; the floor (last epoch we know + 1)
@@ -124,12 +100,11 @@ export class TermLease {
     this.#names = names;
     this.#identity = Object.freeze({ ...identity });
     this.#leaseMs = leaseMs;
-    this.#prefix = this.#value(0).replace(/"renewedAt":0\}$/, '');
+    this.#prefix = leaseTermPrefix(identity);
   }
 
   #value(renewedAt: number): string {
-    const { bridge, epoch, backendPid } = this.#identity;
-    return JSON.stringify({ bridge, epoch, backendPid, renewedAt } satisfies LeaseValue);
+    return serializeLease({ ...this.#identity, renewedAt });
   }
 
   /** Takes the lease whoever held it: called only while holding the Postgres leader lock. */

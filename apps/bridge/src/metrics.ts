@@ -1,10 +1,10 @@
-import type { Message, ResyncReason } from '@pg-static-cache/protocol';
+import {
+  BRIDGE_ROLES,
+  type BridgeRole,
+  type Message,
+  type ResyncReason,
+} from '@pg-static-cache/protocol';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-
-/** A bridge's role, as its `role` property and the role gauge show it. */
-export type BridgeRole = 'standby' | 'leader' | 'stopped';
-
-const ROLES: readonly BridgeRole[] = ['standby', 'leader', 'stopped'];
 
 /** Why a message did not go out (the `reason` of psc_bridge_publish_failures_total). */
 export type PublishFailure = 'unreachable' | 'refused' | 'lease-absent' | 'lease-taken';
@@ -144,7 +144,7 @@ export class BridgeMetrics {
 
   /** Moves the role gauge. */
   setRole(role: BridgeRole): void {
-    for (const r of ROLES) this.role.set({ role: r }, r === role ? 1 : 0);
+    for (const r of BRIDGE_ROLES) this.role.set({ role: r }, r === role ? 1 : 0);
   }
 
   /** Counts one published message. */

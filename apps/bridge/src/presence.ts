@@ -1,24 +1,12 @@
 import { hostname } from 'node:os';
-import type { Names } from '@pg-static-cache/protocol';
+import {
+  serializePresenceEntry,
+  type BridgeRole,
+  type Names,
+  type PresenceEntry,
+} from '@pg-static-cache/protocol';
 import type { Redis } from 'ioredis';
 import { LuaScript } from './lua-script.ts';
-import type { BridgeRole } from './metrics.ts';
-
-/** One bridge's entry in the `<namespace>:bridges` hash (field: bridge id), for `status`. */
-export interface PresenceEntry {
-  readonly role: BridgeRole;
-  readonly pid: number;
-  readonly host: string;
-  /** Milliseconds since the Unix epoch at the bridge's last poll or heartbeat. */
-  readonly lastSeenAt: number;
-  /** The leader's epoch; absent for standbys. */
-  readonly epoch?: number;
-}
-
-/** Key of the hash in which every running bridge announces itself. */
-export function bridgesKey(names: Names): string {
-  return `${names.namespace}:bridges`;
-}
 
 // KEYS: bridges hash. ARGV: bridge id, entry JSON, now, staleMs. Redis 7.0 has no per-field TTL,
 // so each writer also removes entries not refreshed within staleMs (bridges that died without
@@ -39,7 +27,7 @@ return 1`,
   1,
 );
 
-/** Keeps this bridge's entry in the bridges hash fresh. */
+/** Keeps this bridge's entry in the bridges hash (`names.bridges`) fresh. */
 export class Presence {
   readonly #redis: Redis;
   readonly #key: string;
@@ -49,7 +37,7 @@ export class Presence {
 
   constructor(redis: Redis, names: Names, bridge: string, staleMs: number) {
     this.#redis = redis;
-    this.#key = bridgesKey(names);
+    this.#key = names.bridges;
     this.#bridge = bridge;
     this.#staleMs = staleMs;
   }
@@ -66,7 +54,7 @@ export class Presence {
     await PRESENCE.run(
       this.#redis,
       [this.#key],
-      [this.#bridge, JSON.stringify(entry), entry.lastSeenAt, this.#staleMs],
+      [this.#bridge, serializePresenceEntry(entry), entry.lastSeenAt, this.#staleMs],
     );
   }
 

@@ -1,6 +1,6 @@
+import type { BridgeRole } from '@pg-static-cache/protocol';
 import type { Readiness } from './http-server.ts';
 import type { Leadership } from './leadership.ts';
-import type { BridgeRole } from './metrics.ts';
 import type { ServiceHealth } from './standby-watch.ts';
 
 /** What a bridge knows about itself when /readyz asks. */

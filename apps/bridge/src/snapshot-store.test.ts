@@ -2,7 +2,7 @@ import { createSnapshot, namesFor, Signer, type Snapshot } from '@pg-static-cach
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { redisUrl, uniqueName } from '../../../test/support/index.ts';
-import { snapshotKeys, SnapshotStore } from './snapshot-store.ts';
+import { SnapshotStore } from './snapshot-store.ts';
 
 const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
 afterAll(() => redis.disconnect());
@@ -48,7 +48,7 @@ describe('SnapshotStore', () => {
       expect(await store.read(table)).toMatchObject({ version: 3, rows: [['1', 'three']] });
 
       // What clients read is the plain snapshot key of libs/protocol.
-      const keys = snapshotKeys(names, table);
+      const keys = names.snapshotKeys(table);
       expect(keys.snapshot).toBe(names.snapshot(table));
       expect(await redis.get(keys.stored)).toBe('3');
     } finally {
@@ -63,7 +63,7 @@ describe('SnapshotStore', () => {
     try {
       for (let i = 0; i < 5; i += 1) await store.nextVersion(table);
       expect(await store.store(snapshot(table, 5, 'five'))).toMatchObject({ stored: true });
-      await redis.del(snapshotKeys(names, table).counter);
+      await redis.del(names.snapshotKeys(table).counter);
       const next = (await store.nextVersion(table)).version;
       expect(next).toBe(6);
       expect(await store.store(snapshot(table, next, 'six'))).toMatchObject({ stored: true });
@@ -88,7 +88,7 @@ describe('SnapshotStore', () => {
       expect(after.generation).not.toBe(first.generation);
       // The generation key alone evicted: a new generation, versions still above the stored one.
       await store.store(snapshot(table, after.version, 'one'));
-      await redis.del(snapshotKeys(names, table).generation);
+      await redis.del(names.snapshotKeys(table).generation);
       const evicted = await store.nextVersion(table);
       expect(evicted.version).toBe(2);
       expect(evicted.generation).not.toBe(after.generation);
@@ -131,19 +131,5 @@ describe('SnapshotStore', () => {
     } finally {
       await store.delete(table);
     }
-  });
-
-  it('keeps the keys of different tables apart, whatever their names', () => {
-    const names = namesFor('psc');
-    const a = snapshotKeys(names, 'public.a');
-    const b = snapshotKeys(names, 'public.a:stored');
-    const all = [a.snapshot, a.counter, a.stored, b.snapshot, b.counter, b.stored];
-    expect(new Set(all).size).toBe(all.length);
-    expect(a).toEqual({
-      snapshot: 'psc:snapshot:public.a',
-      counter: 'psc:snapshot-version:public.a',
-      stored: 'psc:snapshot-stored:public.a',
-      generation: 'psc:snapshot-generation:public.a',
-    });
   });
 });

@@ -9,31 +9,6 @@ import {
 import type { Redis } from 'ioredis';
 import { LuaScript } from './lua-script.ts';
 
-/** The Redis keys of one table's snapshot. */
-export interface SnapshotKeys {
-  /** The snapshot JSON (`names.snapshot(table)`), what clients read. */
-  readonly snapshot: string;
-  /** Counter: every INCR hands out a new version to a job about to query the table. */
-  readonly counter: string;
-  /** Version of the snapshot now stored, so the compare-and-set need not parse the JSON. */
-  readonly stored: string;
-  /** Random id of the counter's life, replaced whenever the counter starts again at 1. */
-  readonly generation: string;
-}
-
-/**
- * Keys of `table`'s snapshot. The prefixes `snapshot:`, `snapshot-version:` and `snapshot-stored:`
- * differ before the table name, so no table name can make one key equal another table's.
- */
-export function snapshotKeys(names: Names, table: string): SnapshotKeys {
-  return Object.freeze({
-    snapshot: names.snapshot(table),
-    counter: `${names.namespace}:snapshot-version:${table}`,
-    stored: `${names.namespace}:snapshot-stored:${table}`,
-    generation: `${names.namespace}:snapshot-generation:${table}`,
-  });
-}
-
 // INCR, but never at or below the stored version: if the counter alone was lost (evicted, deleted
 // by hand), a plain INCR would restart at 1 and every later snapshot would be refused.
 // A counter that starts again (FLUSHALL, eviction, a new Redis) also starts a new generation
@@ -103,7 +78,7 @@ export class SnapshotStore {
    * and it sees every commit announced before it began.
    */
   async nextVersion(table: string): Promise<SnapshotVersion> {
-    const { counter, stored, generation } = snapshotKeys(this.#names, table);
+    const { counter, stored, generation } = this.#names.snapshotKeys(table);
     const fresh = randomBytes(12).toString('base64url');
     const reply = await NEXT_VERSION.run(this.#redis, [counter, stored, generation], [fresh]);
     if (
@@ -118,7 +93,7 @@ export class SnapshotStore {
 
   /** Stores `snapshot` unless a snapshot of the same or a newer version is stored already. */
   async store(snapshot: Snapshot): Promise<StoreOutcome> {
-    const keys = snapshotKeys(this.#names, snapshot.table);
+    const keys = this.#names.snapshotKeys(snapshot.table);
     const text = serializeSnapshot(snapshot, this.#signer);
     const [written, version] = pair(
       await STORE_IF_NEWER.run(this.#redis, [keys.snapshot, keys.stored], [snapshot.version, text]),
@@ -138,7 +113,7 @@ export class SnapshotStore {
 
   /** Deletes `table`'s snapshot and its versions (tests, or a table no longer cached). */
   async delete(table: string): Promise<void> {
-    const { snapshot, counter, stored, generation } = snapshotKeys(this.#names, table);
+    const { snapshot, counter, stored, generation } = this.#names.snapshotKeys(table);
     await this.#redis.del(snapshot, counter, stored, generation);
   }
 }

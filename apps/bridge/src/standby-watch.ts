@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
+import { parseLease } from '@pg-static-cache/protocol';
 import type { BridgeContext } from './context.ts';
 import { toError } from './errors.ts';
-import { parseLease } from './lease.ts';
 
 /** What one standby poll concluded. */
 export type PollOutcome =

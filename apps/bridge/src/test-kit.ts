@@ -1,7 +1,14 @@
 // Shared by the bridge's own tests: a schema with a triggered table, a namespace, a recorder of
 // everything on the events and control channels, and bridges that are closed on dispose.
 import { installTriggers, type ResolvedTable } from '@pg-static-cache/postgres';
-import { namesFor, parseMessage, type Message, type Names } from '@pg-static-cache/protocol';
+import {
+  namesFor,
+  parseControlMessage,
+  parseMessage,
+  type ControlMessage,
+  type Message,
+  type Names,
+} from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import {
   createTestSchema,
@@ -13,8 +20,6 @@ import {
 import { startBridge, type Bridge } from './bridge.ts';
 import { LOG_LEVELS, type BridgeConfigInput } from './config.ts';
 import type { LeaderMessage } from './leader-term.ts';
-import { parseControlMessage, type ControlMessage } from './control-messages.ts';
-import { bridgesKey } from './presence.ts';
 
 /** A test's world: one schema, one channel, one namespace. */
 export interface Harness extends AsyncDisposable {
@@ -102,8 +107,8 @@ export async function createHarness(prefix = 'psc_bridge'): Promise<Harness> {
     async [Symbol.asyncDispose]() {
       await Promise.all(bridges.map((b) => b.close()));
       subscriber.disconnect();
-      const { leader, epoch, status, control: controlChannel } = names;
-      await redis.del(leader, epoch, status, controlChannel, bridgesKey(names));
+      const { leader, epoch, status, control: controlChannel, bridges: presence } = names;
+      await redis.del(leader, epoch, status, controlChannel, presence);
       redis.disconnect();
       await schema[Symbol.asyncDispose]();
     },

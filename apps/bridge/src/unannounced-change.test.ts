@@ -3,11 +3,10 @@
 // instead. Here the failure is real: the bridge runs as a login role that loses the right to log
 // in, and every session but its LISTEN one is terminated, so any new query needs a new session.
 import { installTriggers } from '@pg-static-cache/postgres';
-import type { Message } from '@pg-static-cache/protocol';
+import { parseLease, type Message } from '@pg-static-cache/protocol';
 import { describe, expect, it } from 'vitest';
 import { createLoginRole } from '../../../test/fixtures/login-role.ts';
 import { waitFor } from '../../../test/support/index.ts';
-import { parseLease } from './lease.ts';
 import { createHarness } from './test-kit.ts';
 
 describe('bridge: a change it cannot announce', () => {

@@ -3,7 +3,7 @@
 // covers every table, and the change committed while no bridge listened is not lost. In redis mode
 // the resync makes every app reload everything from Postgres; in snapshot mode it makes the
 // worker re-snapshot every table, and each app swaps in what changed.
-import type { LeaseValue } from '@pg-static-cache/bridge';
+import type { LeaseValue } from '@pg-static-cache/protocol';
 import { preciseNow } from './app-events.ts';
 import type { AppProcess } from './app-process-handle.ts';
 import type { BridgeFleet } from './bridge-fleet.ts';

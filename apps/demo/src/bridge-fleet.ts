@@ -2,7 +2,7 @@
 // environment, as an operator would run them. One leads, one stands by; in snapshot mode each also
 // runs a reload worker. The scenario kills and restarts them; `close()` stops them (SIGTERM,
 // SIGKILL after a deadline).
-import type { LeaseValue } from '@pg-static-cache/bridge';
+import type { LeaseValue } from '@pg-static-cache/protocol';
 import { httpPortOf, metricValue, scrapeMetrics } from './bridge-metrics.ts';
 import { BridgeWatch, type Term } from './bridge-watch.ts';
 import { TsxChild } from './child-process.ts';

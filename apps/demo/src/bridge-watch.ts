@@ -3,12 +3,14 @@
 // announces itself in the presence hash.
 import { EventEmitter } from 'node:events';
 import {
-  bridgesKey,
+  namesFor,
   parseLease,
+  parseMessage,
+  parsePresenceEntry,
   type LeaseValue,
+  type Names,
   type PresenceEntry,
-} from '@pg-static-cache/bridge';
-import { namesFor, parseMessage, type Names } from '@pg-static-cache/protocol';
+} from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import { preciseNow } from './app-events.ts';
 import { waitUntil } from './waiting.ts';
@@ -25,23 +27,6 @@ export interface Term {
 /** Typed events of {@link BridgeWatch}. */
 interface BridgeWatchEvents {
   term: [Term];
-}
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-function parsePresence(text: string): PresenceEntry | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    if (!isRecord(value)) return undefined;
-    const { role, pid, lastSeenAt } = value;
-    if (typeof role !== 'string' || typeof pid !== 'number' || typeof lastSeenAt !== 'number') {
-      return undefined;
-    }
-    return value as unknown as PresenceEntry;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Subscribed to `<namespace>:events` from `open()` on, so no term's opening resync is missed. */
@@ -92,9 +77,9 @@ export class BridgeWatch extends EventEmitter<BridgeWatchEvents> {
 
   /** Every bridge's entry in the presence hash (field: bridge id). */
   async presence(): Promise<Map<string, PresenceEntry>> {
-    const entries = await this.#redis.hgetall(bridgesKey(this.names));
+    const entries = await this.#redis.hgetall(this.names.bridges);
     const parsed = Object.entries(entries).flatMap(([id, text]) => {
-      const entry = parsePresence(text);
+      const entry = parsePresenceEntry(text);
       return entry === undefined ? [] : [[id, entry] as const];
     });
     return new Map(parsed);
@@ -106,10 +91,10 @@ export class BridgeWatch extends EventEmitter<BridgeWatchEvents> {
    * a dropped table, and an old queue's deduplication keys could swallow this run's first jobs.
    */
   async reset(): Promise<void> {
-    const { leader, epoch, status, namespace, queue } = this.names;
+    const { leader, epoch, status, bridges, namespace, queue } = this.names;
     // Namespaces are [A-Za-z0-9_-]: nothing in them is a glob character.
     const patterns = [`${namespace}:snapshot*`, `bull:${queue}:*`];
-    const keys = [leader, epoch, status, bridgesKey(this.names)];
+    const keys = [leader, epoch, status, bridges];
     for (const match of patterns) {
       for await (const batch of this.#redis.scanStream({ match, count: 500 })) {
         keys.push(...(batch as string[]));

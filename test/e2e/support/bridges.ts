@@ -1,8 +1,7 @@
 // Bridges as real processes (`node --import tsx apps/bridge/src/main.ts`, or the CLI's
 // `pg-static-cache bridge`), configured by environment with short lease and heartbeat timings, and
 // who among them leads right now.
-import { bridgesKey, parseLease, type LeaseValue } from '@pg-static-cache/bridge';
-import type { Names } from '@pg-static-cache/protocol';
+import { parseLease, type LeaseValue, type Names } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import { waitFor } from '../../support/index.ts';
 import { spawnCli, spawnNode, type ChildEnv, type SpawnedProcess } from '../../support/process.ts';
@@ -124,7 +123,7 @@ export function createBridgeFleet(options: BridgeFleetOptions): BridgeFleet {
       for (const proc of processes.values()) proc.child.kill('SIGCONT');
       await Promise.all([...processes.values()].map((proc) => proc.stop('SIGKILL')));
       await redis
-        .del(names.leader, names.epoch, names.status, bridgesKey(names))
+        .del(names.leader, names.epoch, names.status, names.bridges)
         .catch(() => undefined);
       redis.disconnect();
     },

@@ -2,11 +2,13 @@
 import { randomUUID } from 'node:crypto';
 import { on } from 'node:events';
 import {
+  namesFor,
   parseControlMessage,
+  parseSigningKeys,
   serializeControlMessage,
+  Signer,
   type ResyncDone,
-} from '@pg-static-cache/bridge';
-import { namesFor, parseSigningKeys, Signer } from '@pg-static-cache/protocol';
+} from '@pg-static-cache/protocol';
 import { loadRedisConfig, parseTables, type CliEnv, type GlobalFlags } from '../config.ts';
 import { CliError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';

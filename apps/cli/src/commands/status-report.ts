@@ -1,13 +1,13 @@
 // What `status` reads and how it judges it; loaded only when `status` runs (see status.ts).
-import {
-  bridgesKey,
-  parseLease,
-  readQueueState,
-  snapshotKeys,
-  type QueueState,
-} from '@pg-static-cache/bridge';
+import { readQueueState, type QueueState } from '@pg-static-cache/bridge';
 import { checkTriggers, type TriggerReport } from '@pg-static-cache/postgres';
-import { namesFor, type Names } from '@pg-static-cache/protocol';
+import {
+  namesFor,
+  parseLease,
+  parsePresenceEntry,
+  type BridgeRole,
+  type Names,
+} from '@pg-static-cache/protocol';
 import type { Redis } from 'ioredis';
 import {
   hasDatabase,
@@ -41,10 +41,11 @@ export interface LeaderStatus {
 /** One running bridge, from the presence hash. */
 export interface BridgeStatus {
   readonly bridge: string;
-  readonly role: string;
+  readonly role: BridgeRole;
+  /** The leader's epoch; null for standbys. */
   readonly epoch: number | null;
-  readonly pid: number | null;
-  readonly host: string | null;
+  readonly pid: number;
+  readonly host: string;
   readonly lastSeenAt: number;
   readonly ageMs: number;
 }
@@ -110,25 +111,13 @@ export interface RedisState {
 export async function readRedisState(redis: Redis, names: Names): Promise<RedisState> {
   const [lease, bridges, status] = await Promise.all([
     redis.get(names.leader),
-    redis.hgetall(bridgesKey(names)),
+    redis.hgetall(names.bridges),
     redis.hgetall(names.status),
   ]);
   return { lease, bridges, status };
 }
 
 // Redis is untrusted input: anything malformed reads as absent rather than failing the report.
-function parseObject(text: string | undefined): Record<string, unknown> | undefined {
-  if (text === undefined) return undefined;
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function numberOf(value: unknown): number | null {
   const n = typeof value === 'string' && value !== '' ? Number(value) : value;
   return typeof n === 'number' && Number.isFinite(n) ? n : null;
@@ -142,16 +131,15 @@ const age = (now: number, at: number | null): number | null =>
   at === null ? null : Math.max(0, now - at);
 
 function bridgeStatus(id: string, text: string, now: number): BridgeStatus | undefined {
-  const entry = parseObject(text);
-  const lastSeenAt = numberOf(entry?.['lastSeenAt']);
-  const role = stringOf(entry?.['role']);
-  if (entry === undefined || lastSeenAt === null || role === null) return undefined;
+  const entry = parsePresenceEntry(text);
+  if (entry === undefined) return undefined;
+  const { role, epoch, pid, host, lastSeenAt } = entry;
   return {
     bridge: id,
     role,
-    epoch: numberOf(entry['epoch']),
-    pid: numberOf(entry['pid']),
-    host: stringOf(entry['host']),
+    epoch: epoch ?? null,
+    pid,
+    host,
     lastSeenAt,
     ageMs: Math.max(0, now - lastSeenAt),
   };
@@ -299,7 +287,7 @@ export async function withSnapshotVersions(
   tables: readonly TableStatus[],
 ): Promise<TableStatus[]> {
   if (tables.length === 0) return [];
-  const versions = await redis.mget(...tables.map((t) => snapshotKeys(names, t.table).stored));
+  const versions = await redis.mget(...tables.map((t) => names.snapshotKeys(t.table).stored));
   return tables.map((t, i) => ({ ...t, snapshotVersion: numberOf(versions[i]) }));
 }
 
