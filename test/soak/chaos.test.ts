@@ -77,7 +77,7 @@ async function cycle(
     n,
     kind,
     detail: outcome.detail,
-    atS: at,
+    atS: Math.round(at * 10) / 10,
     faultMs: Math.round(endedAt - startedAt),
     stalenessMs: Math.round(Math.max(0, converged.at - quietAt)),
     sinceFaultEndMs: Math.round(Math.max(0, converged.at - endedAt)),
