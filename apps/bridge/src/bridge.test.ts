@@ -10,7 +10,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/support/index.ts';
 import { BridgeError } from './errors.ts';
-import { createHarness, metricValue, termMessages } from './test-kit.ts';
+import { createHarness, metricValue, termMessages } from '../../../test/fixtures/bridge-harness.ts';
 
 const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/;
 

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/support/index.ts';
 import { LeaderLock } from './leader-lock.ts';
-import { createHarness, metricValue, termMessages } from './test-kit.ts';
+import { createHarness, metricValue, termMessages } from '../../../test/fixtures/bridge-harness.ts';
 
 describe('bridge: election', () => {
   it('elects exactly one leader; closing it hands over promptly with a higher epoch', async () => {

@@ -6,7 +6,7 @@
 import { parseLease, type BridgeRole } from '@pg-static-cache/protocol';
 import { describe, expect, it } from 'vitest';
 import { startTcpProxy } from '../../../test/fixtures/tcp-proxy.ts';
-import { createHarness } from './test-kit.ts';
+import { createHarness } from '../../../test/fixtures/bridge-harness.ts';
 
 describe('bridge: a half-open LISTEN session', () => {
   it('is terminated by the leader itself, which goes on leading with a reconnect resync', async () => {

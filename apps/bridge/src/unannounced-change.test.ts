@@ -7,7 +7,7 @@ import { parseLease, type Message } from '@pg-static-cache/protocol';
 import { describe, expect, it } from 'vitest';
 import { createLoginRole } from '../../../test/fixtures/login-role.ts';
 import { waitFor } from '../../../test/support/index.ts';
-import { createHarness } from './test-kit.ts';
+import { createHarness } from '../../../test/fixtures/bridge-harness.ts';
 
 describe('bridge: a change it cannot announce', () => {
   it('turns into a resync of the table, or of everything when the table is unknown', async () => {
