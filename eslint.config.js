@@ -1,6 +1,7 @@
 // Type-checked linting for the whole monorepo; one config so every package follows the same rules.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { packageArrows } from './eslint.package-arrows.js';
 
 export default tseslint.config(
   {
@@ -30,6 +31,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
+  ...packageArrows(),
   {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     extends: [tseslint.configs.disableTypeChecked],
