@@ -68,6 +68,8 @@ beforeAll(async () => {
     '--no-fund',
     '--prefer-offline',
     ...tarballs,
+    // The optional peer dependency of @pg-static-cache/client/metrics.
+    'prom-client@^15.1.3',
     // For the TypeScript check only.
     'typescript@~6.0.3',
     '@types/node@^20.19.0',
@@ -128,15 +130,44 @@ process.on('SIGTERM', () => void subscriber.close());
   );
 
   it(
+    "the metrics subpath reports the caches on the app's own prom-client registry",
+    async () => {
+      await writeFile(
+        join(dir, 'metrics.mjs'),
+        `import { StaticCache, createSubscriber } from '@pg-static-cache/client';
+import { registerCacheMetrics } from '@pg-static-cache/client/metrics';
+import { Registry } from 'prom-client';
+const plans = new StaticCache({ table: 'plans' });
+const subscriber = createSubscriber({ mode: 'direct', pg: process.env.DATABASE_URL, caches: [plans] });
+const registry = new Registry();
+registerCacheMetrics(subscriber, registry);
+await subscriber.start();
+console.log(await registry.metrics());
+await subscriber.close();
+`,
+      );
+      const { stdout } = await run('node', ['metrics.mjs'], { DATABASE_URL: db().url });
+      const labels = `table="${db().schema}.plans",cache="plans"`;
+      expect(stdout).toMatch(new RegExp(`^psc_client_cache_version\\{${labels}\\} 1$`, 'm'));
+      expect(stdout).toMatch(new RegExp(`^psc_client_cache_stale\\{${labels}\\} 0$`, 'm'));
+    },
+    SLOW_MS,
+  );
+
+  it(
     'type-checks with module nodenext, strict and skipLibCheck false',
     async () => {
       await writeFile(
         join(dir, 'check.ts'),
         `import { StaticCache, createSubscriber, type ReloadEvent } from '@pg-static-cache/client';
+import { registerCacheMetrics, type CacheMetrics } from '@pg-static-cache/client/metrics';
+import { Registry } from 'prom-client';
 interface Plan { readonly id: number; readonly name: string }
 const plans = new StaticCache<Plan>({ table: 'plans', where: 'id > 0' });
 const subscriber = createSubscriber({ mode: 'snapshot', pg: 'postgres://x', redis: 'redis://x', caches: [plans] });
 subscriber.on('reload', (event: ReloadEvent) => console.log(event.rows, event.cache.name));
+const metrics: CacheMetrics = registerCacheMetrics(subscriber, new Registry(), { buckets: [0.01, 1] });
+metrics.unregister();
 const plan: Plan | undefined = plans.get(1);
 export const names: readonly string[] = plans.all().map((p) => p.name).concat(plan?.name ?? '');
 `,
