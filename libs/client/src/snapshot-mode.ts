@@ -165,6 +165,9 @@ export class SnapshotMode {
 
   /** A resync of `caches`; the subscriber asks for their loads right after. */
   resynced(caches: readonly AnyCache[], cause: ResyncCause, reason: ReloadReason): void {
+    // The subscription was replaced: the path to Redis may have died under both connections, and
+    // the reading one would only find out after a read timed out.
+    if (cause === 'reconnect') this.#reader.reset();
     for (const cache of caches) {
       if (unfit(cache) === undefined) {
         this.#trackerOf(cache).resynced(reason, cause === 'reconnect');

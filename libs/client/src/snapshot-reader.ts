@@ -37,9 +37,24 @@ export class SnapshotReader {
     await this.#redis.connect();
   }
 
-  /** The stored value of `table`'s snapshot (`schema.name`), or null when there is none. */
-  read(table: string): Promise<Buffer | null> {
-    return this.#redis.getBuffer(this.#names.snapshot(table));
+  /**
+   * The stored value of `table`'s snapshot (`schema.name`), or null when there is none. A read
+   * that times out replaces the connection: its path may be dead without a FIN or RST ever
+   * arriving, and every later read would wait out the timeout too.
+   */
+  async read(table: string): Promise<Buffer | null> {
+    try {
+      return await this.#redis.getBuffer(this.#names.snapshot(table));
+    } catch (error) {
+      if (error instanceof Error && /timed out/i.test(error.message)) this.reset();
+      throw error;
+    }
+  }
+
+  /** Drops the connection and opens a new one (reads fail fast until it is up). */
+  reset(): void {
+    if (this.#redis.status === 'end') return;
+    this.#redis.disconnect(true);
   }
 
   /** Closes the connection. Safe to call twice. */
