@@ -62,7 +62,7 @@ describe('signing through the CLI', () => {
             ...{ digest: forged.digest, lsn: forged.lsn, at: Date.now(), worker: 'attacker' },
           }),
         );
-        await watch.waitForLine((l) => l.includes('dropped a unsigned message'), {
+        await watch.waitForLine((l) => l.includes('dropped a message (unsigned'), {
           stream: 'stderr',
         });
         await world.schema.pool.query(`UPDATE items SET label = 'after' WHERE id = 1`);

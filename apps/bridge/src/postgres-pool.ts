@@ -22,8 +22,12 @@ export function createPool(
     ...(keepWarm ? { min: max } : {}),
   });
   // An idle client losing its connection must not crash the process; the next checkout reconnects.
-  pool.on('error', (error) =>
-    logger.warn({ component: 'postgres', err: error }, 'idle connection lost'),
-  );
+  // Only message and code are logged: pg-pool attaches the whole client to the error, and its
+  // serialization (kilobytes, with the backend's cancel key) would go into every log line.
+  pool.on('error', (error) => {
+    const { code } = error as Error & { code?: unknown };
+    const err = { message: error.message, ...(typeof code === 'string' ? { code } : {}) };
+    logger.warn({ component: 'postgres', err }, 'idle connection lost');
+  });
   return pool;
 }

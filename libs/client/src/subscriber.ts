@@ -181,7 +181,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       if (this.#warnedInvalid.has(reason)) return;
       this.#warnedInvalid.add(reason);
       this.#warn(
-        new Error(`dropped a ${reason} message (further ones are only counted): ${detail}`),
+        new Error(`dropped a message (${reason}; further ones are only counted): ${detail}`),
       );
     });
     source.on('dropped', (reason) => {
