@@ -1,7 +1,8 @@
-// docs/metrics.md lists every `psc_*` metric with its type: compared here with what a running
-// bridge (with its reload queue and worker) serves on /metrics and what the client collector
-// registers, so a metric added, removed or retyped without the page fails.
-import { readFileSync } from 'node:fs';
+// docs/metrics.md lists every `psc_*` metric with its type, and so does any other page of docs/
+// with a table of them (the operations runbook): compared here with what a running bridge (with
+// its reload queue and worker) serves on /metrics and what the client collector registers, so a
+// metric added, removed or retyped without every such page fails.
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBridge } from '@pg-static-cache/bridge';
 import { createSubscriber, StaticCache } from '@pg-static-cache/client';
@@ -61,7 +62,12 @@ describe('docs/metrics.md', () => {
       await subscriber.close();
     }
 
-    const documented = documentedTypes(readFileSync(join(repoRoot, 'docs', 'metrics.md'), 'utf8'));
+    const docs = join(repoRoot, 'docs');
+    const pages = readdirSync(docs)
+      .filter((file) => file.endsWith('.md'))
+      .map((file) => ({ file, types: documentedTypes(readFileSync(join(docs, file), 'utf8')) }))
+      .filter(({ types }) => types.size > 0);
+    expect(pages.map(({ file }) => file)).toContain('metrics.md');
     // Not vacuous: the bridge's, the queue's, the worker's and the client's families are all there.
     for (const name of [
       'psc_bridge_role',
@@ -71,6 +77,8 @@ describe('docs/metrics.md', () => {
     ]) {
       expect(served.has(name), name).toBe(true);
     }
-    expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(served));
+    for (const { file, types } of pages) {
+      expect(Object.fromEntries(types), `docs/${file}`).toEqual(Object.fromEntries(served));
+    }
   });
 });
