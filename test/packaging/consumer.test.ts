@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@pg-static-cache/local-services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withBuildLock } from '../support/build-lock.ts';
 import { createTestSchema, type TestSchema } from '../support/index.ts';
 import {
   runCommand,
@@ -49,11 +50,13 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'psc-consumer-'));
   const packs = join(dir, 'packs');
   await mkdir(packs);
-  // `npm pack` runs each package's prepack: the build to JavaScript.
-  const pack = await runCommand(
-    'npm',
-    ['pack', ...PUBLISHED.flatMap((w) => ['-w', w]), '--pack-destination', packs],
-    { cwd: repoRoot, env: CONSUMER_ENV, timeoutMs: SLOW_MS },
+  // `npm pack` runs each package's prepack: the build to JavaScript (never two builds at once).
+  const pack = await withBuildLock(SLOW_MS, () =>
+    runCommand(
+      'npm',
+      ['pack', ...PUBLISHED.flatMap((w) => ['-w', w]), '--pack-destination', packs],
+      { cwd: repoRoot, env: CONSUMER_ENV, timeoutMs: SLOW_MS },
+    ),
   );
   expect(pack.code, pack.stderr).toBe(0);
   tarballs = (await readdir(packs)).map((file) => join(packs, file));
