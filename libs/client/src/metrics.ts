@@ -41,7 +41,7 @@ function cacheLabels(cache: AnyCache): { table: string; cache: string } {
  *   (0 only while fresh) and the histogram `psc_client_cache_reload_duration_seconds` (label
  *   `source`: postgres or snapshot);
  * - per subscriber: `psc_client_subscriber_status{status}` and the counters of
- *   `subscriber.stats` (`psc_client_*_total`), see docs/operations.md.
+ *   `subscriber.stats` (`psc_client_*_total`); every one is listed in docs/metrics.md.
  *
  * Throws ClientError INVALID_OPTIONS when `registry` already holds them.
  */
