@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 /** The reload queue as `status` shows it. */
@@ -11,15 +11,29 @@ export interface QueueState {
   readonly failed: number;
 }
 
-/** Reads whether `queueName` is paused and its job counts, on `redis` (left open). */
+/**
+ * Reads whether `queueName` is paused and its job counts on `redis` (left open) with read-only
+ * commands on BullMQ's keys (`bull:<queue>:meta`, `wait`, `paused`, `active`, `delayed`, `failed`): a BullMQ Queue object writes its meta key when created, which a read-only `status`
+ * user (deploy/redis-users.acl, ops) may not do. Checked against BullMQ's own counts in a test.
+ */
 export async function readQueueState(redis: Redis, queueName: string): Promise<QueueState> {
-  const queue = new Queue(queueName, { connection: redis });
-  try {
-    return await queueStateOf(queue);
-  } finally {
-    // A connection passed in is shared: close() leaves it to its owner.
-    await queue.close();
-  }
+  const key = (name: string) => `bull:${queueName}:${name}`;
+  const replies = await redis
+    .multi()
+    .hexists(key('meta'), 'paused')
+    .llen(key('wait'))
+    .llen(key('paused'))
+    .llen(key('active'))
+    .zcard(key('delayed'))
+    .zcard(key('failed'))
+    .exec();
+  const values = (replies ?? []).map(([error, value]) => {
+    if (error !== null) throw error;
+    return Number(value);
+  });
+  const [paused = 0, wait = 0, pausedJobs = 0, active = 0, delayed = 0, failed = 0] = values;
+  // Jobs of a paused queue wait in `paused` (BullMQ before 6) or stay in `wait`.
+  return { paused: paused === 1, waiting: wait + pausedJobs, active, delayed, failed };
 }
 
 /** Reads whether `queue` is paused and its job counts (BullMQ getJobCounts). */
