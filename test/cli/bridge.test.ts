@@ -41,6 +41,9 @@ describe('bridge, status and resync', () => {
         expect.objectContaining({ bridge: 'b', role: 'standby' }),
       );
       expect(status.json.term?.epoch).toBe(status.json.leader?.epoch);
+      // Without the naming flags, status checks the triggers under the names the leader recorded.
+      const unflagged = await world.status('--namespace', world.names.namespace);
+      expect(unflagged.json).toMatchObject({ ok: true, tables: [{ table, state: 'ok' }] });
       const epoch = status.json.leader?.epoch;
 
       const resync = await runCli(['resync', '--namespace', world.names.namespace], {

@@ -109,6 +109,10 @@ export class LeaderTerm {
       leaseMs: config.leaseMs,
       heartbeatMs: config.heartbeatMs,
       lastHeartbeatAt: now,
+      // So that `status` checks the triggers under this bridge's names without being told them.
+      channel: config.channel,
+      ...(config.functionName === undefined ? {} : { functionName: config.functionName }),
+      ...(config.triggerName === undefined ? {} : { triggerName: config.triggerName }),
     }).catch(() => undefined);
     this.#timers.push(
       setInterval(() => void this.#renew(), config.renewMs),
