@@ -1,23 +1,9 @@
 import type { Command } from 'commander';
-import type { BridgeConfig } from '@pg-static-cache/bridge';
-import {
-  loadDatabaseConfig,
-  loadRedisConfig,
-  type CliEnv,
-  type DatabaseConfig,
-  type GlobalFlags,
-  type RedisConfig,
-} from '../config.ts';
+import { loadDatabaseConfig, loadRedisConfig, type CliEnv, type GlobalFlags } from '../config.ts';
 import { ExitCode } from '../exit.ts';
 import { addSettingOptions, type SettingFlags } from '../setting-options.ts';
 import type { CommandContext } from './context.ts';
-
-/** What a bridge run needs: the CLI's own connection settings and the bridge's validated config. */
-export interface BridgeRun {
-  readonly database: DatabaseConfig;
-  readonly redis: RedisConfig;
-  readonly config: BridgeConfig;
-}
+import type { BridgeRun } from './run-bridge.ts';
 
 /**
  * The bridge's one configuration: its flags over its PSC_* variables over the defaults, the same

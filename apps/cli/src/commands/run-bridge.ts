@@ -1,11 +1,18 @@
 // The `bridge` command's run; loaded only when it runs (see bridge.ts).
-import { startBridge, type Bridge } from '@pg-static-cache/bridge';
+import { startBridge, type Bridge, type BridgeConfig } from '@pg-static-cache/bridge';
 import { resolveTable } from '@pg-static-cache/postgres';
+import type { DatabaseConfig, RedisConfig } from '../config.ts';
 import { withClient } from '../database.ts';
 import { httpUrl, printLine } from '../output.ts';
 import { checkRedis } from '../redis.ts';
 import { runUntilStopped } from '../run-until-stopped.ts';
-import type { BridgeRun } from './bridge.ts';
+
+/** What a bridge run needs: the CLI's own connection settings and the bridge's validated config. */
+export interface BridgeRun {
+  readonly database: DatabaseConfig;
+  readonly redis: RedisConfig;
+  readonly config: BridgeConfig;
+}
 
 // stdout: JSON lines for scripts and supervisors; the bridge's own logs are pino on stderr.
 function announce(bridge: Bridge): void {
