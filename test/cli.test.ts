@@ -2,7 +2,8 @@
 // the real bin in its own process. Trigger commands and watch are in test/cli/.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestSchema, databaseUrl, type TestSchema } from './support/index.ts';
-import { expectOneLineFailure, runCli } from './support/process.ts';
+import { repoRoot } from '@pg-static-cache/local-services';
+import { CLI_BIN, expectOneLineFailure, runCli, runCommand } from './support/process.ts';
 
 let s: TestSchema;
 let env: { DATABASE_URL: string };
@@ -128,6 +129,14 @@ describe.concurrent('help and version', () => {
     const run = await runCli(['--version']);
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(run.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+
+  it('a reader that stops early (| head) ends it quietly: no EPIPE stack trace', async () => {
+    // `true` exits without reading, so the help text is written to a closed pipe.
+    const run = await runCommand('sh', ['-c', `"${CLI_BIN}" watch --help | true`], {
+      cwd: repoRoot,
+    });
+    expect(run).toMatchObject({ code: 0, stderr: '' });
   });
 
   it('no command: help on stderr, exit 2', async () => {

@@ -3,6 +3,13 @@
 import { reportFailure, type ExitCode } from './exit.ts';
 import { createProgram } from './program.ts';
 
+// A reader that stopped reading (`pg-static-cache watch | head`) is not a failure of ours: end
+// quietly, as other command-line tools do, instead of an EPIPE stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 let exitCode: ExitCode = 0;
 const program = createProgram({
   env: process.env,
