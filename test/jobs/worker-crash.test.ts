@@ -3,11 +3,12 @@
 import { RELOAD_JOB } from '@pg-static-cache/bridge';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { createLoginRole } from '../fixtures/login-role.ts';
+import { createQueryGate } from '../fixtures/query-gate.ts';
 import { redisUrl, waitFor } from '../support/index.ts';
-import { spawnNode } from '../support/process.ts';
+import { spawnCli } from '../support/process.ts';
 import { createJobsWorld } from './jobs-kit.ts';
 
-const WORKER_MAIN = 'apps/bridge/src/worker-main.ts';
 // Short lock and stalled check, so the test waits about a second for the rescue, not a minute.
 const FAST_STALL = { PSC_JOB_LOCK_MS: '1000', PSC_JOB_STALLED_INTERVAL_MS: '300' };
 
@@ -15,22 +16,25 @@ describe('reload jobs: a worker killed mid-job', () => {
   it('has its job run again by another worker, and the snapshot converges', async () => {
     await using w = await createJobsWorld('psc_worker_crash');
     const table = await w.createTable('plans', 'id int PRIMARY KEY, label text');
-    await w.schema.pool.query(`INSERT INTO plans VALUES (1, 'one')`);
+    const { pool } = w.schema;
+    await pool.query(`INSERT INTO plans VALUES (1, 'one')`);
+    // The doomed worker logs in as a role whose queries of plans the test stops mid-query; the
+    // rescuing worker below is the owner, whom the gate never holds.
+    await using role = await createLoginRole(pool, w.schema.url, w.schema.schema);
+    await using gate = await createQueryGate(w.schema.url, w.schema.schema, role.name, ['plans']);
+    await gate.hold();
 
-    await using doomed = spawnNode(WORKER_MAIN, [], {
-      DATABASE_URL: w.schema.url,
-      REDIS_URL: redisUrl(),
-      PSC_NAMESPACE: w.names.namespace,
-      PSC_BRIDGE_ID: 'doomed-worker',
-      PSC_HTTP_PORT: '0',
-      PSC_LOG_LEVEL: 'info',
-      // Holds every job before its query, long enough to be killed there.
-      PSC_TEST_JOB_DELAY_MS: '600000',
-      ...FAST_STALL,
+    await using doomed = spawnCli(['worker'], {
+      env: {
+        DATABASE_URL: role.url,
+        REDIS_URL: redisUrl(),
+        PSC_NAMESPACE: w.names.namespace,
+        PSC_BRIDGE_ID: 'doomed-worker',
+        PSC_HTTP_PORT: '0',
+        ...FAST_STALL,
+      },
     });
-    await doomed.waitForLine((line) => line.includes('reload worker process started'), {
-      stream: 'stderr',
-    });
+    await doomed.waitForLine((line) => line.includes('"event":"started"'));
     const options = {
       deduplication: { id: table.display, keepLastIfActive: true },
       attempts: 5,
@@ -41,17 +45,15 @@ describe('reload jobs: a worker killed mid-job', () => {
       const state = await w.queue.getJob(job.id ?? '');
       return state?.processedBy === 'doomed-worker' && (await state.isActive());
     });
-    // It took a version, so it is inside the job, held before its query.
+    // Its query has its snapshot and waits at the gate; the job took version 1 before it.
+    await gate.waitHeld('plans');
     const { counter } = w.names.snapshotKeys(table.display);
-    await waitFor(
-      'the doomed job to take a version',
-      async () => (await w.redis.get(counter)) === '1',
-    );
+    expect(await w.redis.get(counter)).toBe('1');
 
     doomed.child.kill('SIGKILL');
     expect(await doomed.exit).toMatchObject({ signal: 'SIGKILL' });
     // Changed while the job is orphaned: the rerun must see it.
-    await w.schema.pool.query(`UPDATE plans SET label = 'changed' WHERE id = 1`);
+    await pool.query(`UPDATE plans SET label = 'changed' WHERE id = 1`);
     expect(await w.queue.getJobCounts('active')).toEqual({ active: 1 });
 
     const registry = new Registry();
