@@ -99,4 +99,38 @@ describe('watch', () => {
     await watch.waitForLine((line) => line.includes('"status":"ready"'), { stream: 'stderr' });
     expect(await watch.stop('SIGINT')).toEqual({ code: 0, signal: null });
   });
+
+  it('with --events, also prints each version on stderr with its reason and source', async () => {
+    const channel = uniqueName('psc_cli_events');
+    expect(
+      (await runCli(['install', '--table', 'items', '--channel', channel], { env })).code,
+    ).toBe(0);
+    await using watch = spawnCli(['watch', '--table', 'items', '--channel', channel, '--events'], {
+      env,
+    });
+    const reload = async (from: number): Promise<Record<string, unknown>> =>
+      JSON.parse(
+        await watch.waitForLine((line) => line.includes('"event":"reload"'), {
+          stream: 'stderr',
+          from,
+        }),
+      ) as Record<string, unknown>;
+    const { table, rows, digest, version } = parseLine(await watch.waitForLine(() => true));
+    expect(await reload(0)).toEqual({
+      event: 'reload',
+      ...{ table, rows, digest, version },
+      reason: 'start',
+      source: 'postgres',
+    });
+    const from = watch.stderrLines.length;
+    await s.pool.query(`UPDATE items SET name = 'changed' WHERE id = 2`);
+    expect(await reload(from)).toMatchObject({
+      version: 2,
+      digest: await tableDigest(s.pool, 'items'),
+      reason: 'change',
+      source: 'postgres',
+    });
+    // stdout keeps its contract: the same versions, five keys each.
+    expect(watch.lines.map((line) => Object.keys(parseLine(line)).length)).toEqual([5, 5]);
+  });
 });

@@ -30,6 +30,7 @@ interface WatchFlags extends GlobalFlags {
   readonly namespace?: string;
   readonly signingKey?: string;
   readonly heartbeatMs?: number;
+  readonly events?: boolean;
 }
 
 /** The stdout contract, keys in this order: `{"table","rows","digest","version","ms"}`. */
@@ -43,9 +44,25 @@ export function versionLine(event: ReloadEvent): string {
   });
 }
 
+/** `--events`: a reload on stderr with what stdout leaves out: why it ran and where its rows came from. */
+function reloadEvent(event: ReloadEvent): Record<string, unknown> {
+  return {
+    table: event.cache.table?.display ?? event.cache.name,
+    version: event.version,
+    rows: event.rows,
+    digest: event.digest,
+    reason: event.reason,
+    source: event.source,
+    ...(event.fallback === undefined ? {} : { fallback: event.fallback }),
+  };
+}
+
 // Diagnostics go to stderr as JSON lines so stdout stays one line per cache version.
-function logSubscriberEvents(subscriber: Subscriber): void {
-  subscriber.on('reload', (event) => printLine(versionLine(event)));
+function logSubscriberEvents(subscriber: Subscriber, events: boolean): void {
+  subscriber.on('reload', (event) => {
+    printLine(versionLine(event));
+    if (events) logEvent('reload', reloadEvent(event));
+  });
   subscriber.on('stale', ({ cache, error, retryInMs }) =>
     logEvent('stale', {
       table: cache.table?.display ?? cache.name,
@@ -97,7 +114,7 @@ async function watch(flags: WatchFlags, context: CommandContext): Promise<void> 
     pg: { ...clientConfig(config), max: 4 },
     caches: tables.map((t) => new StaticCache({ table: t.text })),
   });
-  logSubscriberEvents(subscriber);
+  logSubscriberEvents(subscriber, flags.events === true);
   const signal = stopSignal();
   try {
     // A signal during start stops at once; start's own failure (bad table, no database) propagates.
@@ -143,6 +160,10 @@ export function registerWatch(program: Command, context: CommandContext): Comman
       'direct mode: LISTEN heartbeat period (default: 5000)',
       positiveInteger,
     )
+    .option(
+      '--events',
+      'also print each version on stderr as {"event":"reload",...} with its reason, source (postgres or snapshot) and fallback',
+    )
     .addHelpText(
       'after',
       `
@@ -150,7 +171,9 @@ stdout: one line per loaded version, {"table","rows","digest","version","ms"}, w
 SHA-256 hex of JSON.stringify(rows) ordered by primary key and ms the reload time.
 Redis mode needs REDIS_URL or --redis-url and a running bridge (pg-static-cache bridge); rows are
 still loaded from Postgres.
-stderr: JSON lines for status changes, warnings and stale caches ({"event":"stale",...}).
+stderr: JSON lines for status changes (the first "ready" once every cache is loaded), warnings and
+stale caches ({"event":"stale",...}); with --events also {"event":"reload","table","version","rows",
+"digest","reason","source"[,"fallback"]} after each version's stdout line.
 Runs until SIGINT or SIGTERM, then closes its connections and exits 0.`,
     )
     .action(async (_options: unknown, self: Command) => {
