@@ -44,6 +44,7 @@ export {
   type EventTriggerNaming,
 } from './event-trigger.ts';
 export { backoffDelay, type BackoffOptions } from './backoff.ts';
+export { FailureStreak, type FailureStreakReports } from './failure-streak.ts';
 export {
   ListenConnection,
   type ListenConnectionOptions,
