@@ -18,9 +18,18 @@ const ARROWS = {
   'libs/client': ['libs/protocol', 'libs/postgres'],
   'apps/bridge': ['libs/protocol', 'libs/postgres', 'libs/client'],
   'apps/cli': ['libs/protocol', 'libs/postgres', 'libs/client', 'apps/bridge'],
-  'apps/demo': ['libs/protocol', 'libs/postgres', 'libs/client', 'apps/bridge', 'infra/local'],
-  bench: ['libs/protocol', 'libs/postgres', 'libs/client', 'infra/local'],
+  'apps/demo': [
+    'libs/protocol',
+    'libs/postgres',
+    'libs/client',
+    'apps/bridge',
+    'infra/local',
+    'test/support',
+  ],
+  bench: ['libs/protocol', 'libs/postgres', 'libs/client', 'infra/local', 'test/support'],
   'infra/local': [],
+  // The helpers tests share (and the demo and bench with them); they run the CLI as a process.
+  'test/support': ['libs/protocol', 'libs/postgres', 'libs/client', 'apps/bridge', 'infra/local'],
 };
 
 // The protocol has no I/O: besides its own files, zod (its only dependency) and node:crypto (HMAC).

@@ -3,7 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestSchema, databaseUrl, type TestSchema } from './support/index.ts';
 import { repoRoot } from '@pg-static-cache/local-services';
-import { CLI_BIN, expectOneLineFailure, runCli, runCommand } from './support/process.ts';
+import { expectOneLineFailure } from './support/cli-failure.ts';
+import { CLI_BIN, runCli, runCommand } from './support/process.ts';
 
 let s: TestSchema;
 let env: { DATABASE_URL: string };

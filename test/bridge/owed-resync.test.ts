@@ -8,7 +8,7 @@ import { namesFor } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createTablesSchema, waitConverged, watchCaches } from '../fixtures/direct-mode.ts';
+import { createTablesSchema, waitConverged, watchCaches } from '../support/fixtures/direct-mode.ts';
 import { recordEvents, redisUrl, uniqueName, waitFor } from '../support/index.ts';
 
 describe('bridge: a dropped publish', () => {

@@ -7,7 +7,7 @@ import { namesFor } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { startPrivateRedis, type PrivateRedis } from '../fixtures/private-redis.ts';
+import { startPrivateRedis, type PrivateRedis } from '../support/fixtures/private-redis.ts';
 import { httpRequest } from '../support/http.ts';
 import { createTestSchema, uniqueName, waitFor, type TestSchema } from '../support/index.ts';
 

@@ -3,7 +3,7 @@
 // and odd names; and the names `check` prints are ones `--table` reads back.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runPsql } from '../fixtures/psql.ts';
+import { runPsql } from '../support/fixtures/psql.ts';
 import {
   createTestSchema,
   databaseUrl,

@@ -2,7 +2,8 @@
 // stderr line, no stack trace, and fast when Redis cannot be reached.
 import { describe, expect, it } from 'vitest';
 import { databaseUrl, redisUrl } from '../support/index.ts';
-import { expectOneLineFailure, runCli } from '../support/process.ts';
+import { expectOneLineFailure } from '../support/cli-failure.ts';
+import { runCli } from '../support/process.ts';
 
 const UNREACHABLE_REDIS = 'redis://127.0.0.1:1';
 

@@ -7,9 +7,9 @@ import {
   inOrder,
   waitConverged,
   watchCaches,
-} from '../fixtures/direct-mode.ts';
-import { createLoginRole } from '../fixtures/login-role.ts';
-import { startTcpProxy } from '../fixtures/tcp-proxy.ts';
+} from '../support/fixtures/direct-mode.ts';
+import { createLoginRole } from '../support/fixtures/login-role.ts';
+import { startTcpProxy } from '../support/fixtures/tcp-proxy.ts';
 import { waitFor } from '../support/index.ts';
 
 // The LISTEN session's last statement is a LISTEN, or a heartbeat once one has run; the pool's

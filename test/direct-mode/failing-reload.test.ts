@@ -6,8 +6,8 @@ import {
   createTablesSchema,
   waitConverged,
   watchCaches,
-} from '../fixtures/direct-mode.ts';
-import { createLoginRole } from '../fixtures/login-role.ts';
+} from '../support/fixtures/direct-mode.ts';
+import { createLoginRole } from '../support/fixtures/login-role.ts';
 import { tableDigest, waitFor } from '../support/index.ts';
 
 describe('direct mode: a reload that fails', () => {

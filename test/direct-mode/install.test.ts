@@ -3,7 +3,7 @@
 import { StaticCache, type Row } from '@pg-static-cache/client';
 import { installTriggers } from '@pg-static-cache/postgres';
 import { describe, expect, it } from 'vitest';
-import { createTablesSchema, waitConverged, watchCaches } from '../fixtures/direct-mode.ts';
+import { createTablesSchema, waitConverged, watchCaches } from '../support/fixtures/direct-mode.ts';
 import { createTestSchema, uniqueName } from '../support/index.ts';
 
 describe('direct mode: trigger installation', () => {

@@ -8,7 +8,7 @@ import {
   createTablesSchema,
   waitConverged,
   watchCaches,
-} from '../fixtures/direct-mode.ts';
+} from '../support/fixtures/direct-mode.ts';
 import { databaseUrl, waitFor } from '../support/index.ts';
 
 /** Tables `names` with triggers, and a started subscriber holding one cache per table. */

@@ -7,8 +7,8 @@ import {
   inOrder,
   waitConverged,
   watchCaches,
-} from '../fixtures/direct-mode.ts';
-import { startPrivatePostgres } from '../fixtures/private-postgres.ts';
+} from '../support/fixtures/direct-mode.ts';
+import { startPrivatePostgres } from '../support/fixtures/private-postgres.ts';
 import { uniqueName, waitFor } from '../support/index.ts';
 
 describe('direct mode: Postgres restarts', () => {

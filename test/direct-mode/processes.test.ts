@@ -1,8 +1,8 @@
 // The point of the whole thing: several application processes, each with its own LISTEN session,
 // all follow every commit.
 import { describe, expect, it } from 'vitest';
-import { createTablesSchema } from '../fixtures/direct-mode.ts';
-import { startTcpProxy } from '../fixtures/tcp-proxy.ts';
+import { createTablesSchema } from '../support/fixtures/direct-mode.ts';
+import { startTcpProxy } from '../support/fixtures/tcp-proxy.ts';
 import { startApp, type AppProcess } from '../support/app-process.ts';
 import { tableDigest, waitFor } from '../support/index.ts';
 

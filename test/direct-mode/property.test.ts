@@ -12,9 +12,9 @@ import {
   createTablesSchema,
   waitConverged,
   type TablesSchema,
-} from '../fixtures/direct-mode.ts';
-import { createLoginRole, type LoginRole } from '../fixtures/login-role.ts';
-import { createQueryGate, type QueryGate } from '../fixtures/query-gate.ts';
+} from '../support/fixtures/direct-mode.ts';
+import { createLoginRole, type LoginRole } from '../support/fixtures/login-role.ts';
+import { createQueryGate, type QueryGate } from '../support/fixtures/query-gate.ts';
 
 const TABLES = ['p_one', 'p_two', 'p_three'] as const;
 

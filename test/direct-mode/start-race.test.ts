@@ -8,7 +8,7 @@ import {
   createTablesSchema,
   waitConverged,
   watchCaches,
-} from '../fixtures/direct-mode.ts';
+} from '../support/fixtures/direct-mode.ts';
 import { tableDigest, waitFor } from '../support/index.ts';
 
 describe('direct mode: commits racing the start', () => {

@@ -12,7 +12,7 @@ import { namesFor } from '@pg-static-cache/protocol';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createTablesSchema } from '../fixtures/direct-mode.ts';
+import { createTablesSchema } from '../support/fixtures/direct-mode.ts';
 import { redisUrl, uniqueName } from '../support/index.ts';
 import { scrape } from '../support/metrics.ts';
 

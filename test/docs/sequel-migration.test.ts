@@ -5,7 +5,7 @@
 // and function are created with exactly the SQL Sequel's migration helpers run.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runPsql } from '../fixtures/psql.ts';
+import { runPsql } from '../support/fixtures/psql.ts';
 import {
   createTestSchema,
   databaseUrl,

@@ -1,11 +1,11 @@
 // Redis or Postgres goes away under the bridges and the app processes, or the leader's LISTEN
 // session is killed: changes committed around the outage still reach every app.
 import { describe, expect, it } from 'vitest';
-import { startPrivatePostgres } from '../fixtures/private-postgres.ts';
+import { startPrivatePostgres } from '../support/fixtures/private-postgres.ts';
 import { waitFor } from '../support/index.ts';
 import { reloadReasons } from './support/convergence.ts';
 import { newTermAfter } from './support/event-log.ts';
-import { startPrivateRedis } from '../fixtures/private-redis.ts';
+import { startPrivateRedis } from '../support/fixtures/private-redis.ts';
 import { startScenario, type Scenario } from './support/scenario.ts';
 
 /** A term after a lost LISTEN session: the same bridge reconnecting, or a standby taking over. */

@@ -1,7 +1,7 @@
 // Bull Board on the bridge's HTTP server at /queues: the page and its API answer, and with a
 // password set, only to basic auth with the right user and password.
 import { describe, expect, it } from 'vitest';
-import { createJobsWorld } from './jobs-kit.ts';
+import { createJobsWorld } from '../support/jobs-kit.ts';
 
 const basic = (user: string, password: string): string =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;

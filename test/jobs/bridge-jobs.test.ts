@@ -2,7 +2,7 @@
 // followed by a new snapshot from the bridge's own worker, and `jobs: false` leaves all of it out.
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../support/index.ts';
-import { createJobsWorld } from './jobs-kit.ts';
+import { createJobsWorld } from '../support/jobs-kit.ts';
 
 const lsnValue = (lsn: string): bigint => {
   const [high = '0', low = '0'] = lsn.split('/');

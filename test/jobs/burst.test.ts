@@ -2,7 +2,7 @@
 // fewer invalidates and job adds, BullMQ coalesces those, and the last snapshot equals the table.
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { createJobsWorld } from './jobs-kit.ts';
+import { createJobsWorld } from '../support/jobs-kit.ts';
 
 const COMMITS = 10_000;
 const CONNECTIONS = 4;

@@ -3,7 +3,7 @@
 import type { Snapshot } from '@pg-static-cache/protocol';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../support/index.ts';
-import { createJobsWorld, gate } from './jobs-kit.ts';
+import { createJobsWorld, gate } from '../support/jobs-kit.ts';
 
 describe('reload jobs: a commit during a running job', () => {
   it('causes exactly one more run, whose snapshot holds the commit', async () => {

@@ -20,7 +20,7 @@ import {
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
-import { createLoginRole } from '../fixtures/login-role.ts';
+import { createLoginRole } from '../support/fixtures/login-role.ts';
 import { startApp, type AppOptions, type AppProcess } from '../support/app-process.ts';
 import { createTestSchema, redisUrl, uniqueName, waitFor } from '../support/index.ts';
 import { spawnNode, type SpawnedProcess } from '../support/process.ts';

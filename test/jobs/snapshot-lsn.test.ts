@@ -4,9 +4,9 @@
 // claimed by the LSN but missing from the rows, and the invalidate of that commit is swallowed.
 import { RELOAD_JOB } from '@pg-static-cache/bridge';
 import { describe, expect, it } from 'vitest';
-import { createLoginRole } from '../fixtures/login-role.ts';
-import { createQueryGate } from '../fixtures/query-gate.ts';
-import { createJobsWorld } from './jobs-kit.ts';
+import { createLoginRole } from '../support/fixtures/login-role.ts';
+import { createQueryGate } from '../support/fixtures/query-gate.ts';
+import { createJobsWorld } from '../support/jobs-kit.ts';
 
 describe('reload jobs: the snapshot LSN', () => {
   it('never covers a commit that landed while the table query ran', async () => {

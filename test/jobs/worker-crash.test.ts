@@ -3,11 +3,11 @@
 import { RELOAD_JOB } from '@pg-static-cache/bridge';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createLoginRole } from '../fixtures/login-role.ts';
-import { createQueryGate } from '../fixtures/query-gate.ts';
+import { createLoginRole } from '../support/fixtures/login-role.ts';
+import { createQueryGate } from '../support/fixtures/query-gate.ts';
 import { redisUrl, waitFor } from '../support/index.ts';
 import { spawnCli } from '../support/process.ts';
-import { createJobsWorld } from './jobs-kit.ts';
+import { createJobsWorld } from '../support/jobs-kit.ts';
 
 // Short lock and stalled check, so the test waits about a second for the rescue, not a minute.
 const FAST_STALL = { PSC_JOB_LOCK_MS: '1000', PSC_JOB_STALLED_INTERVAL_MS: '300' };

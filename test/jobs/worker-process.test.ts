@@ -4,7 +4,7 @@ import { RELOAD_JOB } from '@pg-static-cache/bridge';
 import { describe, expect, it } from 'vitest';
 import { redisUrl } from '../support/index.ts';
 import { spawnNode } from '../support/process.ts';
-import { createJobsWorld } from './jobs-kit.ts';
+import { createJobsWorld } from '../support/jobs-kit.ts';
 
 const WORKER_MAIN = 'apps/bridge/src/worker-main.ts';
 

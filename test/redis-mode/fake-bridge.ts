@@ -17,7 +17,7 @@ import {
   watchCaches,
   type TablesSchema,
   type Watched,
-} from '../fixtures/direct-mode.ts';
+} from '../support/fixtures/direct-mode.ts';
 import { redisUrl, uniqueName } from '../support/index.ts';
 
 /** A leader as clients see it: messages on `<namespace>:events` with its epoch and the next seq. */

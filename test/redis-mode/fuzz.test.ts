@@ -7,7 +7,7 @@ import { MAX_MESSAGE_BYTES, parseMessage, Signer, type Message } from '@pg-stati
 import fc from 'fast-check';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { waitConverged } from '../fixtures/direct-mode.ts';
+import { waitConverged } from '../support/fixtures/direct-mode.ts';
 import { redisUrl, waitFor } from '../support/index.ts';
 import { FakeBridge, reasonsSince, watchRedis } from './fake-bridge.ts';
 

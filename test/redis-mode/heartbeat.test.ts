@@ -1,7 +1,7 @@
 // A bridge that goes silent may be losing changes: the client must say so (stale caches,
 // `reconnecting`) and catch up by itself once the bridge is heard again.
 import { describe, expect, it } from 'vitest';
-import { inOrder, waitConverged } from '../fixtures/direct-mode.ts';
+import { inOrder, waitConverged } from '../support/fixtures/direct-mode.ts';
 import { waitFor } from '../support/index.ts';
 import { reasonsSince, watchRedis } from './fake-bridge.ts';
 

@@ -2,7 +2,7 @@
 // names, and anything that may have lost messages (a gap, a new leader) reloads everything.
 import { Signer } from '@pg-static-cache/protocol';
 import { describe, expect, it } from 'vitest';
-import { waitConverged } from '../fixtures/direct-mode.ts';
+import { waitConverged } from '../support/fixtures/direct-mode.ts';
 import { redisUrl, waitFor } from '../support/index.ts';
 import { FakeBridge, reasonsSince, watchRedis, type RedisWatched } from './fake-bridge.ts';
 

@@ -2,8 +2,8 @@
 // counter: the client must subscribe again by itself, reload everything, and accept the leader's
 // (possibly lower) epoch afterwards.
 import { describe, expect, it } from 'vitest';
-import { inOrder, waitConverged } from '../fixtures/direct-mode.ts';
-import { startPrivateRedis } from '../fixtures/private-redis.ts';
+import { inOrder, waitConverged } from '../support/fixtures/direct-mode.ts';
+import { startPrivateRedis } from '../support/fixtures/private-redis.ts';
 import { waitFor } from '../support/index.ts';
 import { FakeBridge, reasonsSince, watchRedis } from './fake-bridge.ts';
 

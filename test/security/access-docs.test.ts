@@ -11,7 +11,7 @@ import {
   parseAclFile,
   POSTGRES_GRANTS_FILE,
   REDIS_USERS_FILE,
-} from '../fixtures/least-privilege.ts';
+} from '../support/fixtures/least-privilege.ts';
 import { redisUrl } from '../support/index.ts';
 
 const SECURITY_DOC = join(repoRoot, 'docs', 'security.md');

@@ -17,8 +17,8 @@ import {
   type PostgresRoles,
   type RedisRole,
   type RedisUser,
-} from '../fixtures/least-privilege.ts';
-import { startPrivateRedis, type PrivateRedis } from '../fixtures/private-redis.ts';
+} from '../support/fixtures/least-privilege.ts';
+import { startPrivateRedis, type PrivateRedis } from '../support/fixtures/private-redis.ts';
 import {
   createTestSchema,
   tableDigest,
@@ -26,13 +26,8 @@ import {
   waitFor,
   type TestSchema,
 } from '../support/index.ts';
-import {
-  expectOneLineFailure,
-  runCli,
-  spawnCli,
-  type ChildEnv,
-  type SpawnedProcess,
-} from '../support/process.ts';
+import { expectOneLineFailure } from '../support/cli-failure.ts';
+import { runCli, spawnCli, type ChildEnv, type SpawnedProcess } from '../support/process.ts';
 
 // A cold `tsx` start on two busy cores can take seconds; this test starts six processes.
 const START_TIMEOUT_MS = 30_000;

@@ -4,7 +4,7 @@
 import { createSubscriber, StaticCache, type ReloadEvent } from '@pg-static-cache/client';
 import { describe, expect, it } from 'vitest';
 import { startPausableProxy } from '../e2e/support/pausable-proxy.ts';
-import { createJobsWorld } from '../jobs/jobs-kit.ts';
+import { createJobsWorld } from '../support/jobs-kit.ts';
 import { redisUrl, waitFor } from '../support/index.ts';
 
 describe('snapshot mode on a dead network path', () => {

@@ -3,7 +3,7 @@
 // swaps in a bad snapshot.
 import { StaticCache, type AnyCache } from '@pg-static-cache/client';
 import { describe, expect, it } from 'vitest';
-import { waitConverged, type Watched } from '../fixtures/direct-mode.ts';
+import { waitConverged, type Watched } from '../support/fixtures/direct-mode.ts';
 import { waitFor } from '../support/index.ts';
 import { storedFirst, watchSnapshots } from './snapshot-kit.ts';
 

@@ -3,7 +3,7 @@
 // for — but never longer than snapshotWaitMs.
 import { StaticCache } from '@pg-static-cache/client';
 import { describe, expect, it } from 'vitest';
-import { waitConverged } from '../fixtures/direct-mode.ts';
+import { waitConverged } from '../support/fixtures/direct-mode.ts';
 import { tableDigest, waitFor } from '../support/index.ts';
 import { storedFirst, watchSnapshots } from './snapshot-kit.ts';
 

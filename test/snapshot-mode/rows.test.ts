@@ -4,7 +4,7 @@ import { StaticCache, type AnyCache } from '@pg-static-cache/client';
 import { installTriggers } from '@pg-static-cache/postgres';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { watchCaches } from '../fixtures/direct-mode.ts';
+import { watchCaches } from '../support/fixtures/direct-mode.ts';
 import { uniqueName, waitFor } from '../support/index.ts';
 import { storedFirst, watchSnapshots } from './snapshot-kit.ts';
 

@@ -6,7 +6,7 @@ import { resolveTable, selectRowsSql, type ResolvedTable } from '@pg-static-cach
 import { createSnapshot, namesFor, type Names, type Snapshot } from '@pg-static-cache/protocol';
 import pg from 'pg';
 import { vi } from 'vitest';
-import { watchCaches, type Watched } from '../fixtures/direct-mode.ts';
+import { watchCaches, type Watched } from '../support/fixtures/direct-mode.ts';
 import { FakeBridge } from '../redis-mode/fake-bridge.ts';
 import { createTestSchema, redisUrl, uniqueName, type TestSchema } from '../support/index.ts';
 

@@ -18,8 +18,8 @@ import {
 } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { startPrivateRedis } from '../fixtures/private-redis.ts';
-import { createJobsWorld, type JobsWorld } from '../jobs/jobs-kit.ts';
+import { startPrivateRedis } from '../support/fixtures/private-redis.ts';
+import { createJobsWorld, type JobsWorld } from '../support/jobs-kit.ts';
 import { waitFor } from '../support/index.ts';
 
 const KEY = 'test-signing-key-0123456789';

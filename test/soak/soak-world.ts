@@ -4,8 +4,11 @@
 // snapshot-mode apps reach Redis through proxies of their own, which can drop messages.
 import { namesFor, type Names } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
-import { startPrivatePostgres, type PrivatePostgres } from '../fixtures/private-postgres.ts';
-import { startPrivateRedis, type PrivateRedis } from '../fixtures/private-redis.ts';
+import {
+  startPrivatePostgres,
+  type PrivatePostgres,
+} from '../support/fixtures/private-postgres.ts';
+import { startPrivateRedis, type PrivateRedis } from '../support/fixtures/private-redis.ts';
 import { createBridgeFleet, type BridgeFleet } from '../e2e/support/bridges.ts';
 import { startEventLog, type EventLog } from '../e2e/support/event-log.ts';
 import { startPausableProxy, type PausableProxy } from '../e2e/support/pausable-proxy.ts';

@@ -1,4 +1,4 @@
-// Runs test/fixtures/app.ts as a real application process and follows what it reports.
+// Runs test/support/fixtures/app.ts as a real application process and follows what it reports.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -38,7 +38,7 @@ export interface AppOptions {
   readonly redisUrl?: string;
   /** Redis and snapshot mode: the bridge's namespace. @default the client's default */
   readonly namespace?: string;
-  /** Extra environment, e.g. `PSC_HEARTBEAT_TIMEOUT_MS` (see test/fixtures/app.ts). */
+  /** Extra environment, e.g. `PSC_HEARTBEAT_TIMEOUT_MS` (see test/support/fixtures/app.ts). */
   readonly env?: Readonly<Record<string, string>>;
   /** @default 30000 (a cold `node --import tsx` on two busy cores takes a few seconds) */
   readonly readyTimeoutMs?: number;
@@ -61,7 +61,7 @@ export interface AppProcess extends AsyncDisposable {
   stop(timeoutMs?: number): Promise<number | null>;
 }
 
-const APP = join(repoRoot, 'test', 'fixtures', 'app.ts');
+const APP = join(repoRoot, 'test', 'support', 'fixtures', 'app.ts');
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null;

@@ -2,11 +2,13 @@
 // and waiting on conditions with a deadline instead of sleeping.
 import { randomBytes } from 'node:crypto';
 import { once, type EventEmitter } from 'node:events';
-import { digestRows, resolveTable, selectRowsSql } from '@pg-static-cache/postgres';
 import { parseMessage, type Message, type Names } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { inject } from 'vitest';
+
+export { tableDigest } from './digest.ts';
+export { waitFor } from './wait.ts';
 
 /** URL of the test run's Postgres. */
 export const databaseUrl = (): string => inject('databaseUrl');
@@ -52,20 +54,6 @@ export function withSearchPath(url: string, schema: string): string {
   return parsed.toString();
 }
 
-/** Polls `check` until it returns true; fails with `what` after the deadline. */
-export async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /** Resolves with the next `event` emitted by `emitter`, or rejects after the deadline. */
 export async function nextEvent<T extends unknown[]>(
   emitter: EventEmitter,
@@ -73,18 +61,6 @@ export async function nextEvent<T extends unknown[]>(
   timeoutMs = 10_000,
 ): Promise<T> {
   return (await once(emitter, event, { signal: AbortSignal.timeout(timeoutMs) })) as T;
-}
-
-/** The `watch` digest of a table as the database holds it now (rows ordered by primary key). */
-export async function tableDigest(
-  db: pg.Pool | pg.Client,
-  table: string,
-  where?: string,
-): Promise<string> {
-  const resolved = await resolveTable(db, table);
-  const sql = selectRowsSql(resolved, where === undefined ? {} : { where });
-  const result = await db.query(sql);
-  return digestRows(result.rows);
 }
 
 /** The `code` of the `type` error `promise` rejects with; throws if it resolves or rejects otherwise. */

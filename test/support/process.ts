@@ -3,7 +3,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from '@pg-static-cache/local-services';
-import { expect } from 'vitest';
 
 /** How a process ended. */
 export interface ProcessExit {
@@ -277,16 +276,4 @@ async function runToEnd(
   clearTimeout(timer);
   if (result === 'timeout') throw new Error(`${what} did not exit in time; stderr: ${proc.stderr}`);
   return { ...result, stdout: proc.stdout, stderr: proc.stderr };
-}
-
-/** Asserts the CLI's bad-input contract: exit 2, one `pg-static-cache: …` line, no stack, no stdout. */
-export function expectOneLineFailure(run: CliRun, text: string | RegExp): void {
-  const lines = run.stderr.trimEnd().split('\n');
-  expect({ code: run.code, lines, stdout: run.stdout }).toMatchObject({
-    code: 2,
-    lines: [expect.stringMatching(/^pg-static-cache: /)],
-    stdout: '',
-  });
-  expect(run.stderr).not.toMatch(/^\s+at /m);
-  expect(lines[0]).toMatch(text);
 }

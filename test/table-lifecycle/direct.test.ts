@@ -2,8 +2,9 @@
 // reports a DROP at once; a table created again, renamed back, or swapped in under the name is
 // followed again without a restart.
 import { describe, expect, it } from 'vitest';
-import { createLoginRole } from '../fixtures/login-role.ts';
-import { expectOneLineFailure, runCli } from '../support/process.ts';
+import { createLoginRole } from '../support/fixtures/login-role.ts';
+import { expectOneLineFailure } from '../support/cli-failure.ts';
+import { runCli } from '../support/process.ts';
 import { createLifecycleWorld, followPlansThroughItsLife, TEST_TIMEOUT_MS } from './kit.ts';
 
 describe('direct mode: tables that go away and come back', () => {

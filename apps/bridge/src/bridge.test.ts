@@ -8,9 +8,13 @@ import {
   type ResyncDone,
 } from '@pg-static-cache/protocol';
 import { describe, expect, it } from 'vitest';
-import { waitFor } from '../../../test/support/index.ts';
+import { waitFor } from '@pg-static-cache/test-support';
 import { BridgeError } from './errors.ts';
-import { createHarness, metricValue, termMessages } from '../../../test/fixtures/bridge-harness.ts';
+import {
+  createHarness,
+  metricValue,
+  termMessages,
+} from '@pg-static-cache/test-support/fixtures/bridge-harness';
 
 const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { databaseUrl, redisUrl, uniqueName } from '../../../test/support/index.ts';
+import { databaseUrl, redisUrl, uniqueName } from '@pg-static-cache/test-support';
 import { startBridge } from './bridge.ts';
 import { parseBridgeConfig } from './config.ts';
 import { BridgeError } from './errors.ts';

@@ -2,9 +2,13 @@
 import { parseLease, type BridgeRole } from '@pg-static-cache/protocol';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { waitFor } from '../../../test/support/index.ts';
+import { waitFor } from '@pg-static-cache/test-support';
 import { LeaderLock } from './leader-lock.ts';
-import { createHarness, metricValue, termMessages } from '../../../test/fixtures/bridge-harness.ts';
+import {
+  createHarness,
+  metricValue,
+  termMessages,
+} from '@pg-static-cache/test-support/fixtures/bridge-harness';
 
 describe('bridge: election', () => {
   it('elects exactly one leader; closing it hands over promptly with a higher epoch', async () => {

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { startPrivateRedis } from '../../../test/fixtures/private-redis.ts';
+import { startPrivateRedis } from '@pg-static-cache/test-support/fixtures/private-redis';
 import { checkEvictionPolicy } from './eviction-policy.ts';
 
 /** A pino logger whose lines land in `lines`. */

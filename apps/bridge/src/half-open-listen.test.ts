@@ -5,8 +5,8 @@
 // for a standby (itself) to fence it.
 import { parseLease, type BridgeRole } from '@pg-static-cache/protocol';
 import { describe, expect, it } from 'vitest';
-import { startTcpProxy } from '../../../test/fixtures/tcp-proxy.ts';
-import { createHarness } from '../../../test/fixtures/bridge-harness.ts';
+import { startTcpProxy } from '@pg-static-cache/test-support/fixtures/tcp-proxy';
+import { createHarness } from '@pg-static-cache/test-support/fixtures/bridge-harness';
 
 describe('bridge: a half-open LISTEN session', () => {
   it('is terminated by the leader itself, which goes on leading with a reconnect resync', async () => {

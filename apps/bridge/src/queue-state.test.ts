@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { redisUrl } from '../../../test/support/index.ts';
+import { redisUrl } from '@pg-static-cache/test-support';
 import { queueStateOf, readQueueState } from './queue-state.ts';
 
 const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });

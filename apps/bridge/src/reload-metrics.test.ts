@@ -6,9 +6,9 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { startPrivateRedis } from '../../../test/fixtures/private-redis.ts';
-import { uniqueName, waitFor } from '../../../test/support/index.ts';
-import { seriesValue } from '../../../test/support/metrics.ts';
+import { startPrivateRedis } from '@pg-static-cache/test-support/fixtures/private-redis';
+import { uniqueName, waitFor } from '@pg-static-cache/test-support';
+import { seriesValue } from '@pg-static-cache/test-support/metrics';
 import { parseBridgeConfig } from './config.ts';
 import { ReloadQueue } from './reload-queue.ts';
 

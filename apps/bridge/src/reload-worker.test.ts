@@ -6,8 +6,8 @@ import type { SnapshotMessage } from '@pg-static-cache/protocol';
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createJobsWorld, gate } from '../../../test/jobs/jobs-kit.ts';
-import { nextEvent, waitFor } from '../../../test/support/index.ts';
+import { createJobsWorld, gate } from '@pg-static-cache/test-support/jobs-kit';
+import { nextEvent, waitFor } from '@pg-static-cache/test-support';
 import { RELOAD_JOB, type ReloadJobData } from './reload-job.ts';
 import type { ReloadWorkerEvents } from './reload-worker.ts';
 

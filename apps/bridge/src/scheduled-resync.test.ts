@@ -14,7 +14,7 @@ import {
   uniqueName,
   waitFor,
   type TestSchema,
-} from '../../../test/support/index.ts';
+} from '@pg-static-cache/test-support';
 import {
   ScheduledResync,
   type ResyncPublish,

@@ -1,7 +1,7 @@
 import { createSnapshot, namesFor, Signer, type Snapshot } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { redisUrl, uniqueName } from '../../../test/support/index.ts';
+import { redisUrl, uniqueName } from '@pg-static-cache/test-support';
 import { SnapshotStore } from './snapshot-store.ts';
 
 const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });

@@ -1,7 +1,7 @@
 import { resolveTable, type ResolvedTable } from '@pg-static-cache/postgres';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestSchema, type TestSchema } from '../../../test/support/index.ts';
+import { createTestSchema, type TestSchema } from '@pg-static-cache/test-support';
 import { computeTableDigest, tableDigestSql } from './table-digest.ts';
 
 let s: TestSchema;

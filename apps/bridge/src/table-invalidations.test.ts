@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createTestSchema, waitFor } from '../../../test/support/index.ts';
+import { createTestSchema, waitFor } from '@pg-static-cache/test-support';
 import { LsnReader } from './lsn-reader.ts';
 import { TableInvalidations } from './table-invalidations.ts';
 

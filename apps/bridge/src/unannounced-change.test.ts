@@ -5,9 +5,9 @@
 import { installTriggers } from '@pg-static-cache/postgres';
 import { parseLease, type Message } from '@pg-static-cache/protocol';
 import { describe, expect, it } from 'vitest';
-import { createLoginRole } from '../../../test/fixtures/login-role.ts';
-import { waitFor } from '../../../test/support/index.ts';
-import { createHarness } from '../../../test/fixtures/bridge-harness.ts';
+import { createLoginRole } from '@pg-static-cache/test-support/fixtures/login-role';
+import { waitFor } from '@pg-static-cache/test-support';
+import { createHarness } from '@pg-static-cache/test-support/fixtures/bridge-harness';
 
 describe('bridge: a change it cannot announce', () => {
   it('turns into a resync of the table, or of everything when the table is unknown', async () => {

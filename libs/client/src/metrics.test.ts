@@ -4,11 +4,15 @@
 import { repoRoot } from '@pg-static-cache/local-services';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { cachesOf, createTablesSchema, watchCaches } from '../../../test/fixtures/direct-mode.ts';
-import { createLoginRole } from '../../../test/fixtures/login-role.ts';
-import { waitFor } from '../../../test/support/index.ts';
-import { seriesValue } from '../../../test/support/metrics.ts';
-import { runCommand } from '../../../test/support/process.ts';
+import {
+  cachesOf,
+  createTablesSchema,
+  watchCaches,
+} from '@pg-static-cache/test-support/fixtures/direct-mode';
+import { createLoginRole } from '@pg-static-cache/test-support/fixtures/login-role';
+import { waitFor } from '@pg-static-cache/test-support';
+import { seriesValue } from '@pg-static-cache/test-support/metrics';
+import { runCommand } from '@pg-static-cache/test-support/process';
 import { ClientError } from './errors.ts';
 import { registerCacheMetrics } from './metrics.ts';
 

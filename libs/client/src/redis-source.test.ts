@@ -3,7 +3,7 @@
 import { namesFor, serializeMessage, Signer, type Message } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { redisUrl, uniqueName, waitFor } from '../../../test/support/index.ts';
+import { redisUrl, uniqueName, waitFor } from '@pg-static-cache/test-support';
 import type { ClientError } from './errors.ts';
 import { RedisSource, type RedisSourceOptions } from './redis-source.ts';
 

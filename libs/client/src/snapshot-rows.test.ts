@@ -3,7 +3,7 @@
 import { createSnapshot, type Snapshot } from '@pg-static-cache/protocol';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { databaseUrl } from '../../../test/support/index.ts';
+import { databaseUrl } from '@pg-static-cache/test-support';
 import { snapshotRows, typeParsersOf } from './snapshot-rows.ts';
 
 // Duplicate names (last value wins, first position stays), a name that is an array index (sorted

@@ -1,7 +1,7 @@
 // What a StaticCache serves once a subscriber has loaded it from a real table: lookups, order,
 // versions, frozen rows, composite and custom keys, `map` and `where`.
 import { describe, expect, it } from 'vitest';
-import { createTestSchema, tableDigest, uniqueName } from '../../../test/support/index.ts';
+import { createTestSchema, tableDigest, uniqueName } from '@pg-static-cache/test-support';
 import { ClientError } from './errors.ts';
 import { StaticCache } from './static-cache.ts';
 import { createSubscriber, type AnyCache } from './subscriber.ts';

@@ -1,8 +1,8 @@
 // The subscriber's lifecycle and options against a real Postgres: who owns the pool, starting
 // twice, closing twice, bad options and an unreachable server.
 import { describe, expect, it } from 'vitest';
-import { startTcpProxy } from '../../../test/fixtures/tcp-proxy.ts';
-import { createTestSchema, uniqueName, waitFor } from '../../../test/support/index.ts';
+import { startTcpProxy } from '@pg-static-cache/test-support/fixtures/tcp-proxy';
+import { createTestSchema, uniqueName, waitFor } from '@pg-static-cache/test-support';
 import { ClientError } from './errors.ts';
 import { StaticCache } from './static-cache.ts';
 import { createSubscriber, type SubscriberOptions } from './subscriber.ts';

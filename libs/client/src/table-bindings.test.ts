@@ -11,7 +11,7 @@ import {
   uniqueName,
   waitFor,
   type TestSchema,
-} from '../../../test/support/index.ts';
+} from '@pg-static-cache/test-support';
 import { StaticCache } from './static-cache.ts';
 import { createSubscriber, type Subscriber, type SubscriberOptions } from './subscriber.ts';
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLoginRole } from '../../../test/fixtures/login-role.ts';
-import { rejectionCode, withSearchPath } from '../../../test/support/index.ts';
+import { createLoginRole } from '@pg-static-cache/test-support/fixtures/login-role';
+import { rejectionCode, withSearchPath } from '@pg-static-cache/test-support';
 import { PostgresError } from './errors.ts';
 import {
   eventTriggerInstallSql,

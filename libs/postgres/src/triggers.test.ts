@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { rejectionCode } from '../../../test/support/index.ts';
+import { rejectionCode } from '@pg-static-cache/test-support';
 import { PostgresError } from './errors.ts';
 import { quoteIdent } from './identifiers.ts';
 import { resolveTable } from './table.ts';

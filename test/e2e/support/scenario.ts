@@ -22,7 +22,7 @@ export interface ScenarioOptions {
   readonly apps?: number;
   /** The Redis URL app `index` subscribes through (e.g. a proxy). @default redisUrl */
   readonly appRedisUrl?: (index: number) => string;
-  /** Environment of app `index` over the defaults (see test/fixtures/app.ts). */
+  /** Environment of app `index` over the defaults (see test/support/fixtures/app.ts). */
   readonly appEnv?: (index: number) => Readonly<Record<string, string>>;
 }
 

@@ -3,7 +3,7 @@
 // and the plain pg commits the scenarios make between chaos steps.
 import { quoteIdent } from '@pg-static-cache/postgres';
 import pg from 'pg';
-import { createTables } from '../../fixtures/direct-mode.ts';
+import { createTables } from '../../support/fixtures/direct-mode.ts';
 import { uniqueName, withSearchPath } from '../../support/index.ts';
 
 /** The three tables of every scenario. */

@@ -26,13 +26,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import {
-  createTestSchema,
-  redisUrl,
-  uniqueName,
-  waitFor,
-  type TestSchema,
-} from '../support/index.ts';
+import { createTestSchema, redisUrl, uniqueName, waitFor, type TestSchema } from './index.ts';
 
 /** One test's world: a schema, a NOTIFY channel, a namespace (queue, snapshots, events). */
 export interface JobsWorld extends AsyncDisposable {
