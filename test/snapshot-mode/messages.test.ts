@@ -136,4 +136,35 @@ describe('snapshot mode: messages', () => {
     ]);
     expect(env.tableQueries()).toBe(1);
   });
+
+  it("a snapshot whose swap failed (the app's map threw) is swapped in on the retry, not taken as held", async () => {
+    let refuse = true;
+    const alpha = new StaticCache<{ id: number; label: string }>({
+      table: 'alpha',
+      map: (row) => {
+        if (refuse && row.label === 'refused') throw new Error('map refused the row');
+        return row;
+      },
+    });
+    await using env = await watchSnapshots({
+      setupSql: TABLES,
+      caches: [alpha],
+      beforeStart: storedFirst('alpha'),
+    });
+    const db = env.schema.pool;
+    await db.query(`UPDATE alpha SET label = 'refused' WHERE id = 1`);
+    await env.writer.publish('alpha', 2);
+    await waitFor('the failed swap', () => env.stale.length > 0);
+    expect(env.stale[0]?.error.message).toBe('map refused the row');
+    expect(alpha.status).toBe('stale');
+
+    refuse = false;
+    await waitFor('the retry to swap the snapshot in', () => alpha.version === 2);
+    await env.subscriber.idle();
+    expect(alpha.get(1)).toEqual({ id: 1, label: 'refused' });
+    expect(alpha.status).toBe('fresh');
+    expect(env.reloads.at(-1)).toMatchObject({ source: 'snapshot', reason: 'retry', version: 2 });
+    expect(env.subscriber.stats.snapshotLoads).toBe(2);
+    expect(env.tableQueries()).toBe(0);
+  });
 });

@@ -7,7 +7,6 @@ import { ClientError } from './errors.ts';
 import type { InvalidationSource } from './invalidation-source.ts';
 import { RedisSource } from './redis-source.ts';
 import { signerFor } from './signing-key.ts';
-import { snapshotWaitMs } from './snapshot-mode.ts';
 
 /**
  * How a subscriber learns of changes and loads: `direct` LISTENs to Postgres itself (one session
@@ -92,7 +91,6 @@ export function createSource(options: SourceOptions): InvalidationSource {
       `${mode} mode needs the \`redis\` option (URL, options or instance)`,
     );
   }
-  if (mode === 'snapshot') snapshotWaitMs(options.snapshotWaitMs);
   try {
     return new RedisSource({
       redis,

@@ -14,7 +14,7 @@ export type {
 export type { SubscriberMode, SourceOptions } from './create-source.ts';
 export type { SubscriberStats } from './subscriber-stats.ts';
 export type { SnapshotFallbackReason } from './snapshot-fallback.ts';
-export { DEFAULT_SNAPSHOT_WAIT_MS } from './snapshot-mode.ts';
+export { DEFAULT_SNAPSHOT_WAIT_MS } from './snapshot-loader.ts';
 export {
   RedisSource,
   DEFAULT_REDIS_HEARTBEAT_TIMEOUT_MS,

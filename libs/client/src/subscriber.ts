@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { digestRows, selectRowsSql } from '@pg-static-cache/postgres';
+import { digestRows } from '@pg-static-cache/postgres';
 import pg from 'pg';
 import { CacheReloader, type ReloadReason } from './cache-reloader.ts';
+import { createRowLoader } from './create-loader.ts';
 import { createSource } from './create-source.ts';
 import { ClientError } from './errors.ts';
 import type {
@@ -10,14 +11,8 @@ import type {
   ResyncRequest,
   SubscriberStatus,
 } from './invalidation-source.ts';
-import {
-  snapshotModeFor,
-  type LoadedRows,
-  type LoadSource,
-  type SnapshotMode,
-} from './snapshot-mode.ts';
-import { markFresh, markStale, swapRows, type AnyCache, type Row } from './static-cache.ts';
-import { lsnValue } from './lsn.ts';
+import type { LoadResult, RowLoader } from './row-loader.ts';
+import { markFresh, markStale, swapRows, type AnyCache } from './static-cache.ts';
 import { copyStats, zeroStats, type SubscriberStats } from './subscriber-stats.ts';
 import { TableBindings } from './table-bindings.ts';
 
@@ -49,8 +44,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   readonly #bindings: TableBindings;
   readonly #tableCheckMs: number;
   readonly #source: InvalidationSource;
-  /** Present in snapshot mode only. */
-  readonly #snapshots: SnapshotMode | undefined;
+  readonly #loader: RowLoader;
   /** Reasons already logged: a flood of bad messages is counted, but warned about once per kind. */
   readonly #warnedInvalid = new Set<InvalidReason>();
   #status: SubscriberStatus = 'connecting';
@@ -80,9 +74,10 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       reload: (cache) => this.#reloaderOf(cache).request('change'),
       warn: (error) => this.#warn(error),
     });
-    this.#snapshots = snapshotModeFor(this.options, {
+    this.#loader = createRowLoader(this.options, {
+      pool: this.#pool,
+      bindings: this.#bindings,
       stats: this.#stats,
-      currentLsn: () => currentLsn(this.#pool),
       request: (cache, reason) => this.#reloaderOf(cache).request(reason),
       warn: (error) => this.#warn(error),
     });
@@ -113,7 +108,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     try {
       await this.#bindings.bindAll();
       await this.#source.start();
-      await this.#snapshots?.start();
+      await this.#loader.start();
       // close() may have run while LISTEN was being set up; nothing may load after it.
       if (this.#status === 'closed') {
         throw new ClientError('CLOSED', 'subscriber was closed while starting');
@@ -150,7 +145,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     for (const reloader of this.#reloaders.values()) reloader.close();
     this.#bindings.close();
     await this.#source.close();
-    await this.#snapshots?.close();
+    await this.#loader.close();
     await this.idle();
     if (this.#ownsPool) await this.#pool.end().catch(() => undefined);
   }
@@ -165,15 +160,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       const caches = this.#bindings.byOid(oid);
       // A table we do not know by this OID may be one created or renamed under a name we follow.
       if (caches.length === 0) this.#bindings.unknownOid(oid);
-      if (this.#snapshots !== undefined) this.#snapshots.invalidated(caches, lsn);
-      else for (const cache of caches) this.#reloaderOf(cache).request('change');
+      this.#loader.invalidated(caches, lsn);
     });
-    source.on('snapshot', (message) => {
-      if (this.#snapshots === undefined) return;
-      const caches = this.#bindings.byOid(message.oid);
-      if (caches.length === 0) this.#bindings.unknownOid(message.oid);
-      this.#snapshots.announced(caches, message);
-    });
+    source.on('snapshot', (message) => this.#loader.announced(message));
     source.on('resync', (request) => this.#resync(request));
     source.on('invalid', (reason, detail) => {
       this.#stats.invalid += 1;
@@ -210,7 +199,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     const reason: ReloadReason = cause === 'reconnect' ? 'reconnect' : 'resync';
     // Listed names select among our own caches; a name we do not hold selects nothing.
     const caches = tables === undefined ? this.#caches : this.#bindings.byNames(tables);
-    this.#snapshots?.resynced(caches, cause, reason);
+    this.#loader.resynced(caches, cause, reason);
     for (const cache of caches) this.#reloaderOf(cache).request(reason);
   }
 
@@ -240,40 +229,24 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     // A cache whose name was found naming no table, or another one, is re-resolved before
     // anything loads: a stored snapshot of the table that went away is no rows of its name.
     await this.#bindings.settle(cache);
-    const query = () => this.#query(cache);
-    const swap = (loaded: LoadedRows, from: LoadSource) =>
-      this.#swap(cache, reason, loaded, from, started);
-    if (this.#snapshots === undefined) {
-      swap(await query(), { source: 'postgres' });
-      return;
-    }
-    await this.#snapshots.load(cache, {
-      query,
-      swap,
-      unchanged: () => {
+    const result = await this.#loader.load(cache);
+    switch (result.kind) {
+      case 'unchanged':
         if (this.#status !== 'reconnecting') cache[markFresh]();
-      },
-    });
-  }
-
-  async #query(cache: AnyCache): Promise<LoadedRows> {
-    const result = await this.#bindings.query(cache, (table) =>
-      this.#pool.query<Row>(
-        selectRowsSql(table, {
-          // Primary-key order is the digest's contract; a keyless table falls back to the cache key.
-          orderBy: table.primaryKey.length > 0 ? table.primaryKey : cache.keyColumns,
-          ...(cache.options.where === undefined ? {} : { where: cache.options.where }),
-        }),
-      ),
-    );
-    return { rows: result.rows, columns: result.fields.map((field) => field.name) };
+        return;
+      case 'waiting':
+        return;
+      case 'rows':
+        this.#swap(cache, reason, result, started);
+        this.#loader.swapped(cache);
+        return;
+    }
   }
 
   #swap(
     cache: AnyCache,
     reason: ReloadReason,
-    loaded: LoadedRows,
-    from: LoadSource,
+    loaded: Extract<LoadResult, { kind: 'rows' }>,
     started: number,
   ): void {
     const digest = digestRows(loaded.rows);
@@ -283,7 +256,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     if (this.#status === 'reconnecting') cache[markStale](new Error(EVENTS_MAY_BE_MISSING));
     this.#stats.reloads += 1;
     this.emit('reload', {
-      ...from,
+      source: loaded.source,
+      ...(loaded.fallback === undefined ? {} : { fallback: loaded.fallback }),
       cache,
       version,
       rows: loaded.rows.length,
@@ -302,16 +276,6 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #warn(error: Error): void {
     if (this.listenerCount('warning') > 0) this.emit('warning', error);
   }
-}
-
-const CURRENT_LSN_SQL = 'SELECT pg_catalog.pg_current_wal_lsn()::text AS lsn';
-
-/** The primary's WAL position now. */
-async function currentLsn(pool: pg.Pool): Promise<bigint> {
-  const result = await pool.query<{ lsn: string }>(CURRENT_LSN_SQL);
-  const lsn = result.rows[0]?.lsn;
-  if (lsn === undefined) throw new ClientError('CLOSED', 'pg_current_wal_lsn() returned no row');
-  return lsnValue(lsn);
 }
 
 /** The `tableCheckIntervalMs` option, checked (JavaScript callers are not type-checked), with its per-mode default. */

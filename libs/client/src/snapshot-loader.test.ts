@@ -3,7 +3,7 @@
 import { namesFor, serializeMessage } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { createTestSchema, redisUrl, uniqueName, waitFor } from '../../../test/support/index.ts';
+import { createTestSchema, redisUrl, uniqueName, waitFor } from '@pg-static-cache/test-support';
 import { ClientError } from './errors.ts';
 import { StaticCache } from './static-cache.ts';
 import { createSubscriber, type ReloadEvent, type SubscriberOptions } from './subscriber.ts';
