@@ -139,10 +139,10 @@ describe('snapshot mode: messages', () => {
 
   it("a snapshot whose swap failed (the app's map threw) is swapped in on the retry, not taken as held", async () => {
     let refuse = true;
-    const alpha = new StaticCache<{ id: number; label: string }>({
+    const alpha = new StaticCache({
       table: 'alpha',
       map: (row) => {
-        if (refuse && row.label === 'refused') throw new Error('map refused the row');
+        if (refuse && row['label'] === 'refused') throw new Error('map refused the row');
         return row;
       },
     });
