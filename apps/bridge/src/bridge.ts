@@ -12,14 +12,15 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { Announcer } from './announcer.ts';
 import {
   parseBridgeConfig,
   triggerOptionsOf,
   type BridgeConfig,
   type BridgeConfigInput,
 } from './config.ts';
-import type { BridgeContext, BridgeHooks } from './context.ts';
 import { ControlChannel } from './control-channel.ts';
+import { Election } from './election.ts';
 import { checkEvictionPolicy } from './eviction-policy.ts';
 import { BridgeError, toError } from './errors.ts';
 import {
@@ -29,28 +30,36 @@ import {
   type Readiness,
 } from './http-server.ts';
 import { LeaderLock } from './leader-lock.ts';
-import { Leadership } from './leadership.ts';
+import { LeaderTerm, type TermParts } from './leader-term.ts';
+import { Leadership, type LeadershipParts } from './leadership.ts';
+import {
+  LeadershipStatus,
+  roleOf,
+  type LeadershipState,
+  type TermReason,
+} from './leadership-state.ts';
 import { createLogger } from './logger.ts';
 import { LsnReader } from './lsn-reader.ts';
 import { BridgeMetrics } from './metrics.ts';
 import { createPool } from './postgres-pool.ts';
 import { Presence } from './presence.ts';
+import type { BridgeHooks } from './publisher.ts';
 import { checkPostgres, connectRedis } from './reachability.ts';
 import { bridgeReadiness } from './readiness.ts';
 import { BOARD_PATH, queueBoard } from './queue-board.ts';
 import { createRedis } from './redis-connection.ts';
-import { ReloadQueue, withReloadJobs } from './reload-queue.ts';
+import { ReloadQueue } from './reload-queue.ts';
 import { ReloadWorker } from './reload-worker.ts';
 import type { ResyncReport } from './scheduled-resync.ts';
 import { StandbyWatch } from './standby-watch.ts';
-import { TableCache } from './table-cache.ts';
+import { WatchedTables } from './watched-tables.ts';
 
 /** Typed events of {@link Bridge}. */
 export interface BridgeEvents {
   /** The role changed ('leader' as soon as the lock is held; 'stopped' on close). */
   role: [BridgeRole];
   /** A leadership term began: `epoch` is new and its resync (seq 0) is being published. */
-  term: [{ readonly epoch: number; readonly reason: 'takeover' | 'reconnect' }];
+  term: [{ readonly epoch: number; readonly reason: TermReason }];
   /** A message went out on the events channel. */
   published: [Message];
   /** A scheduled resync run finished (leader only). */
@@ -81,62 +90,97 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
   readonly config: BridgeConfig;
   /** Redis names under the configured namespace. */
   readonly names: Names;
-  readonly #ctx: BridgeContext;
+  readonly #logger: Logger;
+  readonly #log: Logger;
+  readonly #metrics: BridgeMetrics;
   readonly #pool: pg.Pool;
   readonly #hotPool: pg.Pool;
   readonly #redis: Redis;
   readonly #subscriber: Redis;
+  readonly #presence: Presence;
+  readonly #status = new LeadershipStatus();
   readonly #watch: StandbyWatch;
-  readonly #log: Logger;
+  readonly #election: Election;
   readonly #reloads: ReloadQueue | undefined;
   #worker: ReloadWorker | undefined;
   #http: HttpEndpoints | undefined;
-  #leadership: Leadership | undefined;
-  #role: BridgeRole = 'standby';
-  #pollTimer: NodeJS.Timeout | undefined;
-  #polling: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
-  #acquireFailing = false;
 
   private constructor(config: BridgeConfig, hooks: BridgeHooks) {
     super();
     this.config = config;
     this.names = namesFor(config.namespace);
     const logger = createLogger(config);
+    this.#logger = logger;
     this.#log = logger.child({ component: 'bridge' });
     const metrics = new BridgeMetrics();
+    this.#metrics = metrics;
     this.#pool = createPool(config, config.poolMax, logger);
     this.#hotPool = createPool(config, 1, logger, config.applicationName, true);
     this.#redis = createRedis(config.redisUrl, 'commands', logger);
     this.#subscriber = createRedis(config.redisUrl, 'control', logger);
     // Liveness of standbys is judged on poll cadence; be generous so a busy host is not dropped.
     const staleMs = Math.max(30_000, 10 * Math.max(config.standbyPollMs, config.heartbeatMs));
+    this.#presence = new Presence(this.#redis, this.names, config.bridgeId, staleMs);
     this.#reloads = config.jobs
       ? new ReloadQueue({ config, queueName: this.names.queue, logger, registry: metrics.registry })
       : undefined;
-    this.#ctx = {
-      config,
-      names: this.names,
+    const lock = new LeaderLock(config.namespace);
+    const watched = new WatchedTables({
+      db: this.#pool,
+      configured: config.tables,
       triggerOptions: triggerOptionsOf(config),
-      pool: this.#pool,
-      lsn: new LsnReader(this.#hotPool),
+      logger,
+    });
+    const term: TermParts = {
+      config,
       redis: this.#redis,
+      names: this.names,
+      presence: this.#presence,
       metrics,
       logger,
-      lock: new LeaderLock(config.namespace),
-      tables: new TableCache(this.#pool, (oid, error) =>
-        logger.warn(
-          { component: 'tables', oid, err: error },
-          'notification OID is not a table: dropped',
-        ),
-      ),
-      presence: new Presence(this.#redis, this.names, config.bridgeId, staleMs),
-      hooks:
-        this.#reloads === undefined ? hooks : withReloadJobs(hooks, this.#reloads, () => this.#ctx),
+      watched,
+      pool: this.#pool,
+      // On its own connection, so a long digest on the pool cannot delay an invalidate.
+      lsn: new LsnReader(this.#hotPool),
+      reloads: this.#reloads,
+      hooks,
       onPublished: (message) => this.emit('published', message),
       onReport: (report) => this.emit('report', report),
     };
-    this.#watch = new StandbyWatch(this.#ctx);
+    const leadership: LeadershipParts = {
+      config,
+      lock,
+      status: this.#status,
+      beginTerm: (backendPid, floor) => LeaderTerm.begin(term, backendPid, floor),
+      announcer: () =>
+        new Announcer({
+          currentTerm: () => this.#status.term,
+          tables: watched,
+          metrics,
+          logger: logger.child({ component: 'leadership' }),
+        }),
+      metrics,
+      logger,
+    };
+    this.#watch = new StandbyWatch({
+      presence: this.#presence,
+      lock,
+      db: this.#pool,
+      redis: this.#redis,
+      names: this.names,
+      leaseMs: config.leaseMs,
+      metrics,
+      logger,
+    });
+    this.#election = new Election({
+      watch: this.#watch,
+      status: this.#status,
+      acquire: (floor) => Leadership.acquire(leadership, floor),
+      standbyPollMs: config.standbyPollMs,
+      logger: this.#log,
+    });
+    this.#status.on('state', (state, previous) => this.#onState(state, previous));
   }
 
   /** @internal Use {@link startBridge}. */
@@ -161,12 +205,12 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
 
   /** 'leader' while holding the leader lock, 'standby' otherwise, 'stopped' once closed. */
   get role(): BridgeRole {
-    return this.#role;
+    return roleOf(this.#status.state);
   }
 
   /** Epoch of the current leadership term; undefined when not leading (or between terms). */
   get epoch(): number | undefined {
-    return this.#leadership?.term?.epoch;
+    return this.#status.term?.epoch;
   }
 
   /** Port of the health and metrics endpoints. */
@@ -177,7 +221,7 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
 
   /** This bridge's Prometheus registry (what /metrics serves). */
   get registry(): Registry {
-    return this.#ctx.metrics.registry;
+    return this.#metrics.registry;
   }
 
   /**
@@ -187,7 +231,7 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
   async requestResync(tables?: readonly string[]): Promise<ResyncMessage> {
     if (this.#closing !== undefined) throw new BridgeError('CLOSED', 'the bridge is closed');
     const display = tables === undefined ? undefined : await tableDisplayNames(this.#pool, tables);
-    const term = this.#leadership?.term;
+    const term = this.#status.term;
     if (term === undefined) throw new BridgeError('NOT_LEADER', 'this bridge is not the leader');
     return term.resync('manual', display);
   }
@@ -205,22 +249,22 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
   async #startup(): Promise<void> {
     const { config } = this;
     await connectRedis(this.#redis, this.#subscriber);
-    await checkEvictionPolicy(this.#redis, this.#ctx.logger);
+    await checkEvictionPolicy(this.#redis, this.#logger);
     await checkPostgres(this.#pool);
     if (config.tables !== undefined) await tableDisplayNames(this.#pool, config.tables);
     await new ControlChannel({
       subscriber: this.#subscriber,
       redis: this.#redis,
       names: this.names,
-      metrics: this.#ctx.metrics,
-      logger: this.#ctx.logger,
+      metrics: this.#metrics,
+      logger: this.#logger,
       target: this,
       signer: new Signer(config.signingKeys),
     }).start();
     if (config.jobs && config.worker) {
       this.#worker = await ReloadWorker.start({
         config,
-        logger: this.#ctx.logger,
+        logger: this.#logger,
         registry: this.registry,
         redis: this.#redis,
       });
@@ -230,16 +274,15 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
       port: config.httpPort,
       readiness: () => this.#readiness(),
       registry: this.registry,
-      logger: this.#ctx.logger.child({ component: 'http' }),
+      logger: this.#logger.child({ component: 'http' }),
       mounts: this.#boardMounts(),
     });
     // The first poll decides the role before startBridge resolves.
-    await this.#poll();
+    await this.#election.start();
     this.#log.info(
-      { role: this.#role, httpHost: config.httpHost, httpPort: this.#http.port },
+      { role: this.role, httpHost: config.httpHost, httpPort: this.#http.port },
       'bridge started',
     );
-    this.#schedulePoll();
   }
 
   #boardMounts(): HttpMount[] {
@@ -255,100 +298,38 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
     return [{ path: BOARD_PATH, handler: board }];
   }
 
-  #isClosing(): boolean {
-    return this.#closing !== undefined;
-  }
-
-  #setRole(role: BridgeRole): void {
-    if (this.#role === role) return;
-    this.#role = role;
-    this.#ctx.metrics.setRole(role);
-    if (role !== 'stopped') this.#ctx.metrics.leaderChanges.inc({ to: role });
-    this.#log.info({ role }, 'role changed');
-    this.emit('role', role);
-  }
-
-  #schedulePoll(): void {
-    if (this.#closing !== undefined || this.#leadership !== undefined) return;
-    clearTimeout(this.#pollTimer);
-    this.#pollTimer = setTimeout(() => {
-      this.#polling = this.#poll()
-        .catch((error: unknown) => this.#log.error({ err: toError(error) }, 'standby poll failed'))
-        .finally(() => {
-          this.#polling = undefined;
-          this.#schedulePoll();
-        });
-    }, this.config.standbyPollMs);
-  }
-
-  async #poll(): Promise<void> {
-    const outcome = await this.#watch.poll();
-    if (outcome !== 'free' || this.#closing !== undefined) return;
-    let leadership: Leadership | undefined;
-    try {
-      leadership = await Leadership.acquire(this.#ctx, this.#watch.epochFloor);
-      this.#acquireFailing = false;
-    } catch (error) {
-      if (!this.#acquireFailing)
-        this.#log.warn({ err: toError(error) }, 'cannot open a LISTEN session');
-      this.#acquireFailing = true;
-      return;
+  // Metrics, the role and term events and the log, from the one leadership state.
+  #onState(state: LeadershipState, previous: LeadershipState): void {
+    const role = roleOf(state);
+    this.#metrics.epoch.set(state.kind === 'leading' ? state.term.epoch : 0);
+    if (role !== roleOf(previous)) {
+      this.#metrics.setRole(role);
+      if (role !== 'stopped') this.#metrics.leaderChanges.inc({ to: role });
+      this.#log.info({ role }, 'role changed');
+      this.emit('role', role);
     }
-    if (leadership === undefined) return;
-    // Checked again: close() may have begun while the session was opening.
-    if (this.#isClosing()) {
-      await leadership.close();
-      return;
+    if (state.kind === 'leading') {
+      this.emit('term', { epoch: state.term.epoch, reason: state.reason });
     }
-    this.#lead(leadership);
-  }
-
-  #lead(leadership: Leadership): void {
-    const { metrics } = this.#ctx;
-    this.#leadership = leadership;
-    leadership.on('term', (term, reason) => {
-      metrics.epoch.set(term.epoch);
-      this.#watch.noteEpoch(term.epoch);
-      this.emit('term', { epoch: term.epoch, reason });
-    });
-    leadership.once('ended', () => {
-      if (this.#leadership !== leadership) return;
-      this.#leadership = undefined;
-      this.#watch.noteEpoch(leadership.epochFloor - 1);
-      metrics.epoch.set(0);
-      this.#setRole('standby');
-      this.#schedulePoll();
-    });
-    this.#setRole('leader');
   }
 
   #readiness(): Readiness {
-    const standby = this.#watch.health;
     return bridgeReadiness({
-      role: this.#role,
+      state: this.#status.state,
       bridge: this.id,
-      leadership: this.#leadership,
-      standby,
+      listen: this.#election.listenStatus,
+      standby: this.#watch.health,
     });
   }
 
   async #shutdown(): Promise<void> {
-    this.#log.info({ role: this.#role }, 'stopping');
-    clearTimeout(this.#pollTimer);
-    await this.#polling?.catch(() => undefined);
-    const leadership = this.#leadership;
-    this.#leadership = undefined;
-    await leadership
-      ?.close()
-      .catch((error: unknown) =>
-        this.#log.warn({ err: toError(error) }, 'closing leadership failed'),
-      );
-    this.#ctx.metrics.epoch.set(0);
-    this.#setRole('stopped');
+    this.#log.info({ role: this.role }, 'stopping');
+    // Leadership first: the lease is deleted and the session ended, so a standby leads at once.
+    await this.#election.close();
     // After leadership (no more jobs are added), before the connections the worker uses.
     await this.#worker?.close();
     await this.#reloads?.close();
-    await this.#ctx.presence.remove().catch(() => undefined);
+    await this.#presence.remove().catch(() => undefined);
     await this.#http?.close();
     this.#http = undefined;
     this.#subscriber.disconnect();

@@ -277,7 +277,9 @@ export function parseBridgeConfig(input: BridgeConfigInput): BridgeConfig {
 }
 
 /** The trigger naming part of a config, as libs/postgres takes it. */
-export function triggerOptionsOf(config: BridgeConfig): TriggerOptions {
+export function triggerOptionsOf(
+  config: Pick<BridgeConfig, 'channel' | 'functionName' | 'triggerName'>,
+): TriggerOptions {
   return Object.freeze({
     channel: config.channel,
     ...(config.functionName === undefined ? {} : { functionName: config.functionName }),

@@ -9,7 +9,7 @@ export {
   type ConfigCheck,
   type ConfigIssue,
 } from './config.ts';
-export type { BridgeHooks } from './context.ts';
+export type { BridgeHooks } from './publisher.ts';
 export { BridgeError, type BridgeErrorCode } from './errors.ts';
 export {
   loadConfig,

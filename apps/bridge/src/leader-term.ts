@@ -1,28 +1,64 @@
 import { hostname } from 'node:os';
-import { performance } from 'node:perf_hooks';
-import type { ResolvedTable } from '@pg-static-cache/postgres';
+import { FailureStreak, type ResolvedTable } from '@pg-static-cache/postgres';
 import {
   serializeMessage,
   Signer,
-  type HeartbeatMessage,
   type InvalidateMessage,
   type Message,
+  type Names,
   type ResyncMessage,
   type ResyncReason,
 } from '@pg-static-cache/protocol';
-import type { BridgeContext } from './context.ts';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { triggerOptionsOf, type BridgeConfig } from './config.ts';
 import { BridgeError, toError } from './errors.ts';
+import type { TermReason } from './leadership-state.ts';
 import { nextEpoch, TermLease, type PublishResult } from './lease.ts';
+import type { BridgeMetrics } from './metrics.ts';
+import type { Presence } from './presence.ts';
+import {
+  Publisher,
+  type MessageBody,
+  type PublishingParts,
+  type StatusFields,
+} from './publisher.ts';
 import { ScheduledResync, type ResyncReport } from './scheduled-resync.ts';
 import { TermHealth } from './term-health.ts';
-import { discoverTables, tablesStatus } from './watched-tables.ts';
+import { tablesStatus, type WatchedTables } from './watched-tables.ts';
 
-/** Messages a leader sends. */
-export type LeaderMessage = InvalidateMessage | ResyncMessage | HeartbeatMessage;
-type Body<M> = M extends LeaderMessage ? Omit<M, 'v' | 'seq' | 'at' | 'bridge' | 'epoch'> : never;
-/** A leader message without the fields the term fills in (v, seq, at, bridge, epoch). */
-export type MessageBody = Body<LeaderMessage>;
-type StatusFields = Readonly<Record<string, string | number>>;
+/** The settings a term reads. */
+export type TermConfig = Pick<
+  BridgeConfig,
+  | 'bridgeId'
+  | 'leaseMs'
+  | 'renewMs'
+  | 'heartbeatMs'
+  | 'channel'
+  | 'functionName'
+  | 'triggerName'
+  | 'signingKeys'
+  | 'resyncSchedule'
+>;
+
+/** What a {@link LeaderTerm} needs: the same for every term of a bridge. */
+export interface TermParts extends PublishingParts {
+  readonly config: TermConfig;
+  /** Commands connection: the epoch counter, the lease and its fence, the status hash. */
+  readonly redis: Redis;
+  readonly names: Names;
+  readonly presence: Pick<Presence, 'write'>;
+  readonly metrics: BridgeMetrics;
+  readonly logger: Logger;
+  readonly watched: WatchedTables;
+  /** Sessions for the scheduled resync's trigger checks and digests. */
+  readonly pool: pg.Pool;
+  /** Hears of every message that went out. */
+  readonly onPublished: (message: Message) => void;
+  /** Hears of each scheduled resync report. */
+  readonly onReport: (report: ResyncReport) => void;
+}
 
 function pairs(fields: StatusFields): [string, string][] {
   return Object.entries(fields).map(([field, value]) => [field, String(value)]);
@@ -31,7 +67,8 @@ function pairs(fields: StatusFields): [string, string][] {
 /**
  * One leadership term: one epoch on one lock-holding LISTEN session. Owns the lease (renewed
  * every renewMs), the seq counter shared by all its messages, the heartbeat, and the scheduled
- * resync. Every publish goes through the lease fence; a lost lease ends the term via `onLost`.
+ * resync; what publishing a change involves besides the message is the {@link Publisher}'s. Every
+ * publish goes through the lease fence; a lost lease ends the term via `onLost`.
  */
 export class LeaderTerm {
   /** Epoch of this term: higher than any before it. */
@@ -42,16 +79,22 @@ export class LeaderTerm {
   readonly since = Date.now();
   /** Whether this term's publishes and lease renewals go through (what /readyz reports). */
   readonly health: TermHealth;
-  readonly #ctx: BridgeContext;
+  readonly #parts: TermParts;
   readonly #lease: TermLease;
-  readonly #log: BridgeContext['logger'];
+  readonly #log: Logger;
   readonly #signer: Signer;
+  readonly #publisher: Publisher;
+  readonly #renewals: FailureStreak<Error>;
+  readonly #publishes: FailureStreak<{
+    readonly err: Error;
+    readonly type: string;
+    readonly seq: number;
+  }>;
   #seq = 0;
   #ended = false;
   #onLost: ((reason: string) => void) | undefined;
   #timers: NodeJS.Timeout[] = [];
   #renewing = false;
-  #renewFailing = false;
   /**
    * A message of this term was dropped (lease missing after a Redis restart, or Redis failing).
    * Clients usually see the seq gap, but one that (re)subscribed just then takes its first message
@@ -60,30 +103,43 @@ export class LeaderTerm {
   #owesResync = false;
   #resync: ScheduledResync | undefined;
 
-  private constructor(ctx: BridgeContext, lease: TermLease, epoch: number, backendPid: number) {
-    this.#ctx = ctx;
+  private constructor(parts: TermParts, lease: TermLease, epoch: number, backendPid: number) {
+    this.#parts = parts;
     this.#lease = lease;
     this.epoch = epoch;
     this.backendPid = backendPid;
-    this.#log = ctx.logger.child({ component: 'leader', epoch });
-    this.#signer = new Signer(ctx.config.signingKeys);
+    const log = parts.logger.child({ component: 'leader', epoch });
+    this.#log = log;
+    this.#signer = new Signer(parts.config.signingKeys);
     // Heartbeats publish every heartbeatMs: three missed in a row without even an error is a
     // Redis that does not answer.
-    const { heartbeatMs, renewMs } = ctx.config;
-    this.health = new TermHealth(ctx.metrics, 3 * Math.max(heartbeatMs, renewMs), this.since);
+    const { heartbeatMs, renewMs } = parts.config;
+    this.health = new TermHealth(parts.metrics, 3 * Math.max(heartbeatMs, renewMs), this.since);
+    this.#publisher = new Publisher(
+      (body, status) => this.publish(body, status),
+      parts,
+      log,
+      (table) => this.#resync?.noteAnnounced(table),
+    );
+    // Redis being down would otherwise log every renewMs, and every message.
+    this.#renewals = new FailureStreak({
+      started: (error) => log.warn({ err: error }, 'lease renewal failed'),
+      ended: () => log.info('lease renewal works again'),
+    });
+    this.#publishes = new FailureStreak({
+      started: (failure) => log.warn(failure, 'publish failed'),
+      ended: () => log.info('publishes go through again'),
+    });
   }
 
   /** Takes the next epoch (never below `floor`) and the lease; call only while holding the lock. */
-  static async begin(ctx: BridgeContext, backendPid: number, floor: number): Promise<LeaderTerm> {
-    const epoch = await nextEpoch(ctx.redis, ctx.names, floor);
-    const lease = new TermLease(
-      ctx.redis,
-      ctx.names,
-      { bridge: ctx.config.bridgeId, epoch, backendPid },
-      ctx.config.leaseMs,
-    );
+  static async begin(parts: TermParts, backendPid: number, floor: number): Promise<LeaderTerm> {
+    const { redis, names, config } = parts;
+    const epoch = await nextEpoch(redis, names, floor);
+    const identity = { bridge: config.bridgeId, epoch, backendPid };
+    const lease = new TermLease(redis, names, identity, config.leaseMs);
     await lease.claim();
-    return new LeaderTerm(ctx, lease, epoch, backendPid);
+    return new LeaderTerm(parts, lease, epoch, backendPid);
   }
 
   /** True once the term has ended (lease lost, session lost, step-down or close). */
@@ -95,8 +151,8 @@ export class LeaderTerm {
    * Starts renewing and heart-beating and publishes the term's first message (seq 0), a resync:
    * whatever happened while no term was publishing is reloaded by every client.
    */
-  open(reason: 'takeover' | 'reconnect', onLost: (reason: string) => void): void {
-    const { config } = this.#ctx;
+  open(reason: TermReason, onLost: (reason: string) => void): void {
+    const { config } = this.#parts;
     this.#onLost = onLost;
     const now = Date.now();
     void this.resync(reason, undefined, {
@@ -118,56 +174,23 @@ export class LeaderTerm {
       setInterval(() => void this.#renew(), config.renewMs),
       setInterval(() => void this.#heartbeat(), config.heartbeatMs),
     );
-    void this.#ctx.presence.write('leader', this.epoch).catch(() => undefined);
+    void this.#parts.presence.write('leader', this.epoch).catch(() => undefined);
     this.#log.info({ reason, backendPid: this.backendPid }, 'leading');
     this.#startScheduledResync();
   }
 
-  /** Publishes `invalidate` for `table` with an LSN read now; `arrivedAt` (performance.now) feeds the lag histogram. */
-  async invalidate(
-    table: ResolvedTable,
-    arrivedAt?: number,
-  ): Promise<InvalidateMessage | undefined> {
-    const lsn = await this.#ctx.lsn.read();
-    const message = await this.publish({
-      type: 'invalidate',
-      table: table.display,
-      oid: table.oid,
-      lsn,
-    });
-    if (message?.type !== 'invalidate') return undefined;
-    if (arrivedAt !== undefined) {
-      this.#ctx.metrics.lag.observe((performance.now() - arrivedAt) / 1000);
-    }
-    const watched = this.#ctx.tables.watchedOf(table.oid) ?? table;
-    this.#resync?.noteAnnounced(watched);
-    try {
-      await this.#ctx.hooks.onInvalidate?.(message, watched);
-    } catch (error) {
-      this.#log.error({ err: toError(error), table: watched.display }, 'onInvalidate hook failed');
-    }
-    return message;
+  /** Publishes `invalidate` for `table` and its reload job (see Publisher.invalidate). */
+  invalidate(table: ResolvedTable, arrivedAt?: number): Promise<InvalidateMessage | undefined> {
+    return this.#publisher.invalidate(table, arrivedAt);
   }
 
-  /** Publishes a resync (of `tables`, or all); throws BridgeError NOT_LEADER when it did not go out. */
-  async resync(
+  /** Publishes a resync and its reload jobs; throws BridgeError NOT_LEADER when it did not go out. */
+  resync(
     reason: ResyncReason,
     tables?: readonly string[],
     status: StatusFields = {},
   ): Promise<ResyncMessage> {
-    const message = await this.publish(
-      { type: 'resync', reason, ...(tables === undefined ? {} : { tables: [...tables] }) },
-      { ...status, lastResyncAt: Date.now(), lastResyncReason: reason },
-    );
-    if (message?.type !== 'resync') {
-      throw new BridgeError('NOT_LEADER', `resync (${reason}) not published: not leading`);
-    }
-    try {
-      await this.#ctx.hooks.onResync?.(message);
-    } catch (error) {
-      this.#log.error({ err: toError(error), reason }, 'onResync hook failed');
-    }
-    return message;
+    return this.#publisher.resync(reason, tables, status);
   }
 
   /**
@@ -177,7 +200,7 @@ export class LeaderTerm {
    * will answer with a resync).
    */
   async publish(body: MessageBody, status: StatusFields = {}): Promise<Message | undefined> {
-    const { metrics, names, config } = this.#ctx;
+    const { metrics, names, config } = this.#parts;
     if (this.#ended) {
       if (body.type === 'invalidate') metrics.notificationsDropped.inc({ reason: 'no-term' });
       return undefined;
@@ -198,12 +221,10 @@ export class LeaderTerm {
     } catch (error) {
       this.health.publishFailed(toError(error));
       this.#owesResync = true;
-      this.#log.warn(
-        { err: toError(error), type: message.type, seq: message.seq },
-        'publish failed',
-      );
+      this.#publishes.fail({ err: toError(error), type: message.type, seq: message.seq });
       return undefined;
     }
+    this.#publishes.succeed();
     if (result !== 'published') {
       metrics.fenced.inc({ reason: result });
       this.health.publishFenced(result);
@@ -222,7 +243,7 @@ export class LeaderTerm {
     }
     this.health.published();
     metrics.countPublished(message);
-    this.#ctx.onPublished(message);
+    this.#parts.onPublished(message);
     return message;
   }
 
@@ -255,8 +276,7 @@ export class LeaderTerm {
     try {
       const result = await this.#lease.renew();
       this.health.renewed();
-      if (this.#renewFailing) this.#log.info('lease renewal works again');
-      this.#renewFailing = false;
+      this.#renewals.succeed();
       if (result === 'lost') {
         this.#lose('lease taken by another bridge');
         return;
@@ -270,9 +290,7 @@ export class LeaderTerm {
       }
     } catch (error) {
       this.health.renewFailed(toError(error));
-      // Logged once per failing streak: Redis being down would otherwise log every renewMs.
-      if (!this.#renewFailing) this.#log.warn({ err: toError(error) }, 'lease renewal failed');
-      this.#renewFailing = true;
+      this.#renewals.fail(toError(error));
     } finally {
       this.#renewing = false;
     }
@@ -280,15 +298,15 @@ export class LeaderTerm {
 
   async #heartbeat(): Promise<void> {
     await this.publish({ type: 'heartbeat' }, { lastHeartbeatAt: Date.now() });
-    await this.#ctx.presence.write('leader', this.epoch).catch(() => undefined);
+    await this.#parts.presence.write('leader', this.epoch).catch(() => undefined);
   }
 
   #startScheduledResync(): void {
-    const ctx = this.#ctx;
+    const { pool, watched, config, logger } = this.#parts;
     const resync = new ScheduledResync({
-      pool: ctx.pool,
-      tables: async () => (await discoverTables(ctx)).tables,
-      watched: () => ctx.tables.watchedTables(),
+      pool,
+      tables: async () => (await watched.discover()).tables,
+      watched: () => watched.watchedTables(),
       publish: async (message) => {
         if (message.type === 'invalidate') {
           if ((await this.invalidate(message.table)) === undefined) {
@@ -298,16 +316,17 @@ export class LeaderTerm {
           await this.resync(message.reason, message.tables);
         }
       },
-      triggerOptions: ctx.triggerOptions,
-      schedule: ctx.config.resyncSchedule,
-      logger: ctx.logger.child({ epoch: this.epoch }),
+      triggerOptions: triggerOptionsOf(config),
+      schedule: config.resyncSchedule,
+      logger: logger.child({ epoch: this.epoch }),
       onReport: (report) => this.#onReport(report),
     });
     this.#resync = resync;
     resync.start();
     // Primes the OID cache (no catalog query on the first event of a watched table) and the
     // status hash; the scheduled run repeats both.
-    void discoverTables(ctx)
+    void watched
+      .discover()
       .then(({ reports }) => this.#lease.setStatus(pairs({ tables: tablesStatus(reports) })))
       .catch((error: unknown) =>
         this.#log.warn({ err: toError(error) }, 'discovering watched tables failed'),
@@ -315,7 +334,7 @@ export class LeaderTerm {
   }
 
   #onReport(report: ResyncReport): void {
-    const { metrics } = this.#ctx;
+    const { metrics } = this.#parts;
     metrics.resyncRuns.inc();
     metrics.drift.inc(report.drifted);
     const tables = report.tables.map((t) => ({
@@ -333,6 +352,6 @@ export class LeaderTerm {
         }),
       )
       .catch(() => undefined);
-    this.#ctx.onReport(report);
+    this.#parts.onReport(report);
   }
 }

@@ -1,27 +1,42 @@
 import { EventEmitter } from 'node:events';
-import { performance } from 'node:perf_hooks';
-import {
-  ListenConnection,
-  type ListenStatus,
-  type Notification,
-  type ResolvedTable,
-} from '@pg-static-cache/postgres';
+import { ListenConnection, type ListenStatus } from '@pg-static-cache/postgres';
 import type pg from 'pg';
-import type { BridgeContext } from './context.ts';
+import type { Logger } from 'pino';
+import type { Announcer } from './announcer.ts';
+import type { BridgeConfig } from './config.ts';
 import { BridgeError, toError } from './errors.ts';
-import { LeaderTerm } from './leader-term.ts';
-import { TableInvalidations } from './table-invalidations.ts';
-
-// Payloads are bare table OIDs (as Sequel's triggers send them); a shared channel may carry other
-// traffic, which is dropped, never trusted.
-const OID = /^[1-9][0-9]{0,9}$/;
+import type { LeaderLock } from './leader-lock.ts';
+import type { LeaderTerm } from './leader-term.ts';
+import type { LeadershipStatus, TermReason } from './leadership-state.ts';
+import type { BridgeMetrics } from './metrics.ts';
 
 /** Typed events of {@link Leadership}. */
 export interface LeadershipEvents {
-  /** A term began: its resync (seq 0) is on its way. */
-  term: [LeaderTerm, 'takeover' | 'reconnect'];
   /** Leadership is over (lock lost or lease lost); the LISTEN session is closed. */
   ended: [{ readonly reason: string }];
+}
+
+/** What a {@link Leadership} needs. */
+export interface LeadershipParts {
+  readonly config: Pick<
+    BridgeConfig,
+    | 'databaseUrl'
+    | 'applicationName'
+    | 'channel'
+    | 'listenHeartbeatIntervalMs'
+    | 'listenHeartbeatTimeoutMs'
+    | 'leaseMs'
+    | 'renewMs'
+  >;
+  readonly lock: LeaderLock;
+  /** The bridge's leadership state: this session moves it between its two leading states. */
+  readonly status: LeadershipStatus;
+  /** Begins a term on the session holding the lock (takes the next epoch and the lease). */
+  readonly beginTerm: (backendPid: number, epochFloor: number) => Promise<LeaderTerm>;
+  /** Makes the announcer of this session's notifications. */
+  readonly announcer: () => Announcer;
+  readonly metrics: Pick<BridgeMetrics, 'listenReconnects'>;
+  readonly logger: Logger;
 }
 
 function isLockRefused(error: unknown): boolean {
@@ -37,27 +52,23 @@ function isLockRefused(error: unknown): boolean {
  * leadership ends.
  */
 export class Leadership extends EventEmitter<LeadershipEvents> {
-  readonly #ctx: BridgeContext;
+  readonly #parts: LeadershipParts;
   readonly #listen: ListenConnection;
-  readonly #log: BridgeContext['logger'];
-  readonly #invalidations: TableInvalidations;
+  readonly #log: Logger;
+  readonly #announcer: Announcer;
   #backendPid: number | undefined;
-  #term: LeaderTerm | undefined;
   #generation = 0;
   #epochFloor: number;
   #closed = false;
   #retryTimer: NodeJS.Timeout | undefined;
 
-  private constructor(ctx: BridgeContext, epochFloor: number) {
+  private constructor(parts: LeadershipParts, epochFloor: number) {
     super();
-    this.#ctx = ctx;
+    this.#parts = parts;
     this.#epochFloor = epochFloor;
-    this.#log = ctx.logger.child({ component: 'leadership' });
-    this.#invalidations = new TableInvalidations(
-      (oid, arrivedAt) => this.#announce(oid, arrivedAt),
-      (error, oid) => this.#log.error({ err: toError(error), oid }, 'announcing a change failed'),
-    );
-    const { config } = ctx;
+    this.#log = parts.logger.child({ component: 'leadership' });
+    this.#announcer = parts.announcer();
+    const { config } = parts;
     this.#listen = new ListenConnection({
       connection: {
         connectionString: config.databaseUrl,
@@ -68,30 +79,29 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
       heartbeatTimeoutMs: config.listenHeartbeatTimeoutMs,
       onConnect: (client) => this.#lock(client),
     });
-    this.#listen.on('notification', (notification) => this.#onNotification(notification));
+    this.#listen.on('notification', ({ payload }) => this.#announcer.notify(payload));
     this.#listen.on('ready', ({ reconnect }) => this.#onReady(reconnect));
     this.#listen.on('disconnect', ({ error }) => this.#onDisconnect(error));
   }
 
   /**
    * Opens a LISTEN session holding the leader lock; undefined when another session holds the lock.
-   * The first term begins in the background (see the `term` event). Other failures reject.
+   * The first term begins in the background (the state becomes `leading`). Other failures reject.
    */
-  static async acquire(ctx: BridgeContext, epochFloor: number): Promise<Leadership | undefined> {
-    const leadership = new Leadership(ctx, epochFloor);
+  static async acquire(
+    parts: LeadershipParts,
+    epochFloor: number,
+  ): Promise<Leadership | undefined> {
+    const leadership = new Leadership(parts, epochFloor);
     try {
       await leadership.#listen.start();
     } catch (error) {
       leadership.#closed = true;
+      leadership.#announcer.close();
       if (isLockRefused(error)) return undefined;
       throw error;
     }
     return leadership;
-  }
-
-  /** The current term; undefined while one is being set up or after the session was lost. */
-  get term(): LeaderTerm | undefined {
-    return this.#term;
   }
 
   /** Status of the LISTEN session. */
@@ -110,12 +120,21 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     this.#closed = true;
     this.#generation += 1;
     clearTimeout(this.#retryTimer);
-    this.#invalidations.close();
-    const term = this.#term;
-    this.#term = undefined;
+    this.#announcer.close();
+    const term = this.#leaveTerm();
     // Lease first, then the session: a standby sees no lease and a free lock, and leads at its next poll.
     await term?.end(true);
     await this.#listen.close();
+  }
+
+  // The state without a term (the session holds or is getting back the lock); the term it had.
+  #leaveTerm(): LeaderTerm | undefined {
+    const { status } = this.#parts;
+    const term = status.term;
+    if (this.#backendPid !== undefined) {
+      status.setState({ kind: 'leading-without-term', backendPid: this.#backendPid });
+    }
+    return term;
   }
 
   async #stepDown(reason: string): Promise<void> {
@@ -126,7 +145,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
   }
 
   async #lock(client: pg.Client): Promise<void> {
-    const { lock, config } = this.#ctx;
+    const { lock, config } = this.#parts;
     let pid = await lock.tryAcquire(client);
     const previous = this.#backendPid;
     if (pid === undefined && previous !== undefined && (await lock.holder(client)) === previous) {
@@ -147,38 +166,39 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
 
   #onReady(reconnect: boolean): void {
     if (reconnect) {
-      this.#ctx.metrics.listenReconnects.inc();
+      this.#parts.metrics.listenReconnects.inc();
       this.#log.info(
         { backendPid: this.#backendPid },
         'LISTEN session re-established with the lock',
       );
     }
+    this.#leaveTerm();
     void this.#beginTerm(reconnect ? 'reconnect' : 'takeover');
   }
 
-  async #beginTerm(reason: 'takeover' | 'reconnect'): Promise<void> {
+  async #beginTerm(reason: TermReason): Promise<void> {
     const generation = ++this.#generation;
     const backendPid = this.#backendPid;
     const current = (): boolean => !this.#closed && generation === this.#generation;
     if (backendPid === undefined) return;
     while (current()) {
       try {
-        const term = await LeaderTerm.begin(this.#ctx, backendPid, this.#epochFloor);
+        const term = await this.#parts.beginTerm(backendPid, this.#epochFloor);
         this.#epochFloor = Math.max(this.#epochFloor, term.epoch + 1);
         if (!current()) {
           await term.end(true);
           return;
         }
-        this.#term = term;
+        // Opened first: once the state says `leading`, its resync (seq 0) is on its way.
         term.open(reason, (why) => void this.#stepDown(why));
-        this.emit('term', term, reason);
+        this.#parts.status.setState({ kind: 'leading', term, reason });
         return;
       } catch (error) {
         // Redis is unreachable: keep the lock and retry; if Redis is reachable for others but not
         // for us, they see no lease and fence this session after leaseMs, which is right.
         this.#log.warn({ err: toError(error) }, 'cannot begin a leadership term; retrying');
         await new Promise<void>((resolve) => {
-          this.#retryTimer = setTimeout(resolve, this.#ctx.config.renewMs);
+          this.#retryTimer = setTimeout(resolve, this.#parts.config.renewMs);
         });
       }
     }
@@ -186,66 +206,13 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
 
   #onDisconnect(error: Error): void {
     this.#generation += 1;
-    const term = this.#term;
-    this.#term = undefined;
     // Not listening means not leading: no heartbeat may claim otherwise. The lease goes too, so
     // status shows no leader while the session is being re-established.
-    void term?.end(true);
+    void this.#leaveTerm()?.end(true);
     if (isLockRefused(error)) {
       void this.#stepDown('the leader lock was taken while the LISTEN session was reconnecting');
       return;
     }
     this.#log.warn({ err: error }, 'LISTEN session lost; reconnecting');
-  }
-
-  #onNotification({ payload }: Notification): void {
-    const arrivedAt = performance.now();
-    const { metrics } = this.#ctx;
-    metrics.notifications.inc();
-    if (!OID.test(payload)) {
-      metrics.notificationsDropped.inc({ reason: 'not-an-oid' });
-      this.#log.warn(
-        { payload: payload.slice(0, 80) },
-        'notification payload is not a table OID: dropped',
-      );
-      return;
-    }
-    // Before the term's opening resync is sent, a notification is covered by that resync.
-    const term = this.#term;
-    if (term === undefined || term.ended) {
-      metrics.notificationsDropped.inc({ reason: 'no-term' });
-      return;
-    }
-    // Folded per table, so a burst costs one running and one pending announce per table.
-    if (this.#invalidations.notify(Number(payload), arrivedAt) === 'folded') {
-      metrics.notificationsFolded.inc();
-    }
-  }
-
-  // One table's invalidate, in the term current when it starts: a term begun since the
-  // notification arrived opened with a resync, which covers it as well.
-  async #announce(oid: number, arrivedAt: number): Promise<void> {
-    const { metrics, tables } = this.#ctx;
-    const term = this.#term;
-    if (term === undefined || term.ended) {
-      metrics.notificationsDropped.inc({ reason: 'no-term' });
-      return;
-    }
-    let table: ResolvedTable | undefined;
-    try {
-      table = await tables.resolve(oid);
-      if (table === undefined) {
-        metrics.notificationsDropped.inc({ reason: 'unknown-table' });
-        return;
-      }
-      await term.invalidate(table, arrivedAt);
-    } catch (error) {
-      // Postgres failed between the notification and its invalidate. The event must not be lost,
-      // so clients reload (the table, or everything when even the table is unknown).
-      this.#log.warn({ err: toError(error), oid }, 'cannot announce a change; sending a resync');
-      await term
-        .resync('reconnect', table === undefined ? undefined : [table.display])
-        .catch(() => undefined);
-    }
   }
 }

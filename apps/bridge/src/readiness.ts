@@ -1,25 +1,35 @@
-import type { BridgeRole } from '@pg-static-cache/protocol';
+import type { ListenStatus } from '@pg-static-cache/postgres';
 import type { Readiness } from './http-server.ts';
-import type { Leadership } from './leadership.ts';
+import { roleOf, type LeadershipState } from './leadership-state.ts';
 import type { ServiceHealth } from './standby-watch.ts';
+import type { TermHealth } from './term-health.ts';
+
+/** What /readyz reads of a term. */
+export interface TermView {
+  readonly epoch: number;
+  readonly health: Pick<TermHealth, 'report'>;
+}
 
 /** What a bridge knows about itself when /readyz asks. */
-export interface ReadinessState {
-  readonly role: BridgeRole;
+export interface ReadinessInput {
+  readonly state: LeadershipState<TermView>;
   readonly bridge: string;
-  readonly leadership: Leadership | undefined;
+  /** Status of the leader's LISTEN session; undefined when there is none. */
+  readonly listen: ListenStatus | undefined;
   /** What the standby's last poll reached. */
   readonly standby: ServiceHealth;
 }
 
 // Why a leader cannot do its job now, or undefined: a leader is ready only while it LISTENs, has a
 // term, and that term's publishes and lease renewals go through.
-function leaderProblem(leadership: Leadership | undefined): string | undefined {
-  if (leadership === undefined) return 'no LISTEN session';
-  if (leadership.listenStatus !== 'ready') return `LISTEN session ${leadership.listenStatus}`;
-  const { term } = leadership;
-  if (term === undefined) return 'no leadership term yet (Redis not answering?)';
-  return term.health.report().problem;
+function leaderProblem(
+  state: Extract<LeadershipState<TermView>, { kind: 'leading' | 'leading-without-term' }>,
+  listen: ListenStatus | undefined,
+): string | undefined {
+  if (listen === undefined) return 'no LISTEN session';
+  if (listen !== 'ready') return `LISTEN session ${listen}`;
+  if (state.kind === 'leading-without-term') return 'no leadership term yet (Redis not answering?)';
+  return state.term.health.report().problem;
 }
 
 // A standby is ready when it could take over: its last poll reached Postgres and wrote to Redis.
@@ -28,25 +38,34 @@ function standbyProblem({ postgres, redis }: ServiceHealth): string | undefined 
   return missing.length === 0 ? undefined : `cannot reach ${missing.join(' or ')}`;
 }
 
-/** /readyz of a bridge: 200 when it can do its job, else 503 with the reason; JSON either way. */
-export function bridgeReadiness(state: ReadinessState): Readiness {
-  const { role, leadership } = state;
-  const term = leadership?.term;
-  const problem =
-    role === 'leader'
-      ? leaderProblem(leadership)
-      : role === 'standby'
-        ? standbyProblem(state.standby)
-        : 'stopped';
+/** /readyz of a bridge, from its leadership state: 200 when it can do its job, else 503 with the reason. */
+export function bridgeReadiness(input: ReadinessInput): Readiness {
+  const { state } = input;
+  const role = roleOf(state);
+  const term = state.kind === 'leading' ? state.term : undefined;
+  let problem: string | undefined;
+  switch (state.kind) {
+    case 'leading':
+    case 'leading-without-term':
+      problem = leaderProblem(state, input.listen);
+      break;
+    case 'standby':
+    case 'acquiring':
+      problem = standbyProblem(input.standby);
+      break;
+    case 'stopped':
+      problem = 'stopped';
+      break;
+  }
   return {
     ready: problem === undefined,
     body: {
       role,
       epoch: term?.epoch ?? null,
-      bridge: state.bridge,
-      listen: leadership?.listenStatus ?? null,
+      bridge: input.bridge,
+      listen: input.listen ?? null,
       ...(role === 'leader' ? { lastPublishAt: term?.health.report().lastPublishAt ?? null } : {}),
-      ...(role === 'standby' ? state.standby : {}),
+      ...(role === 'standby' ? input.standby : {}),
       ...(problem === undefined ? {} : { reason: problem }),
     },
   };

@@ -1,4 +1,4 @@
-import { backoffDelay } from '@pg-static-cache/postgres';
+import { backoffDelay, FailureStreak } from '@pg-static-cache/postgres';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
@@ -21,15 +21,12 @@ export function createRedis(url: string, role: RedisRole, logger: Logger): Redis
     retryStrategy: (times) => backoffDelay(times - 1, { baseMs: 100, capMs: 2_000 }),
   });
   const log = logger.child({ component: 'redis', connection: role });
-  let failing = false;
   // One line per outage, not one per reconnect attempt.
-  redis.on('error', (error) => {
-    if (!failing) log.warn({ err: error }, 'Redis connection error; reconnecting');
-    failing = true;
+  const outage = new FailureStreak<Error>({
+    started: (error) => log.warn({ err: error }, 'Redis connection error; reconnecting'),
+    ended: () => log.info('Redis connection ready again'),
   });
-  redis.on('ready', () => {
-    if (failing) log.info('Redis connection ready again');
-    failing = false;
-  });
+  redis.on('error', (error) => outage.fail(error));
+  redis.on('ready', () => outage.succeed());
   return redis;
 }

@@ -1,18 +1,14 @@
 import type { ResolvedTable } from '@pg-static-cache/postgres';
-import type { ResyncMessage } from '@pg-static-cache/protocol';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { BridgeConfig } from './config.ts';
-import type { BridgeContext, BridgeHooks } from './context.ts';
 import { toError } from './errors.ts';
 import { queueStateOf } from './queue-state.ts';
 import { createRedis } from './redis-connection.ts';
 import { RELOAD_JOB, reloadJobOptions, type ReloadJobData } from './reload-job.ts';
 import { ReloadQueueMetrics, type ReloadTrigger } from './reload-metrics.ts';
-import { tableByDisplay } from './table-snapshot.ts';
-import { discoverTables } from './watched-tables.ts';
 
 /** A table to reload. */
 export type ReloadTarget = Pick<ResolvedTable, 'display' | 'oid'>;
@@ -30,8 +26,9 @@ export interface ReloadQueueOptions {
 }
 
 /**
- * The producer side of the reload queue: the leader adds a job per table to reload. Every bridge
- * has one (Bull Board shows the queue from any of them); only the leader adds jobs.
+ * The producer side of the reload queue: the leader's publishing adds a job per table to reload
+ * (see Publisher). Every bridge has one (Bull Board shows the queue from any of them); only the
+ * leader adds jobs.
  */
 export class ReloadQueue implements AsyncDisposable {
   /** The BullMQ queue (for Bull Board and tests). */
@@ -96,54 +93,4 @@ export class ReloadQueue implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-// The watched tables a resync covers: the listed ones (as `schema.name`), or all of them.
-async function resyncTargets(ctx: BridgeContext, message: ResyncMessage): Promise<ReloadTarget[]> {
-  if (message.tables === undefined) return [...(await discoverTables(ctx)).tables];
-  const targets = new Map<string, ReloadTarget>();
-  for (const display of message.tables) {
-    const table = await tableByDisplay(ctx.pool, display);
-    if (table === undefined) continue;
-    const watched = ctx.tables.watchedOf(table.oid) ?? table;
-    targets.set(watched.display, watched);
-  }
-  return [...targets.values()];
-}
-
-// Runs the caller's hook and ours side by side, so neither failing stops the other.
-async function both(first: () => unknown, second: () => Promise<void>): Promise<void> {
-  const results = await Promise.allSettled([Promise.resolve().then(first), second()]);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed !== undefined) throw toError(failed.reason);
-}
-
-/**
- * `hooks` plus reload jobs: each published invalidate adds a job for its watched table, and each
- * published resync (takeover, reconnect, manual, drift) one for every table it covers, because a
- * resync says events may have been lost and snapshots may be missing their changes too. The
- * leader awaits an invalidate's add within that table's single flight (see TableInvalidations),
- * so a burst has at most one add in flight per table, and deduplication one job waiting.
- */
-export function withReloadJobs(
-  hooks: BridgeHooks,
-  reloads: ReloadQueue,
-  ctx: () => BridgeContext,
-): BridgeHooks {
-  return {
-    onInvalidate: (message, table) =>
-      both(
-        () => hooks.onInvalidate?.(message, table),
-        () => reloads.add([table], message.lsn, 'invalidate'),
-      ),
-    onResync: (message) =>
-      both(
-        () => hooks.onResync?.(message),
-        async () => {
-          const context = ctx();
-          const tables = await resyncTargets(context, message);
-          if (tables.length > 0) await reloads.add(tables, await context.lsn.read(), 'resync');
-        },
-      ),
-  };
 }

@@ -9,6 +9,7 @@ import {
   type Snapshot,
   type SnapshotMessage,
 } from '@pg-static-cache/protocol';
+import { FailureStreak } from '@pg-static-cache/postgres';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -92,7 +93,8 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
   #worker: Worker<ReloadJobData, ReloadResult> | undefined;
   #workerConnection: Redis | undefined;
   #closing: Promise<void> | undefined;
-  #lastErrorLogAt = 0;
+  // BullMQ repeats a connection error on every retry: one line per outage.
+  readonly #errors: FailureStreak<Error>;
 
   private constructor(options: ReloadWorkerOptions) {
     super();
@@ -109,6 +111,11 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
     this.#redis = options.redis ?? createRedis(config.redisUrl, 'commands', logger);
     this.#signer = new Signer(config.signingKeys);
     this.#store = new SnapshotStore(this.#redis, this.#names, this.#signer);
+    const log = this.#log;
+    this.#errors = new FailureStreak({
+      started: (error) => log.warn({ err: error }, 'reload worker error'),
+      ended: () => log.info('reload worker works again'),
+    });
   }
 
   /** Connects (failing fast with BridgeError START_FAILED) and starts taking jobs. */
@@ -165,12 +172,10 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
       this.#metrics.stalled.inc();
       this.#log.warn({ jobId }, 'job stalled (its worker died or froze); running it again');
     });
-    worker.on('error', (error) => {
-      // BullMQ repeats connection errors on every retry; one line per 10 s is enough.
-      if (Date.now() - this.#lastErrorLogAt < 10_000) return;
-      this.#lastErrorLogAt = Date.now();
-      this.#log.warn({ err: error }, 'reload worker error');
-    });
+    worker.on('error', (error) => this.#errors.fail(error));
+    // Its blocking connection is back, or a job went through: the outage is over.
+    worker.on('ready', () => this.#errors.succeed());
+    worker.on('completed', () => this.#errors.succeed());
     await worker.waitUntilReady();
     this.#log.info({ concurrency: config.workerConcurrency }, 'reload worker started');
   }

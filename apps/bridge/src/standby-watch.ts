@@ -1,7 +1,12 @@
 import { performance } from 'node:perf_hooks';
-import { parseLease } from '@pg-static-cache/protocol';
-import type { BridgeContext } from './context.ts';
+import { FailureStreak, type Queryable } from '@pg-static-cache/postgres';
+import { parseLease, type Names } from '@pg-static-cache/protocol';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { toError } from './errors.ts';
+import type { LeaderLock } from './leader-lock.ts';
+import type { BridgeMetrics } from './metrics.ts';
+import type { Presence } from './presence.ts';
 
 /** What one standby poll concluded. */
 export type PollOutcome =
@@ -16,6 +21,27 @@ export interface ServiceHealth {
   readonly redis: boolean;
 }
 
+/** What a {@link StandbyWatch} needs. */
+export interface StandbyWatchParts {
+  readonly presence: Pick<Presence, 'write'>;
+  readonly lock: LeaderLock;
+  /** Where the lock holder is looked up, and fenced from. */
+  readonly db: Queryable;
+  /** Where the lease is read. */
+  readonly redis: Pick<Redis, 'get'>;
+  readonly names: Pick<Names, 'leader'>;
+  /** A lock holder without a lease for this long is fenced. */
+  readonly leaseMs: number;
+  readonly metrics: Pick<BridgeMetrics, 'fencings'>;
+  readonly logger: Logger;
+}
+
+/** A poll that could not reach a service: what it reached, and the error. */
+interface Unreachable {
+  readonly health: ServiceHealth;
+  readonly error: unknown;
+}
+
 /**
  * A standby's view of the leader. The lock holder is found in pg_locks (one cheap query per
  * poll instead of a new session per poll); its lease is read from Redis. A lock held while the
@@ -26,16 +52,26 @@ export interface ServiceHealth {
  * recreates its lease within renewMs.
  */
 export class StandbyWatch {
-  readonly #ctx: BridgeContext;
-  readonly #log: BridgeContext['logger'];
+  readonly #parts: StandbyWatchParts;
+  readonly #log: Logger;
+  // One line per outage, not one per poll.
+  readonly #unreachable: FailureStreak<Unreachable>;
   #suspectSince: number | undefined;
   #epochFloor = 1;
   #health: ServiceHealth = { postgres: false, redis: false };
-  #failing = false;
 
-  constructor(ctx: BridgeContext) {
-    this.#ctx = ctx;
-    this.#log = ctx.logger.child({ component: 'standby' });
+  constructor(parts: StandbyWatchParts) {
+    this.#parts = parts;
+    const log = parts.logger.child({ component: 'standby' });
+    this.#log = log;
+    this.#unreachable = new FailureStreak({
+      started: ({ health, error }) =>
+        log.warn(
+          { ...health, err: error === undefined ? undefined : toError(error) },
+          'standby cannot reach a service',
+        ),
+      ended: () => log.info('standby reaches Postgres and Redis again'),
+    });
   }
 
   /** Reachability seen by the last poll. */
@@ -55,14 +91,14 @@ export class StandbyWatch {
 
   /** Announces this standby, looks at the lock and lease, fences a silent leader when due. */
   async poll(): Promise<PollOutcome> {
-    const { presence, lock, pool, redis, names, config, metrics } = this.#ctx;
+    const { presence, lock, db, redis, names, leaseMs, metrics } = this.#parts;
     const redisUp = presence.write('standby').then(
       () => true,
       () => false,
     );
     let holder: number | undefined;
     try {
-      holder = await lock.holder(pool);
+      holder = await lock.holder(db);
     } catch (error) {
       this.#setHealth({ postgres: false, redis: await redisUp }, error);
       this.#suspectSince = undefined;
@@ -89,14 +125,14 @@ export class StandbyWatch {
     }
     const now = performance.now();
     this.#suspectSince ??= now;
-    if (now - this.#suspectSince < config.leaseMs) return 'held';
+    if (now - this.#suspectSince < leaseMs) return 'held';
     this.#suspectSince = undefined;
     this.#log.warn(
-      { pid: holder, lease: lease ?? null, leaseMs: config.leaseMs },
+      { pid: holder, lease: lease ?? null, leaseMs },
       'the leader lock holder has had no lease for leaseMs: terminating its backend (fencing)',
     );
     try {
-      const terminated = await lock.terminate(pool, holder, Math.min(config.leaseMs, 5_000));
+      const terminated = await lock.terminate(db, holder, Math.min(leaseMs, 5_000));
       metrics.fencings.inc();
       if (!terminated) this.#log.warn({ pid: holder }, 'fenced backend did not exit in time');
     } catch (error) {
@@ -111,16 +147,7 @@ export class StandbyWatch {
 
   #setHealth(health: ServiceHealth, error?: unknown): void {
     this.#health = health;
-    const failing = !health.postgres || !health.redis;
-    // One line per change, not one per poll.
-    if (failing && !this.#failing) {
-      this.#log.warn(
-        { ...health, err: error === undefined ? undefined : toError(error) },
-        'standby cannot reach a service',
-      );
-    } else if (!failing && this.#failing) {
-      this.#log.info('standby reaches Postgres and Redis again');
-    }
-    this.#failing = failing;
+    if (health.postgres && health.redis) this.#unreachable.succeed();
+    else this.#unreachable.fail({ health, error });
   }
 }
