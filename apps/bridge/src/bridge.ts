@@ -12,47 +12,47 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { Announcer } from './announcer.ts';
+import { Announcer } from './publishing/announcer.ts';
 import {
   parseBridgeConfig,
   triggerOptionsOf,
   type BridgeConfig,
   type BridgeConfigInput,
 } from './config.ts';
-import { ControlChannel } from './control-channel.ts';
-import { Election } from './election.ts';
-import { checkEvictionPolicy } from './eviction-policy.ts';
+import { ControlChannel } from './publishing/control-channel.ts';
+import { Election } from './election/election.ts';
+import { checkEvictionPolicy } from './ops/eviction-policy.ts';
 import { BridgeError, toError } from './errors.ts';
 import {
   startHttpServer,
   type HttpEndpoints,
   type HttpMount,
   type Readiness,
-} from './http-server.ts';
-import { LeaderLock } from './leader-lock.ts';
-import { LeaderTerm, type TermParts } from './leader-term.ts';
-import { Leadership, type LeadershipParts } from './leadership.ts';
+} from './ops/http-server.ts';
+import { LeaderLock } from './election/leader-lock.ts';
+import { LeaderTerm, type TermParts } from './election/leader-term.ts';
+import { Leadership, type LeadershipParts } from './election/leadership.ts';
 import {
   LeadershipStatus,
   roleOf,
   type LeadershipState,
   type TermReason,
-} from './leadership-state.ts';
-import { createLogger } from './logger.ts';
-import { LsnReader } from './lsn-reader.ts';
-import { BridgeMetrics } from './metrics.ts';
-import { createPool } from './postgres-pool.ts';
-import { Presence } from './presence.ts';
-import type { BridgeHooks } from './publisher.ts';
-import { checkPostgres, connectRedis } from './reachability.ts';
-import { bridgeReadiness } from './readiness.ts';
-import { BOARD_PATH, queueBoard } from './queue-board.ts';
-import { createRedis } from './redis-connection.ts';
-import { ReloadQueue } from './reload-queue.ts';
-import { ReloadWorker } from './reload-worker.ts';
-import type { ResyncReport } from './scheduled-resync.ts';
-import { StandbyWatch } from './standby-watch.ts';
-import { WatchedTables } from './watched-tables.ts';
+} from './election/leadership-state.ts';
+import { createLogger } from './ops/logger.ts';
+import { LsnReader } from './connections/lsn-reader.ts';
+import { BridgeMetrics } from './ops/metrics.ts';
+import { createPool } from './connections/postgres-pool.ts';
+import { Presence } from './election/presence.ts';
+import type { BridgeHooks } from './publishing/publisher.ts';
+import { checkPostgres, connectRedis } from './connections/reachability.ts';
+import { bridgeReadiness } from './election/readiness.ts';
+import { BOARD_PATH, queueBoard } from './ops/queue-board.ts';
+import { createRedis } from './connections/redis-connection.ts';
+import { ReloadQueue } from './jobs/reload-queue.ts';
+import { ReloadWorker } from './jobs/reload-worker.ts';
+import type { ResyncReport } from './resync/scheduled-resync.ts';
+import { StandbyWatch } from './election/standby-watch.ts';
+import { WatchedTables } from './publishing/watched-tables.ts';
 
 /** Typed events of {@link Bridge}. */
 export interface BridgeEvents {

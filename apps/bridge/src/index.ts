@@ -9,7 +9,7 @@ export {
   type ConfigCheck,
   type ConfigIssue,
 } from './config.ts';
-export type { BridgeHooks } from './publisher.ts';
+export type { BridgeHooks } from './publishing/publisher.ts';
 export { BridgeError, type BridgeErrorCode } from './errors.ts';
 export {
   loadConfig,
@@ -17,19 +17,19 @@ export {
   type FlagValues,
   type SettingsEnv,
 } from './load-config.ts';
-export { BOARD_PATH } from './queue-board.ts';
-export { readQueueState, type QueueState } from './queue-state.ts';
-export { RELOAD_JOB, type ReloadJobData } from './reload-job.ts';
-export { ReloadQueue, type ReloadTarget } from './reload-queue.ts';
+export { BOARD_PATH } from './ops/queue-board.ts';
+export { readQueueState, type QueueState } from './jobs/queue-state.ts';
+export { RELOAD_JOB, type ReloadJobData } from './jobs/reload-job.ts';
+export { ReloadQueue, type ReloadTarget } from './jobs/reload-queue.ts';
 export {
   ReloadWorker,
   type ReloadResult,
   type ReloadWorkerEvents,
   type ReloadWorkerHooks,
   type ReloadWorkerOptions,
-} from './reload-worker.ts';
-export type { ResyncReport } from './scheduled-resync.ts';
-export { SnapshotStore, type StoreOutcome } from './snapshot-store.ts';
+} from './jobs/reload-worker.ts';
+export type { ResyncReport } from './resync/scheduled-resync.ts';
+export { SnapshotStore, type StoreOutcome } from './jobs/snapshot-store.ts';
 export {
   SETTINGS,
   settingsOf,
@@ -38,5 +38,5 @@ export {
   type SettingKind,
   type SettingRole,
 } from './settings.ts';
-export { selectTextRows, type TextRows } from './table-snapshot.ts';
-export { startWorkerProcess, type WorkerProcess } from './worker-process.ts';
+export { selectTextRows, type TextRows } from './jobs/table-snapshot.ts';
+export { startWorkerProcess, type WorkerProcess } from './jobs/worker-process.ts';

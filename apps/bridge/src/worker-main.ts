@@ -4,7 +4,7 @@
 // config, 1 when Postgres or Redis cannot be reached (see runProcess).
 import { loadConfig } from './load-config.ts';
 import { runProcess } from './process-runner.ts';
-import { startWorkerProcess } from './worker-process.ts';
+import { startWorkerProcess } from './jobs/worker-process.ts';
 
 await runProcess('worker', () =>
   startWorkerProcess(loadConfig({ role: 'worker', env: process.env })),

@@ -3,10 +3,10 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { BridgeConfig } from './config.ts';
-import { toError } from './errors.ts';
+import type { BridgeConfig } from '../config.ts';
+import { toError } from '../errors.ts';
 import { queueStateOf } from './queue-state.ts';
-import { createRedis } from './redis-connection.ts';
+import { createRedis } from '../connections/redis-connection.ts';
 import { RELOAD_JOB, reloadJobOptions, type ReloadJobData } from './reload-job.ts';
 import { ReloadQueueMetrics, type ReloadTrigger } from './reload-metrics.ts';
 

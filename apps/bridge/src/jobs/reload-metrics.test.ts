@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { startPrivateRedis } from '@pg-static-cache/test-support/fixtures/private-redis';
 import { uniqueName, waitFor } from '@pg-static-cache/test-support';
 import { seriesValue } from '@pg-static-cache/test-support/metrics';
-import { parseBridgeConfig } from './config.ts';
+import { parseBridgeConfig } from '../config.ts';
 import { ReloadQueue } from './reload-queue.ts';
 
 const WAITING = 'psc_reload_queue_jobs{state="waiting"}';

@@ -1,5 +1,5 @@
 import { pino, type Logger } from 'pino';
-import type { BridgeConfig } from './config.ts';
+import type { BridgeConfig } from '../config.ts';
 
 /**
  * The bridge's root logger: the configured one, or pino JSON on stderr (stdout stays free for a

@@ -5,7 +5,7 @@ import {
   type Names,
 } from '@pg-static-cache/protocol';
 import type { Redis } from 'ioredis';
-import { LuaScript } from './lua-script.ts';
+import { LuaScript } from '../connections/lua-script.ts';
 
 // The fence compares everything but renewedAt: the term's prefix `{"bridge":…,"epoch":…,"backendPid":…,`
 // (leaseTermPrefix) is exact JSON of this term, so no other term (epoch) and no other bridge can

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { BridgeError, toError } from './errors.ts';
+import { BridgeError, toError } from '../errors.ts';
 
 /** Connects every Redis connection; rejects with BridgeError START_FAILED naming the cause. */
 export async function connectRedis(...connections: Redis[]): Promise<void> {

@@ -8,9 +8,9 @@ import type {
   ResyncReason,
 } from '@pg-static-cache/protocol';
 import type { Logger } from 'pino';
-import { BridgeError, toError } from './errors.ts';
-import type { BridgeMetrics } from './metrics.ts';
-import type { ReloadQueue } from './reload-queue.ts';
+import { BridgeError, toError } from '../errors.ts';
+import type { BridgeMetrics } from '../ops/metrics.ts';
+import type { ReloadQueue } from '../jobs/reload-queue.ts';
 import type { WatchedTables } from './watched-tables.ts';
 
 /** Messages a leader sends. */

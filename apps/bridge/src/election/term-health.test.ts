@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BridgeMetrics } from './metrics.ts';
+import { BridgeMetrics } from '../ops/metrics.ts';
 import { TermHealth } from './term-health.ts';
 
 const T0 = Date.UTC(2025, 0, 1, 12);

@@ -1,5 +1,5 @@
 import type { ListenStatus } from '@pg-static-cache/postgres';
-import type { Readiness } from './http-server.ts';
+import type { Readiness } from '../ops/http-server.ts';
 import { roleOf, type LeadershipState } from './leadership-state.ts';
 import type { ServiceHealth } from './standby-watch.ts';
 import type { TermHealth } from './term-health.ts';

@@ -6,7 +6,7 @@ import {
   type PresenceEntry,
 } from '@pg-static-cache/protocol';
 import type { Redis } from 'ioredis';
-import { LuaScript } from './lua-script.ts';
+import { LuaScript } from '../connections/lua-script.ts';
 
 // KEYS: bridges hash. ARGV: bridge id, entry JSON, now, staleMs. Redis 7.0 has no per-field TTL,
 // so each writer also removes entries not refreshed within staleMs (bridges that died without

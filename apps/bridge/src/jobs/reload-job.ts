@@ -1,6 +1,6 @@
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
-import type { BridgeConfig } from './config.ts';
+import type { BridgeConfig } from '../config.ts';
 
 /** Name of every job on the reload queue. */
 export const RELOAD_JOB = 'reload';

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { BridgeConfig } from './config.ts';
+import type { BridgeConfig } from '../config.ts';
 
 /** A pool of `max` sessions on the configured database, named `name` in pg_stat_activity; `keepWarm` never closes them. */
 export function createPool(

@@ -1,4 +1,4 @@
-import type { BridgeMetrics, PublishFailure } from './metrics.ts';
+import type { BridgeMetrics, PublishFailure } from '../ops/metrics.ts';
 import type { PublishResult } from './lease.ts';
 
 /** One failing streak: since when, and the latest reason (never a value from a message). */

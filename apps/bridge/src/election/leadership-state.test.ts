@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LeadershipStatus, roleOf, type LeadershipState } from './leadership-state.ts';
-import { BridgeMetrics } from './metrics.ts';
+import { BridgeMetrics } from '../ops/metrics.ts';
 import { bridgeReadiness, type TermView } from './readiness.ts';
 import { TermHealth } from './term-health.ts';
 

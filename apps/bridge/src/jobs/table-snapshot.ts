@@ -7,7 +7,7 @@ import {
 } from '@pg-static-cache/postgres';
 import type { SnapshotField } from '@pg-static-cache/protocol';
 import type pg from 'pg';
-import { BridgeError } from './errors.ts';
+import { BridgeError } from '../errors.ts';
 
 // Relations by their unquoted `schema.name`; a dot inside a name could make two match, and then
 // the snapshot key itself is ambiguous, so the caller refuses.

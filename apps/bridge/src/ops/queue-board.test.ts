@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_ALLOWED_HOSTS } from './config.ts';
+import { DEFAULT_ALLOWED_HOSTS } from '../config.ts';
 import { boardHostNames, hostNameOf } from './queue-board.ts';
 
 describe('Bull Board host names', () => {

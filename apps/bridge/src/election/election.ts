@@ -1,6 +1,6 @@
 import { FailureStreak, type ListenStatus } from '@pg-static-cache/postgres';
 import type { Logger } from 'pino';
-import { toError } from './errors.ts';
+import { toError } from '../errors.ts';
 import type { Leadership } from './leadership.ts';
 import type { LeadershipStatus } from './leadership-state.ts';
 import type { StandbyWatch } from './standby-watch.ts';

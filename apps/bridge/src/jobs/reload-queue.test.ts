@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { redisUrl, uniqueName, waitFor } from '@pg-static-cache/test-support';
 import { gate } from '@pg-static-cache/test-support/jobs-kit';
-import { parseBridgeConfig, type BridgeConfigInput } from './config.ts';
+import { parseBridgeConfig, type BridgeConfigInput } from '../config.ts';
 import type { ReloadJobData } from './reload-job.ts';
 import { ReloadQueue } from './reload-queue.ts';
 

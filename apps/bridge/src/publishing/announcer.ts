@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { ResolvedTable } from '@pg-static-cache/postgres';
 import type { Logger } from 'pino';
-import { toError } from './errors.ts';
-import type { BridgeMetrics } from './metrics.ts';
+import { toError } from '../errors.ts';
+import type { BridgeMetrics } from '../ops/metrics.ts';
 import type { Publisher } from './publisher.ts';
 import { TableInvalidations } from './table-invalidations.ts';
 import type { WatchedTables } from './watched-tables.ts';

@@ -2,13 +2,13 @@ import { EventEmitter } from 'node:events';
 import { ListenConnection, type ListenStatus } from '@pg-static-cache/postgres';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { Announcer } from './announcer.ts';
-import type { BridgeConfig } from './config.ts';
-import { BridgeError, toError } from './errors.ts';
+import type { Announcer } from '../publishing/announcer.ts';
+import type { BridgeConfig } from '../config.ts';
+import { BridgeError, toError } from '../errors.ts';
 import type { LeaderLock } from './leader-lock.ts';
 import type { LeaderTerm } from './leader-term.ts';
 import type { LeadershipStatus, TermReason } from './leadership-state.ts';
-import type { BridgeMetrics } from './metrics.ts';
+import type { BridgeMetrics } from '../ops/metrics.ts';
 
 /** Typed events of {@link Leadership}. */
 export interface LeadershipEvents {

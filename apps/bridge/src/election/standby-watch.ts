@@ -3,9 +3,9 @@ import { FailureStreak, type Queryable } from '@pg-static-cache/postgres';
 import { parseLease, type Names } from '@pg-static-cache/protocol';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { toError } from './errors.ts';
+import { toError } from '../errors.ts';
 import type { LeaderLock } from './leader-lock.ts';
-import type { BridgeMetrics } from './metrics.ts';
+import type { BridgeMetrics } from '../ops/metrics.ts';
 import type { Presence } from './presence.ts';
 
 /** What one standby poll concluded. */

@@ -12,7 +12,7 @@ import {
 import { createTask, validate, type Logger as CronLogger, type ScheduledTask } from 'node-cron';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { BridgeError } from './errors.ts';
+import { BridgeError } from '../errors.ts';
 import { computeTableDigest } from './table-digest.ts';
 
 /** One watched table in one run. */

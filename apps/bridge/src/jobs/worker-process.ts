@@ -1,7 +1,7 @@
-import { parseBridgeConfig, type BridgeConfigInput } from './config.ts';
-import { startHttpServer } from './http-server.ts';
-import { createLogger } from './logger.ts';
-import { processRegistry } from './metrics.ts';
+import { parseBridgeConfig, type BridgeConfigInput } from '../config.ts';
+import { startHttpServer } from '../ops/http-server.ts';
+import { createLogger } from '../ops/logger.ts';
+import { processRegistry } from '../ops/metrics.ts';
 import { ReloadWorker, type ReloadWorkerHooks } from './reload-worker.ts';
 
 /** A reload worker running alone, with its own /healthz, /readyz and /metrics. */

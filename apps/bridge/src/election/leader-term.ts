@@ -12,21 +12,21 @@ import {
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { triggerOptionsOf, type BridgeConfig } from './config.ts';
-import { BridgeError, toError } from './errors.ts';
+import { triggerOptionsOf, type BridgeConfig } from '../config.ts';
+import { BridgeError, toError } from '../errors.ts';
 import type { TermReason } from './leadership-state.ts';
 import { nextEpoch, TermLease, type PublishResult } from './lease.ts';
-import type { BridgeMetrics } from './metrics.ts';
+import type { BridgeMetrics } from '../ops/metrics.ts';
 import type { Presence } from './presence.ts';
 import {
   Publisher,
   type MessageBody,
   type PublishingParts,
   type StatusFields,
-} from './publisher.ts';
-import { ScheduledResync, type ResyncReport } from './scheduled-resync.ts';
+} from '../publishing/publisher.ts';
+import { ScheduledResync, type ResyncReport } from '../resync/scheduled-resync.ts';
 import { TermHealth } from './term-health.ts';
-import { tablesStatus, type WatchedTables } from './watched-tables.ts';
+import { tablesStatus, type WatchedTables } from '../publishing/watched-tables.ts';
 
 /** The settings a term reads. */
 export type TermConfig = Pick<

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createTestSchema, waitFor } from '@pg-static-cache/test-support';
-import { LsnReader } from './lsn-reader.ts';
+import { LsnReader } from '../connections/lsn-reader.ts';
 import { TableInvalidations } from './table-invalidations.ts';
 
 /** A promise with its resolve function, for holding an announce until the test lets it go. */

@@ -9,8 +9,8 @@ import {
 } from '@pg-static-cache/protocol';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { toError } from './errors.ts';
-import type { BridgeMetrics } from './metrics.ts';
+import { toError } from '../errors.ts';
+import type { BridgeMetrics } from '../ops/metrics.ts';
 
 /** What the control channel needs from its bridge. */
 export interface ControlTarget {

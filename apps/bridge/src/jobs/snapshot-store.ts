@@ -7,7 +7,7 @@ import {
   type Snapshot,
 } from '@pg-static-cache/protocol';
 import type { Redis } from 'ioredis';
-import { LuaScript } from './lua-script.ts';
+import { LuaScript } from '../connections/lua-script.ts';
 
 // INCR, but never at or below the stored version: if the counter alone was lost (evicted, deleted
 // by hand), a plain INCR would restart at 1 and every later snapshot would be refused.

@@ -9,7 +9,7 @@ import {
   type TriggerReport,
 } from '@pg-static-cache/postgres';
 import type { Logger } from 'pino';
-import { tableByDisplay } from './table-snapshot.ts';
+import { tableByDisplay } from '../jobs/table-snapshot.ts';
 import { TableCache } from './table-cache.ts';
 
 /** The tables a leader watches, with the trigger check that found them. */
