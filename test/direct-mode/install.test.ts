@@ -41,7 +41,7 @@ describe('direct mode: trigger installation', () => {
     expect(triggers.rows[0]).toEqual({ n: 1 });
 
     const all = new StaticCache({ table: 'items', name: 'all' });
-    const even = new StaticCache({ table: 'items', name: 'even', where: 'id % 2 = 0' });
+    const even = new StaticCache({ table: 'items', name: 'even', whereRaw: 'id % 2 = 0' });
     const labels = new StaticCache({
       table: 'items',
       name: 'labels',

@@ -3,7 +3,7 @@
 // Each case also lands a commit while a reload is running: the subscriber reads as a role whose
 // table queries the test stops after their snapshot (a query gate), commits, then lets them go.
 // The running reload misses that commit; only the reload its notification asks for brings it in.
-import { createSubscriber, StaticCache, type Subscriber } from '@pg-static-cache/client';
+import { createSubscriber, sql, StaticCache, type Subscriber } from '@pg-static-cache/client';
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -138,7 +138,7 @@ describe('direct mode: property', () => {
     gate = await createQueryGate(schema.url, schema.schema, role.name, TABLES);
     caches = [
       ...TABLES.map((name) => new StaticCache({ table: name })),
-      new StaticCache({ table: 'p_one', name: 'p_one even', where: 'id % 2 = 0' }),
+      new StaticCache({ table: 'p_one', name: 'p_one even', where: sql`id % ${2} = 0` }),
     ];
     subscriber = createSubscriber({
       pg: role.url,

@@ -1,6 +1,6 @@
 // The seed loaded a table and only then LISTENed: a commit landing in between was never seen, and
 // the cache stayed wrong until the next change. Ours LISTENs first, so such a commit reloads.
-import { StaticCache } from '@pg-static-cache/client';
+import { sql, StaticCache } from '@pg-static-cache/client';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import {
@@ -45,7 +45,7 @@ describe('direct mode: commits racing the start', () => {
   it('reloads a commit that lands after the first load read the table', async () => {
     // Deterministic: the first load must take its snapshot, then wait while a transaction commits.
     // The cache's `where` calls pg_advisory_xact_lock_shared, which Postgres evaluates during
-    // execution, after the statement's snapshot was taken (READ COMMITTED, simple query). While the
+    // execution, after the statement's snapshot was taken (READ COMMITTED). While the
     // test holds that advisory lock exclusively, the load sits between its snapshot and its result;
     // the test sees it waiting in pg_locks, commits the change, and only then lets it finish. The
     // load therefore returns the old rows, and only a notification can bring the cache up to date:
@@ -55,7 +55,7 @@ describe('direct mode: commits racing the start', () => {
     const [k1, k2] = [Math.floor(Math.random() * 2 ** 30), Math.floor(Math.random() * 2 ** 30)];
     const items = new StaticCache({
       table: 'items',
-      where: `(SELECT pg_advisory_xact_lock_shared(${k1}, ${k2})) IS NOT NULL`,
+      where: sql`(SELECT pg_advisory_xact_lock_shared(${k1}, ${k2})) IS NOT NULL`,
     });
     const gate = new pg.Client({ connectionString: schema.url });
     const writer = new pg.Client({ connectionString: schema.url });

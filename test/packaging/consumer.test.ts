@@ -162,11 +162,11 @@ await subscriber.close();
     async () => {
       await writeFile(
         join(dir, 'check.ts'),
-        `import { StaticCache, createSubscriber, type ReloadEvent } from '@pg-static-cache/client';
+        `import { StaticCache, createSubscriber, sql, type ReloadEvent } from '@pg-static-cache/client';
 import { registerCacheMetrics, type CacheMetrics } from '@pg-static-cache/client/metrics';
 import { Registry } from 'prom-client';
 interface Plan { readonly id: number; readonly name: string }
-const plans = new StaticCache<Plan>({ table: 'plans', where: 'id > 0' });
+const plans = new StaticCache<Plan>({ table: 'plans', where: sql\`id > \${0}\` });
 const subscriber = createSubscriber({ mode: 'snapshot', pg: 'postgres://x', redis: 'redis://x', caches: [plans] });
 subscriber.on('reload', (event: ReloadEvent) => console.log(event.rows, event.cache.name));
 const metrics: CacheMetrics = registerCacheMetrics(subscriber, new Registry(), { buckets: [0.01, 1] });

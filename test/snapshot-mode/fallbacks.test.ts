@@ -1,7 +1,7 @@
 // When the stored snapshot cannot be trusted — missing, corrupt, older than announced, not fitting
 // the cache — snapshot mode queries Postgres exactly as redis mode does, counts why, and never
 // swaps in a bad snapshot.
-import { StaticCache, type AnyCache } from '@pg-static-cache/client';
+import { sql, StaticCache, type AnyCache } from '@pg-static-cache/client';
 import { describe, expect, it } from 'vitest';
 import { waitConverged, type Watched } from '../support/fixtures/direct-mode.ts';
 import { waitFor } from '../support/index.ts';
@@ -108,12 +108,13 @@ describe('snapshot mode: fallbacks', () => {
     expect(env.subscriber.stats.snapshotFallbacksByReason.stale).toBe(1);
   });
 
-  it('always queries Postgres for a cache with `where`, and for a snapshot without the key column', async () => {
-    const filtered = new StaticCache({ table: 'items', where: 'id > 1', name: 'filtered' });
+  it('always queries Postgres for a cache with `where` or `whereRaw`, and for a snapshot without the key column', async () => {
+    const filtered = new StaticCache({ table: 'items', where: sql`id > ${1}`, name: 'filtered' });
+    const raw = new StaticCache({ table: 'items', whereRaw: 'id > 2', name: 'raw' });
     const byLabel = new StaticCache({ table: 'items', key: 'label', name: 'by-label' });
     await using env = await watchSnapshots({
       setupSql: TABLE,
-      caches: [filtered, byLabel],
+      caches: [filtered, raw, byLabel],
       // Long, so that a reload well within it cannot have waited for a snapshot.
       snapshotWaitMs: 10_000,
       // A snapshot of another shape: no `label` column, which byLabel is keyed by.
@@ -123,18 +124,22 @@ describe('snapshot mode: fallbacks', () => {
     expect(started.sort()).toEqual([
       ['by-label', 'postgres', 'mismatch'],
       ['filtered', 'postgres', 'where'],
+      ['raw', 'postgres', 'where'],
     ]);
     expect(filtered.size).toBe(2);
+    expect(raw.size).toBe(1);
     expect(byLabel.get('item 3')).toEqual({ id: 3, label: 'item 3' });
 
-    // An invalidate reloads the filtered cache at once: it has no snapshot to wait for.
+    // An invalidate reloads the filtered caches at once: they have no snapshot to wait for.
     const mark = env.reloads.length;
     await env.schema.pool.query(`INSERT INTO items VALUES (4, 'item 4')`);
     await env.writer.invalidate(env.tableOf(filtered));
-    await waitFor('the filtered reload', () => filtered.size === 3, 5_000);
-    expect(env.reloads.slice(mark).map((r) => [r.cache.name, r.fallback])).toEqual([
+    await waitFor('the filtered reloads', () => filtered.size === 3 && raw.size === 2, 5_000);
+    const reloaded = env.reloads.slice(mark).map((r) => [r.cache.name, r.fallback]);
+    expect(reloaded.sort()).toEqual([
       ['filtered', 'where'],
+      ['raw', 'where'],
     ]);
-    expect(env.subscriber.stats.snapshotFallbacksByReason).toMatchObject({ where: 2, mismatch: 1 });
+    expect(env.subscriber.stats.snapshotFallbacksByReason).toMatchObject({ where: 4, mismatch: 1 });
   });
 });

@@ -193,9 +193,12 @@ export async function watchSnapshots(options: WatchSnapshotsOptions): Promise<Sn
     bridge,
     writer,
     pool,
+    // Table queries go as query configs (extended protocol), the LSN reads as plain text.
     tableQueries: () =>
-      query.mock.calls.filter(([sql]) => typeof sql === 'string' && sql.startsWith('SELECT * FROM'))
-        .length,
+      query.mock.calls.filter(([arg]) => {
+        const text = typeof arg === 'string' ? arg : (arg as { text?: unknown }).text;
+        return typeof text === 'string' && text.startsWith('SELECT * FROM');
+      }).length,
     tableOf(cache) {
       if (cache.table === undefined) throw new Error(`cache ${cache.name} has not started`);
       return cache.table;

@@ -4,6 +4,7 @@ export {
   type CacheStatus,
   type Row,
 } from './static-cache.ts';
+export { sql, type SqlFragment } from './sql.ts';
 export { Subscriber, createSubscriber, type AnyCache } from './subscriber.ts';
 export type {
   SubscriberOptions,

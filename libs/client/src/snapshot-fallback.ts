@@ -8,7 +8,7 @@ export type SnapshotFallbackReason =
   | 'stale'
   /** An invalidate or resync was not followed by a covering snapshot within `snapshotWaitMs`. */
   | 'timeout'
-  /** The cache has a `where` filter, which is SQL: a whole-table snapshot cannot apply it. */
+  /** The cache has a `where` or `whereRaw` filter, which is SQL: a whole-table snapshot cannot apply it. */
   | 'where'
   /** The snapshot does not fit the cache: another table OID, a key column missing, or no primary key to order by. */
   | 'mismatch'

@@ -332,12 +332,12 @@ function hex(lsn: bigint): string {
 }
 
 /**
- * Why a cache can never load from a snapshot: `where` is SQL, which a whole-table snapshot
+ * Why a cache can never load from a snapshot: `where` (or `whereRaw`) is SQL, which a whole-table snapshot
  * cannot apply (filtering in JavaScript would not mean the same); and a table without a primary
  * key has no order the snapshot and the cache's query are sure to share.
  */
 function unfit(cache: AnyCache): SnapshotFallbackReason | undefined {
-  if (cache.options.where !== undefined) return 'where';
+  if (cache.filter !== undefined) return 'where';
   if (cache.table?.primaryKey.length === 0) return 'mismatch';
   return undefined;
 }

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { createTestSchema, tableDigest, uniqueName } from '@pg-static-cache/test-support';
 import { ClientError } from './errors.ts';
+import { sql } from './sql.ts';
 import { StaticCache } from './static-cache.ts';
 import { createSubscriber, type AnyCache } from './subscriber.ts';
 
@@ -19,10 +20,10 @@ const ITEMS_SQL = `
     (1, 'apple', '{"colour": "red", "sizes": [3]}'),
     (3, 'avocado', '{"colour": "green", "sizes": []}')`;
 
-/** Starts a subscriber over `caches` in a fresh schema prepared by `sql`. */
-async function loaded(sql: string, caches: readonly AnyCache[]) {
+/** Starts a subscriber over `caches` in a fresh schema prepared by `setupSql`. */
+async function loaded(setupSql: string, caches: readonly AnyCache[]) {
   const schema = await createTestSchema();
-  await schema.pool.query(sql);
+  await schema.pool.query(setupSql);
   const subscriber = createSubscriber({ pg: schema.url, caches, channel: uniqueName('ch') });
   try {
     await subscriber.start();
@@ -144,12 +145,14 @@ describe('StaticCache', () => {
   });
 
   it('holds only the rows `where` selects, and can be keyed by another unique column', async () => {
-    const startsWithA = new StaticCache<Item>({ table: 'items', where: `label LIKE 'a%'` });
+    const startsWithA = new StaticCache<Item>({ table: 'items', where: sql`label LIKE ${'a%'}` });
     const byLabel = new StaticCache<Item>({ table: 'items', key: 'label', name: 'by-label' });
     await using env = await loaded(ITEMS_SQL, [startsWithA, byLabel]);
     expect(startsWithA.all().map((row) => row.label)).toEqual(['apple', 'avocado']);
     expect(startsWithA.get(2)).toBeUndefined();
-    expect(startsWithA.digest).toBe(await tableDigest(env.schema.pool, 'items', `label LIKE 'a%'`));
+    expect(startsWithA.digest).toBe(
+      await tableDigest(env.schema.pool, 'items', startsWithA.filter),
+    );
     expect(byLabel.get('banana')?.id).toBe(2);
     // Still in primary-key order, so its digest is the table's (the `watch` contract).
     const ids = byLabel.all().map((row) => row.id);
@@ -158,11 +161,11 @@ describe('StaticCache', () => {
   });
 
   it('needs a key column when the table has no primary key', async () => {
-    const sql = `CREATE TABLE codes (code text NOT NULL UNIQUE, name text);
-                 INSERT INTO codes VALUES ('fr', 'France'), ('de', 'Germany')`;
-    await rejectsWithCode(loaded(sql, [new StaticCache({ table: 'codes' })]), 'NO_PRIMARY_KEY');
+    const codes = `CREATE TABLE codes (code text NOT NULL UNIQUE, name text);
+                   INSERT INTO codes VALUES ('fr', 'France'), ('de', 'Germany')`;
+    await rejectsWithCode(loaded(codes, [new StaticCache({ table: 'codes' })]), 'NO_PRIMARY_KEY');
     const keyed = new StaticCache({ table: 'codes', key: 'code' });
-    await using env = await loaded(sql, [keyed]);
+    await using env = await loaded(codes, [keyed]);
     expect(env.subscriber.status).toBe('ready');
     expect(keyed.get('fr')?.['name']).toBe('France');
   });

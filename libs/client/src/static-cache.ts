@@ -1,6 +1,7 @@
 import type { ResolvedTable } from '@pg-static-cache/postgres';
 import { ClientError } from './errors.ts';
 import { deepFreeze } from './freeze.ts';
+import { filterOf, type SqlFragment } from './sql.ts';
 
 /** `empty` until the first load, `fresh` after a good load, `stale` while reloads fail or events may be missed. */
 export type CacheStatus = 'empty' | 'fresh' | 'stale';
@@ -20,8 +21,17 @@ export interface StaticCacheOptions<R extends object, V> {
   readonly key?: string | readonly string[];
   /** Turns each (frozen) row into the value served. @default the row itself */
   readonly map?: (row: R) => V;
-  /** A trusted SQL condition, written by the app, that limits the rows held. @default all rows */
-  readonly where?: string;
+  /**
+   * A condition that limits the rows held, its values sent as query parameters:
+   * sql`active AND tenant = ${id}` or `{ text: 'active AND tenant = $1', values: [id] }`.
+   * A plain string is refused. @default all rows
+   */
+  readonly where?: SqlFragment;
+  /**
+   * A condition as raw SQL text, for what `where` cannot say; the app's own trusted text, never
+   * input. Like `where`, it runs as one statement of the extended protocol. @default all rows
+   */
+  readonly whereRaw?: string;
   /** Name used in events and logs. @default the table as given */
   readonly name?: string;
 }
@@ -46,6 +56,8 @@ export const markFresh = Symbol('markFresh');
 export class StaticCache<R extends object = Row, V = R> {
   readonly name: string;
   readonly options: Readonly<StaticCacheOptions<R, V>>;
+  /** `where` or `whereRaw`, checked; undefined when every row is held. */
+  readonly filter: Required<SqlFragment> | undefined;
   #table: ResolvedTable | undefined;
   #keyColumns: readonly string[] = [];
   #snapshot: Snapshot<R, V> | undefined;
@@ -56,6 +68,7 @@ export class StaticCache<R extends object = Row, V = R> {
     if (typeof options.table !== 'string' || options.table.trim() === '') {
       throw new ClientError('INVALID_OPTIONS', 'StaticCache needs a table name');
     }
+    this.filter = filterOf(options.where, options.whereRaw);
     this.options = Object.freeze({ ...options });
     this.name = options.name ?? options.table;
   }

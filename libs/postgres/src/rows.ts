@@ -4,7 +4,11 @@ import type { ResolvedTable } from './table.ts';
 
 /** What a cache loads: an optional SQL filter and the columns that order the rows. */
 export interface SelectRowsOptions {
-  /** A boolean SQL expression the application registered (never one that arrived by message). */
+  /**
+   * A boolean SQL expression the application registered (never one that arrived by message). It
+   * may hold `$1`… placeholders: the caller sends their values with the query, in the extended
+   * protocol, where the text can only ever be one statement.
+   */
   readonly where?: string;
   /** Column names; @default the primary key, and no ORDER BY when the table has none. */
   readonly orderBy?: readonly string[];
@@ -13,8 +17,9 @@ export interface SelectRowsOptions {
 /** The query that loads a whole cache: `SELECT * FROM "s"."t" [WHERE (...)] [ORDER BY "pk", ...]`. */
 export function selectRowsSql(table: ResolvedTable, options: SelectRowsOptions = {}): string {
   let sql = `SELECT * FROM ${table.sql}`;
-  // Parenthesised so the filter stays one boolean expression whatever operators it uses.
-  if (options.where !== undefined) sql += ` WHERE (${options.where})`;
+  // Parenthesised so the filter stays one boolean expression whatever operators it uses; the
+  // closing one on a line of its own, so a filter ending in a `--` comment does not swallow it.
+  if (options.where !== undefined) sql += ` WHERE (${options.where}\n)`;
   const orderBy = options.orderBy ?? table.primaryKey;
   if (orderBy.length > 0) sql += ` ORDER BY ${orderBy.map(quoteIdent).join(', ')}`;
   return sql;

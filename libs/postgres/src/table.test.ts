@@ -169,11 +169,16 @@ describe('selectRowsSql and digestRows', () => {
     );
   });
 
-  it('applies a filter and an explicit order', async () => {
+  it('applies a filter (with placeholders, and a trailing comment) and an explicit order', async () => {
     const table = await resolveTable(db, `${schema}.items`);
-    const sql = selectRowsSql(table, { where: "id > 1 OR label = 'one'", orderBy: ['label'] });
-    expect(sql).toBe(`SELECT * FROM ${s}."items" WHERE (id > 1 OR label = 'one') ORDER BY "label"`);
-    const result = await db.query<{ label: string }>(sql);
+    const sql = selectRowsSql(table, {
+      where: "id > $1 OR label = 'one' -- a comment ends at the line's end",
+      orderBy: ['label'],
+    });
+    expect(sql).toBe(
+      `SELECT * FROM ${s}."items" WHERE (id > $1 OR label = 'one' -- a comment ends at the line's end\n) ORDER BY "label"`,
+    );
+    const result = await db.query<{ label: string }>(sql, [1]);
     expect(result.rows.map((r) => r.label)).toEqual(['one', 'three', 'two']);
   });
 
