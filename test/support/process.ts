@@ -28,6 +28,8 @@ export interface SpawnedProcess extends AsyncDisposable {
   readonly child: ChildProcess;
   /** Complete stdout lines so far. */
   readonly lines: readonly string[];
+  /** `performance.now()` when each of {@link lines} was read (for latencies across processes). */
+  readonly lineTimes: readonly number[];
   /** Complete stderr lines so far. */
   readonly stderrLines: readonly string[];
   /** All stdout text so far. */
@@ -66,6 +68,7 @@ function tail(lines: readonly string[], n = 20): string {
 function track(child: ChildProcess, what: string): SpawnedProcess {
   const text = { stdout: '', stderr: '' };
   const lines = { stdout: [] as string[], stderr: [] as string[] };
+  const lineTimes: number[] = [];
   const partial = { stdout: '', stderr: '' };
   const waiters = new Set<Waiter>();
   let ended: ProcessExit | undefined;
@@ -75,8 +78,10 @@ function track(child: ChildProcess, what: string): SpawnedProcess {
     text[stream] += chunk;
     const parts = (partial[stream] + chunk).split('\n');
     partial[stream] = parts.pop() ?? '';
+    const now = performance.now();
     for (const line of parts) {
       lines[stream].push(line);
+      if (stream === 'stdout') lineTimes.push(now);
       const index = lines[stream].length - 1;
       for (const waiter of waiters) {
         if (waiter.stream === stream && index >= waiter.from && waiter.predicate(line)) {
@@ -178,6 +183,7 @@ function track(child: ChildProcess, what: string): SpawnedProcess {
     get lines() {
       return lines.stdout;
     },
+    lineTimes,
     get stderrLines() {
       return lines.stderr;
     },

@@ -1,30 +1,37 @@
 // The demo's one config object: flags, then environment, then defaults; validated and frozen.
 import { parseArgs } from 'node:util';
 import { DEFAULT_CHANNEL, triggerNaming } from '@pg-static-cache/postgres';
-import { APP_MODES, type AppMode } from './app-events.ts';
 
 /** Bad flags or environment: reported as one line, exit code 2. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-/** Everything the demo run needs to know. */
+/**
+ * How the apps (`pg-static-cache watch --mode …`) follow changes: `snapshot` loads the snapshots
+ * the bridges' reload workers store in Redis, `redis` follows the bridges and queries Postgres
+ * itself, `direct` LISTENs to Postgres itself. The first is the default.
+ */
+export const MODES = ['snapshot', 'redis', 'direct'] as const;
+
+/** One of {@link MODES}. */
+export type Mode = (typeof MODES)[number];
+
+/** Everything a demo run needs to know. */
 export interface DemoConfig {
-  /** Leave services and apps running until Ctrl-C. @default false */
+  /** Leave services, bridges and apps running until Ctrl-C. @default false */
   readonly keep: boolean;
-  /** Schema recreated for the demo tables; the apps' role is `<schema>_app`. @default 'psc_demo' or $PSC_DEMO_SCHEMA */
+  /** Schema recreated for the demo tables, also the bridges' namespace. @default 'psc_demo' or $PSC_DEMO_SCHEMA */
   readonly schema: string;
   /** NOTIFY channel of the triggers. @default 'pg_static_cache_update' or $PSC_DEMO_CHANNEL */
   readonly channel: string;
-  /** How the apps follow changes: snapshots the bridges' workers store in Redis, the bridges' messages with their own queries, or each its own LISTEN. @default 'snapshot' */
-  readonly mode: AppMode;
-  /** Number of app processes. @default 3 */
-  readonly processes: number;
+  /** @default 'snapshot' */
+  readonly mode: Mode;
   /** Deadline for each step to converge. @default 10000 */
   readonly stepTimeoutMs: number;
-  /** Deadline for the apps to start and load. @default 30000 */
+  /** Deadline for processes to start and load. @default 30000 */
   readonly readyTimeoutMs: number;
-  /** Services to use instead of starting local ones: given when DATABASE_URL and REDIS_URL are both set. */
+  /** Services to use instead of local ones: given when DATABASE_URL and REDIS_URL are both set. */
   readonly services: { readonly databaseUrl: string; readonly redisUrl: string } | undefined;
   readonly help: boolean;
 }
@@ -33,24 +40,23 @@ export interface DemoConfig {
 export const USAGE = `usage: npm run demo [-- --keep] [--schema NAME] [--channel NAME] [--mode snapshot|redis|direct]
 
 Starts Postgres and Redis (or uses DATABASE_URL and REDIS_URL when both are set), creates demo
-tables in a fresh schema, runs 3 app processes that cache them, changes the data in every way and
-shows each process converging, with the table queries Postgres ran for each change
-(pg_stat_statements). In snapshot and redis mode two bridges relay the changes through Redis and
-the leading one is killed midway. Exit code 0 when every process serves exactly the database's rows.
+tables in a fresh schema, runs 3 apps (pg-static-cache watch) that cache them, changes the data in
+every way and shows each app converging, with the table queries Postgres ran for each change
+(pg_stat_statements). In snapshot and redis mode two bridges (pg-static-cache bridge) relay the
+changes and the leading one is killed midway. Exit code 0 when every app serves the database's rows.
 
-  --keep          leave the services, bridges and app processes running until Ctrl-C
+  --keep          leave the services, bridges and apps running until Ctrl-C
   --schema NAME   schema to (re)create, also the bridges' Redis namespace
                   (default psc_demo, or $PSC_DEMO_SCHEMA)
   --channel NAME  NOTIFY channel (default ${DEFAULT_CHANNEL}, or $PSC_DEMO_CHANNEL)
-  --mode MODE     how the apps follow changes:
-                    snapshot (default) the bridges' reload workers query each changed table once
-                                       and store a snapshot in Redis; the apps load it
-                    redis              the bridges relay the changes; each app queries Postgres
-                    direct             each app LISTENs to Postgres itself and queries it
+  --mode MODE     snapshot (default): the bridges' workers query each changed table once and
+                                      store a snapshot in Redis; the apps load it
+                  redis:              the bridges relay the changes; each app queries Postgres
+                  direct:             each app LISTENs to Postgres itself and queries it
 `;
 
-// Lower-case identifier so it needs no quoting anywhere, short enough that `<schema>_bridge` (the
-// longest role name derived from it) fits 63 bytes; also a valid Redis namespace.
+// No quoting needed anywhere, and `<schema>_bridge` (the longest role name) fits 63 bytes; also a
+// valid Redis namespace.
 const SCHEMA = /^[a-z_][a-z0-9_]{0,55}$/;
 
 /** Reads flags (argv without node and script) and the environment. */
@@ -63,7 +69,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Dem
         keep: { type: 'boolean', default: false },
         schema: { type: 'string' },
         channel: { type: 'string' },
-        mode: { type: 'string', default: 'snapshot' satisfies AppMode },
+        mode: { type: 'string', default: MODES[0] },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -76,10 +82,10 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Dem
       `invalid schema ${JSON.stringify(schema)}: use [a-z_][a-z0-9_]*, at most 56 characters`,
     );
   }
-  const mode = APP_MODES.find((m) => m === values.mode);
+  const mode = MODES.find((m) => m === values.mode);
   if (mode === undefined) {
     throw new ConfigError(
-      `unknown --mode ${JSON.stringify(values.mode)} (expected ${APP_MODES.join(', ')})`,
+      `unknown --mode ${JSON.stringify(values.mode)} (expected ${MODES.join(', ')})`,
     );
   }
   const channel = values.channel ?? env['PSC_DEMO_CHANNEL'] ?? DEFAULT_CHANNEL;
@@ -88,20 +94,17 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Dem
   } catch (error) {
     throw new ConfigError(error instanceof Error ? error.message : String(error));
   }
-  const databaseUrl = env['DATABASE_URL'];
-  const redisUrl = env['REDIS_URL'];
+  const databaseUrl = env['DATABASE_URL'] ?? '';
+  const redisUrl = env['REDIS_URL'] ?? '';
   return Object.freeze({
     keep: values.keep,
     schema,
     channel,
     mode,
-    processes: 3,
     stepTimeoutMs: 10_000,
     readyTimeoutMs: 30_000,
     services:
-      databaseUrl !== undefined && databaseUrl !== '' && redisUrl !== undefined && redisUrl !== ''
-        ? Object.freeze({ databaseUrl, redisUrl })
-        : undefined,
+      databaseUrl !== '' && redisUrl !== '' ? Object.freeze({ databaseUrl, redisUrl }) : undefined,
     help: values.help,
   });
 }

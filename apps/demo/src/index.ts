@@ -1,4 +1,3 @@
-// What tests and other tools may use of the demo: its tables and how to clean up after a run.
+// What tests may use of the demo: its tables and how to clean up after a run.
 export { appRoleName, bridgeRoleName, dropDemo, DEMO_TABLES, type DemoTable } from './schema.ts';
-export { dropDemoNamespace } from './bridge-watch.ts';
-export { parseAppLine, type AppLine, type AppMode } from './app-events.ts';
+export { dropDemoNamespace } from './bridges.ts';

@@ -1,70 +1,39 @@
-// `npm run demo`: three app processes keep static caches of three tables fresh while the data
-// changes in every way a table can change, and the demo shows each of them converging and how many
-// table queries Postgres ran for it. In snapshot mode (the default) two bridges relay the changes
-// and their reload workers query each changed table once for all apps; the leader is killed midway.
+// `npm run demo`: three apps (`pg-static-cache watch`) keep static caches of three tables fresh
+// while the data changes in every way a table can change, and the demo shows each of them
+// converging and how many table queries Postgres ran for it. In snapshot mode (the default) two
+// bridges (`pg-static-cache bridge`) relay the changes and their reload workers query each changed
+// table once for all apps; the leader is killed midway.
+import { waitFor } from '@pg-static-cache/test-support/wait';
 import pg from 'pg';
+import { App } from './apps.ts';
+import { BRIDGE_IDS, Bridges } from './bridges.ts';
 import { ConfigError, readConfig, USAGE, type DemoConfig } from './config.ts';
-import { Fleet } from './fleet.ts';
-import { keepRunning } from './keep.ts';
-import {
-  APP_HEARTBEAT_TIMEOUT_MS,
-  APP_SNAPSHOT_WAIT_MS,
-  howAppsFollow,
-  printSessions,
-  startMode,
-} from './modes.ts';
 import { formatMs, Narrator } from './narrator.ts';
-import { formatTable, printQueries, printReport } from './report.ts';
+import { formatTable, printQueries, printReport, printSessions, problemOf } from './report.ts';
 import { Scenario } from './scenario.ts';
-import { createDemoSchema, DEMO_TABLES } from './schema.ts';
+import { createDemoSchema, DEMO_TABLES, tableDigests } from './schema.ts';
 import { acquireServices } from './services.ts';
-import { formatQueries, openTableQueries, queriesBetween } from './table-queries.ts';
-import { verifyApps } from './verify.ts';
+import { openTableQueries } from './table-queries.ts';
 
+const APPS = 3;
 const STOP_DEADLINE_MS = 5_000;
 
-/** Resolves on the first Ctrl-C (or SIGTERM); handlers are removed by `dispose`. */
-function interruption(): {
-  readonly signalled: Promise<NodeJS.Signals>;
-  readonly happened: () => boolean;
-  dispose(): void;
-} {
-  let happened = false;
+/** Rejects on the first Ctrl-C (or SIGTERM), so every wait raced with it ends. */
+function interruption(): { readonly interrupted: Promise<never>; readonly dispose: () => void } {
   let handler: (signal: NodeJS.Signals) => void = () => undefined;
-  const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    handler = (signal) => {
-      happened = true;
-      resolve(signal);
-    };
+  const interrupted = new Promise<never>((_, reject) => {
+    handler = (signal) => reject(new Error(`interrupted by ${signal}`));
   });
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return {
-    signalled,
-    happened: () => happened,
-    dispose: () => {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
-    },
-  };
-}
-
-/** How many cache loads the apps made so far, and (with workers) how many came from snapshots. */
-function describeLoads(fleet: Fleet, workers: boolean): string {
-  const loads = fleet.apps.flatMap((app) => app.lines).filter((line) => line.event === 'reload');
-  const fromSnapshots = loads.filter((line) => line.source === 'snapshot').length;
-  return `${loads.length} cache loads${workers ? ` (${fromSnapshots} from snapshots)` : ''}`;
+  interrupted.catch(() => undefined);
+  process.on('SIGINT', handler).on('SIGTERM', handler);
+  return { interrupted, dispose: () => process.off('SIGINT', handler).off('SIGTERM', handler) };
 }
 
 /** Runs the demo; resolves with the exit code. Everything started is stopped in `finally`. */
 async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
   const cleanups: (() => Promise<void>)[] = [];
-  const interrupt = interruption();
-  const interrupted = interrupt.signalled.then((signal) => {
-    throw new Error(`interrupted by ${signal}`);
-  });
-  // Only ever awaited through a race; an interruption after the flow ended must not go unhandled.
-  interrupted.catch(() => undefined);
+  const { interrupted, dispose } = interruption();
+  const race = <T>(promise: Promise<T>): Promise<T> => Promise.race([promise, interrupted]);
   let failed = false;
   try {
     const services = await acquireServices(config, log);
@@ -81,91 +50,98 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
       `schema ${demo.schema} recreated in ${formatMs(performance.now() - began)}: ${counts}; apps log in as ${demo.role}${bridgeRole} (USAGE + SELECT only)`,
     );
     log.line(`triggers installed on channel ${config.channel}; checkTriggers says:`);
-    const triggerRows = demo.triggers.map((r) => [
-      r.table,
-      r.state,
-      `trigger ${r.trigger ?? '-'} → channel ${r.channel ?? '-'}${r.enabled ? '' : ' (disabled)'}`,
-    ]);
-    for (const line of formatTable(triggerRows)) log.detail(line);
+    const triggers = demo.triggers.map((r) => [r.table, r.state, `channel ${r.channel ?? '-'}`]);
+    for (const line of formatTable(triggers)) log.detail(line);
     if (demo.triggers.some((r) => !r.ok)) throw new Error('triggers are not all ok');
     const queries = await openTableQueries(db, demo, config.mode === 'snapshot', log);
-    const beforeStart = await queries?.sample();
 
-    const mode = await startMode({
-      config,
-      services,
-      demo,
-      log,
-      onCleanup: (cleanup) => cleanups.push(cleanup),
-      stopDeadlineMs: STOP_DEADLINE_MS,
-      interrupted,
-    });
-
-    const spawned = performance.now();
-    const fleet = Fleet.spawn(config.processes, {
-      mode: config.mode,
-      databaseUrl: demo.appUrl,
-      schema: config.schema,
-      tables: DEMO_TABLES,
-      channel: config.channel,
-      redisUrl: services.redisUrl,
-      namespace: config.schema,
-      heartbeatTimeoutMs: APP_HEARTBEAT_TIMEOUT_MS,
-      snapshotWaitMs: APP_SNAPSHOT_WAIT_MS,
-      // Short, so the failing-reload step recovers within about a second of the GRANT.
-      backoffCapMs: 1_000,
-    });
-    cleanups.push(() => fleet.stop(STOP_DEADLINE_MS));
-    log.line(
-      `starting ${config.processes} app processes (${howAppsFollow(config.mode, config.schema)}; node --import tsx apps/demo/src/app-process.ts), each caching ${DEMO_TABLES.join(', ')}`,
-    );
-    await Promise.race([fleet.waitReady(config.readyTimeoutMs), interrupted]);
-    const pids = fleet.apps.map((app) => `${app.name} pid ${app.pid ?? '?'}`).join(' · ');
-    log.line(`ready: ${pids}, started and loaded in ${formatMs(performance.now() - spawned)}`);
-    if (queries !== undefined && beforeStart !== undefined) {
-      await mode.settle();
-      await fleet.idle(config.stepTimeoutMs);
-      const count = queriesBetween(beforeStart, await queries.sample());
-      log.detail(
-        `${describeLoads(fleet, mode.workers)}; table queries so far: ${formatQueries(count, mode.workers)}`,
+    let bridges: Bridges | undefined;
+    if (config.mode !== 'direct') {
+      const tables = DEMO_TABLES.map((t) => `${config.schema}.${t}`);
+      const started = performance.now();
+      const fleet = await Bridges.start({
+        databaseUrl: demo.bridgeUrl,
+        redisUrl: services.redisUrl,
+        namespace: config.schema,
+        channel: config.channel,
+        tables,
+        jobs: config.mode === 'snapshot',
+      });
+      bridges = fleet;
+      cleanups.push(() => fleet.close(STOP_DEADLINE_MS));
+      log.line(
+        `starting ${BRIDGE_IDS.length} bridges (pg-static-cache bridge, PSC_NAMESPACE=${config.schema} PSC_TABLES=${tables.join(',')}), logged in as ${demo.bridgeRole}`,
       );
+      const term = await race(fleet.nextTerm(0, config.readyTimeoutMs));
+      const standbys = BRIDGE_IDS.filter((id) => id !== term.bridge);
+      await race(Promise.all(standbys.map((id) => fleet.standby(id, config.readyTimeoutMs))));
+      const lease = await fleet.leader();
+      log.line(
+        `${term.bridge} leads: epoch ${term.epoch}, LISTEN session pid ${lease.backendPid}, ${formatMs(term.at - started)} after the start; ${standbys.join(', ')} standby`,
+      );
+      if (config.mode === 'snapshot') {
+        const stored = () => fleet.snapshotsStored();
+        await race(waitFor('a snapshot of every table', stored, config.readyTimeoutMs));
+        log.line(
+          `the leader's "${term.reason}" resync queued a reload job per table; the workers stored ${tables.length} snapshots (${fleet.names.snapshot('<table>')}) ${formatMs(performance.now() - term.at)} after it`,
+        );
+      }
     }
 
-    const scenario = new Scenario({
-      db,
-      schema: config.schema,
-      role: demo.role,
-      fleet,
-      log,
-      stepTimeoutMs: config.stepTimeoutMs,
-      faults: mode.faults,
-      queries,
-      workers: mode.workers,
-      settle: mode.settle,
+    const spawned = performance.now();
+    const apps = Array.from({ length: APPS }, (_, i) => {
+      const options = { ...config, databaseUrl: demo.appUrl, redisUrl: services.redisUrl };
+      return new App(`app-${i + 1}`, options);
     });
+    cleanups.push(async () => {
+      await Promise.all(apps.map((app) => app.stop(STOP_DEADLINE_MS)));
+    });
+    log.line(
+      `starting ${APPS} apps: pg-static-cache watch --events --mode ${config.mode} --table ${DEMO_TABLES.map((t) => `${config.schema}.${t}`).join(' ')}`,
+    );
+    await race(Promise.all(apps.map((app) => app.ready(config.readyTimeoutMs))));
+    const pids = apps.map((app) => `${app.name} pid ${app.pid ?? '?'}`).join(' · ');
+    const loads = apps.flatMap((app) => app.events().filter((e) => e.event === 'reload'));
+    const fromSnapshots = loads.filter((e) => e.source === 'snapshot').length;
+    log.line(
+      `ready: ${pids}, started and loaded in ${formatMs(performance.now() - spawned)}: ${loads.length} cache loads${config.mode === 'snapshot' ? ` (${fromSnapshots} from snapshots)` : ''}`,
+    );
+
+    const scenario = new Scenario({ ...config, db, role: demo.role, apps, bridges, log, queries });
     try {
-      await Promise.race([scenario.run(), interrupted]);
+      await race(scenario.run());
     } catch (error) {
       failed = true;
       log.line(`FAILED: ${error instanceof Error ? error.message : String(error)}`);
     }
-    await printSessions(db, mode, demo, config.processes, log);
-    const verdicts = await verifyApps(fleet.apps, db, config.schema, config.stepTimeoutMs);
-    printReport(log, verdicts, scenario.results);
-    if (queries !== undefined) printQueries(log, scenario.results, config.mode, config.processes);
-    if (verdicts.some((v) => !v.converged) || scenario.results.some((r) => !r.ok)) failed = true;
-    if ((mode.bridges?.failures.length ?? 0) > 0) failed = true;
+    await printSessions(db, { apps: demo.role, bridges: demo.bridgeRole }, config.mode, APPS, log);
+    const expected = await tableDigests(db, config.schema);
+    const problems = await Promise.all(
+      apps.map((app) =>
+        app
+          .until(
+            'the database rows',
+            () => problemOf(app, expected) === undefined,
+            config.stepTimeoutMs,
+          )
+          .then(
+            () => undefined,
+            () => problemOf(app, expected) ?? 'exited',
+          ),
+      ),
+    );
+    printReport(log, apps, problems, scenario.results);
+    printQueries(log, scenario.results, config.mode, APPS);
+    if (problems.some((p) => p !== undefined) || scenario.results.some((r) => !r.ok)) failed = true;
 
     // Kept even after a failure: a running setup is the best place to look into it.
-    if (config.keep && !interrupt.happened()) {
-      await keepRunning({
-        log,
-        fleet,
-        services,
-        demo,
-        interrupted: interrupt.signalled,
-        ...(mode.bridges === undefined ? {} : { bridges: mode.bridges }),
-      });
+    if (config.keep) {
+      log.plain(`--keep: everything stays up; Ctrl-C stops it.`);
+      log.plain(`  export DATABASE_URL=${services.databaseUrl} REDIS_URL=${services.redisUrl}`);
+      log.plain(
+        `  try:  psql "$DATABASE_URL" -c "UPDATE ${demo.schema}.plans SET price_cents = price_cents + 100"`,
+      );
+      await interrupted.catch((error: unknown) => log.line(`${String(error)}: stopping`));
     }
   } catch (error) {
     failed = true;
@@ -177,9 +153,9 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
         log.line(`cleanup failed: ${error instanceof Error ? error.message : String(error)}`);
       });
     }
-    interrupt.dispose();
+    dispose();
   }
-  log.line(failed ? 'demo FAILED' : `demo passed: every process converged after every change`);
+  log.line(failed ? 'demo FAILED' : 'demo passed: every app converged after every change');
   return failed ? 1 : 0;
 }
 
@@ -200,17 +176,12 @@ function main(): Promise<number> {
   process.stdout.on('error', () => undefined);
   const log = new Narrator();
   log.plain(
-    `pg-static-cache demo: ${config.processes} app processes cache ${DEMO_TABLES.length} tables; every change must reach all of them`,
+    `pg-static-cache demo: ${APPS} apps cache ${DEMO_TABLES.length} tables in ${config.mode} mode; every change must reach all of them`,
   );
   return runDemo(config, log);
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`demo: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+process.exitCode = await main().catch((error: unknown) => {
+  process.stderr.write(`demo: ${error instanceof Error ? error.message : String(error)}\n`);
+  return 1;
+});
