@@ -12,47 +12,47 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { Announcer } from './publishing/announcer.ts';
 import {
   parseBridgeConfig,
   triggerOptionsOf,
   type BridgeConfig,
   type BridgeConfigInput,
 } from './config.ts';
-import { ControlChannel } from './publishing/control-channel.ts';
-import { Election } from './election/election.ts';
+import { BridgeError, startFailure } from './errors.ts';
+import { LsnReader } from './connections/lsn-reader.ts';
+import { createPool } from './connections/postgres-pool.ts';
+import { checkPostgres, connectRedis } from './connections/reachability.ts';
+import { createRedis } from './connections/redis-connection.ts';
 import { checkEvictionPolicy } from './ops/eviction-policy.ts';
-import { BridgeError, toError } from './errors.ts';
 import {
   startHttpServer,
   type HttpEndpoints,
   type HttpMount,
   type Readiness,
 } from './ops/http-server.ts';
+import { createLogger } from './ops/logger.ts';
+import { BridgeMetrics } from './ops/metrics.ts';
+import { BOARD_PATH, queueBoard } from './ops/queue-board.ts';
+import { ReloadQueue } from './jobs/reload-queue.ts';
+import { ReloadWorker } from './jobs/reload-worker.ts';
+import type { ResyncReport } from './resync/scheduled-resync.ts';
+import { Announcer } from './publishing/announcer.ts';
+import { ControlChannel } from './publishing/control-channel.ts';
+import type { BridgeHooks } from './publishing/publisher.ts';
+import { WatchedTables } from './publishing/watched-tables.ts';
+import { Election } from './election/election.ts';
 import { LeaderLock } from './election/leader-lock.ts';
 import { LeaderTerm, type TermParts } from './election/leader-term.ts';
-import { Leadership, type LeadershipParts } from './election/leadership.ts';
 import {
   LeadershipStatus,
   roleOf,
   type LeadershipState,
   type TermReason,
 } from './election/leadership-state.ts';
-import { createLogger } from './ops/logger.ts';
-import { LsnReader } from './connections/lsn-reader.ts';
-import { BridgeMetrics } from './ops/metrics.ts';
-import { createPool } from './connections/postgres-pool.ts';
+import { Leadership, type LeadershipParts } from './election/leadership.ts';
 import { Presence } from './election/presence.ts';
-import type { BridgeHooks } from './publishing/publisher.ts';
-import { checkPostgres, connectRedis } from './connections/reachability.ts';
 import { bridgeReadiness } from './election/readiness.ts';
-import { BOARD_PATH, queueBoard } from './ops/queue-board.ts';
-import { createRedis } from './connections/redis-connection.ts';
-import { ReloadQueue } from './jobs/reload-queue.ts';
-import { ReloadWorker } from './jobs/reload-worker.ts';
-import type { ResyncReport } from './resync/scheduled-resync.ts';
 import { StandbyWatch } from './election/standby-watch.ts';
-import { WatchedTables } from './publishing/watched-tables.ts';
 
 /** Typed events of {@link Bridge}. */
 export interface BridgeEvents {
@@ -190,10 +190,7 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
       await bridge.#startup();
     } catch (error) {
       await bridge.close();
-      if (error instanceof BridgeError) throw error;
-      throw new BridgeError('START_FAILED', `bridge cannot start: ${toError(error).message}`, {
-        cause: error,
-      });
+      throw startFailure('bridge', error);
     }
     return bridge;
   }

@@ -28,3 +28,10 @@ export class BridgeError extends Error {
 export function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
 }
+
+/** A failed start of `what` as a BridgeError: the error itself when it is one, else START_FAILED naming it. */
+export function startFailure(what: string, error: unknown): BridgeError {
+  if (error instanceof BridgeError) return error;
+  const cause = toError(error);
+  return new BridgeError('START_FAILED', `${what} cannot start: ${cause.message}`, { cause });
+}

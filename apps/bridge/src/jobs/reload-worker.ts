@@ -16,7 +16,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { BridgeConfig } from '../config.ts';
-import { BridgeError, toError } from '../errors.ts';
+import { startFailure, toError } from '../errors.ts';
 import { checkEvictionPolicy } from '../ops/eviction-policy.ts';
 import { LsnReader } from '../connections/lsn-reader.ts';
 import { createPool } from '../connections/postgres-pool.ts';
@@ -125,11 +125,7 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
       await worker.#startup();
     } catch (error) {
       await worker.close();
-      if (error instanceof BridgeError) throw error;
-      const cause = toError(error);
-      throw new BridgeError('START_FAILED', `reload worker cannot start: ${cause.message}`, {
-        cause,
-      });
+      throw startFailure('reload worker', error);
     }
     return worker;
   }
