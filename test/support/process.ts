@@ -44,6 +44,18 @@ export interface SpawnedProcess extends AsyncDisposable {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<ProcessExit>;
 }
 
+/** A JSON object line (the CLI's stdout and stderr events, pino logs); undefined for anything else. */
+export function parseJsonLine(line: string): Readonly<Record<string, unknown>> | undefined {
+  try {
+    const value: unknown = JSON.parse(line);
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The real bin, exactly as `npx pg-static-cache` runs it. */
 export const CLI_BIN = join(repoRoot, 'node_modules', '.bin', 'pg-static-cache');
 

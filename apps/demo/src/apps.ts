@@ -1,7 +1,11 @@
 // The demo's apps: each is `pg-static-cache watch --events`, the program a user would run, read
 // line by line. stdout says which version of which table it serves (with the digest of its rows),
 // stderr why it reloaded, where the rows came from, and when it went stale or reconnected.
-import { spawnCli, type SpawnedProcess } from '@pg-static-cache/test-support/process';
+import {
+  parseJsonLine,
+  spawnCli,
+  type SpawnedProcess,
+} from '@pg-static-cache/test-support/process';
 import { waitFor } from '@pg-static-cache/test-support/wait';
 import type { Mode } from './config.ts';
 import { DEMO_TABLES, type DemoTable } from './schema.ts';
@@ -18,11 +22,11 @@ export interface Version {
 /** One stderr JSON event of `watch` (`reload`, `status`, `stale`, `warning`). */
 export interface AppEvent {
   readonly event: string;
-  readonly table?: string;
-  readonly reason?: string;
-  readonly source?: string;
-  readonly fallback?: string;
-  readonly status?: string;
+  readonly table: string | undefined;
+  readonly reason: string | undefined;
+  readonly source: string | undefined;
+  readonly fallback: string | undefined;
+  readonly status: string | undefined;
 }
 
 /** Where and how the apps run. */
@@ -35,13 +39,8 @@ export interface AppOptions {
   readonly channel: string;
 }
 
-const parse = (text: string): unknown => {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-};
+const text = (value: unknown): string | undefined =>
+  typeof value === 'string' ? value : undefined;
 
 /** One running `watch` process and what it said. */
 export class App {
@@ -76,20 +75,32 @@ export class App {
 
   /** Versions loaded since stdout line `from`. */
   versions(from = 0): Version[] {
-    return this.#proc.lines.slice(from).flatMap((text, i) => {
-      const line = parse(text) as Partial<Version> | undefined;
-      const table = DEMO_TABLES.find((t) => line?.table === `${this.#schema}.${t}`);
-      if (table === undefined || line?.digest === undefined) return [];
+    return this.#proc.lines.slice(from).flatMap((line, i) => {
+      const value = parseJsonLine(line);
+      const table = DEMO_TABLES.find((t) => value?.['table'] === `${this.#schema}.${t}`);
+      const digest = text(value?.['digest']);
+      if (table === undefined || digest === undefined) return [];
       const at = this.#proc.lineTimes[from + i] ?? Number.NaN;
-      return [{ table, version: line.version ?? 0, rows: line.rows ?? 0, digest: line.digest, at }];
+      return [
+        { table, version: Number(value?.['version']), rows: Number(value?.['rows']), digest, at },
+      ];
     });
   }
 
   /** stderr events since line `from`. */
   events(from = 0): AppEvent[] {
-    return this.#proc.stderrLines.slice(from).flatMap((text) => {
-      const event = parse(text) as AppEvent | undefined;
-      return typeof event?.event === 'string' ? [event] : [];
+    return this.#proc.stderrLines.slice(from).flatMap((line) => {
+      const value = parseJsonLine(line);
+      const event = text(value?.['event']);
+      if (value === undefined || event === undefined) return [];
+      const [table, reason, source, fallback, status] = [
+        'table',
+        'reason',
+        'source',
+        'fallback',
+        'status',
+      ].map((key) => text(value[key]));
+      return [{ event, table, reason, source, fallback, status }];
     });
   }
 

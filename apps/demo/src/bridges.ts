@@ -3,7 +3,11 @@
 // term it begins; the lease in Redis names the leader's LISTEN session. In snapshot mode each
 // bridge also runs a reload worker.
 import { namesFor, parseLease, type LeaseValue, type Names } from '@pg-static-cache/protocol';
-import { spawnCli, type SpawnedProcess } from '@pg-static-cache/test-support/process';
+import {
+  parseJsonLine,
+  spawnCli,
+  type SpawnedProcess,
+} from '@pg-static-cache/test-support/process';
 import { waitFor } from '@pg-static-cache/test-support/wait';
 import { Redis } from 'ioredis';
 
@@ -45,17 +49,6 @@ export interface BridgeOptions {
   readonly jobs: boolean;
 }
 
-const parse = (line: string): Record<string, unknown> | undefined => {
-  try {
-    const value: unknown = JSON.parse(line);
-    return typeof value === 'object' && value !== null
-      ? (value as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-};
-
 /** The running bridges, and Redis as an operator sees it. */
 export class Bridges {
   readonly names: Names;
@@ -91,7 +84,7 @@ export class Bridges {
     return [...this.#procs.values(), ...this.#gone]
       .flatMap((proc) =>
         proc.lines.flatMap((line, i) => {
-          const value = parse(line);
+          const value = parseJsonLine(line);
           if (value?.['event'] !== 'term') return [];
           const { bridge, epoch, reason } = value;
           const at = proc.lineTimes[i] ?? Number.NaN;

@@ -3,7 +3,7 @@
 // and at the end the LISTEN session the apps depend on is terminated.
 import { quoteIdent } from '@pg-static-cache/postgres';
 import type pg from 'pg';
-import type { App } from './apps.ts';
+import type { App, AppEvent } from './apps.ts';
 import type { Bridges } from './bridges.ts';
 import type { Mode } from './config.ts';
 import { formatMs, type Narrator } from './narrator.ts';
@@ -359,7 +359,7 @@ export class Scenario {
   }
 
   /** Snapshot mode: where the loads came from (the other modes always query Postgres). */
-  #sources(loads: readonly { readonly source?: string; readonly fallback?: string }[]): string {
+  #sources(loads: readonly AppEvent[]): string {
     if (this.#ctx.mode !== 'snapshot' || loads.length === 0) return '';
     const queried = loads.filter((e) => e.source === 'postgres');
     if (queried.length === 0) return ' · from snapshots';
