@@ -83,10 +83,22 @@ describe.concurrent('bad input: exit 2, one stderr line, no stack trace', () => 
       /invalid channel/,
     ],
     [
-      'a bad --heartbeat-ms',
-      ['watch', '--table', 'items', '--heartbeat-ms', '0'],
+      'a bad --listen-heartbeat-interval-ms',
+      ['watch', '--table', 'items', '--listen-heartbeat-interval-ms', '0'],
       () => env,
-      /heartbeat-ms/,
+      /'--listen-heartbeat-interval-ms <ms>' argument '0' is invalid/,
+    ],
+    [
+      'a bad --bridge-silence-ms',
+      ['watch', '--table', 'items', '--mode', 'redis', '--bridge-silence-ms', 'soon'],
+      () => env,
+      /'--bridge-silence-ms <ms>' argument 'soon' is invalid/,
+    ],
+    [
+      'watch --heartbeat-ms, renamed (the bridge has a --heartbeat-ms that means its publish period)',
+      ['watch', '--table', 'items', '--heartbeat-ms', '100'],
+      () => env,
+      /^pg-static-cache: --heartbeat-ms was renamed: use --listen-heartbeat-interval-ms$/,
     ],
     [
       'watch on a table without primary key',

@@ -44,7 +44,7 @@ describe('bridge: a dropped publish', () => {
         redis: redisUrl(),
         namespace: names.namespace,
         caches: [cache],
-        heartbeatTimeoutMs: 600_000,
+        bridgeSilenceMs: 600_000,
       });
       await watch.subscriber.start();
 

@@ -1,7 +1,14 @@
 // `watch` through the real bin: its stdout lines must match the database after every kind of change.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestSchema, tableDigest, uniqueName, type TestSchema } from '../support/index.ts';
-import { runCli, spawnCli } from '../support/process.ts';
+import { startTcpProxy } from '../support/fixtures/tcp-proxy.ts';
+import {
+  createTestSchema,
+  redisUrl,
+  tableDigest,
+  uniqueName,
+  type TestSchema,
+} from '../support/index.ts';
+import { parseJsonLine, runCli, spawnCli } from '../support/process.ts';
 
 let s: TestSchema;
 let env: { DATABASE_URL: string };
@@ -132,5 +139,66 @@ describe('watch', () => {
     });
     // stdout keeps its contract: the same versions, five keys each.
     expect(watch.lines.map((line) => Object.keys(parseLine(line)).length)).toEqual([5, 5]);
+  });
+
+  it('--listen-heartbeat-interval-ms and --listen-heartbeat-timeout-ms set the LISTEN deadline', async () => {
+    await using proxy = await startTcpProxy(s.url);
+    await using watch = spawnCli(
+      [
+        'watch',
+        '--table',
+        'items',
+        '--channel',
+        uniqueName('psc_cli_listen'),
+        '--listen-heartbeat-interval-ms',
+        '100',
+        '--listen-heartbeat-timeout-ms',
+        '200',
+      ],
+      { env: { DATABASE_URL: proxy.proxiedUrl(s.url) } },
+    );
+    const status = (value: string, from: number) =>
+      watch.waitForLine((line) => parseJsonLine(line)?.['status'] === value, {
+        stream: 'stderr',
+        from,
+        // The defaults (a heartbeat every 5 s, 3 s to come back) would take 5 s at the least.
+        timeoutMs: value === 'ready' && from === 0 ? 30_000 : 4_000,
+      });
+    await status('ready', 0);
+    const from = watch.stderrLines.length;
+    // The LISTEN path goes dead without a FIN: only the heartbeat can tell.
+    expect(proxy.freezeListeners()).toBe(1);
+    await status('reconnecting', from);
+    await status('ready', from);
+  });
+
+  it('--bridge-silence-ms sets how long a silent bridge is waited for before caches count as stale', async () => {
+    await using watch = spawnCli(
+      [
+        'watch',
+        '--table',
+        'items',
+        '--mode',
+        'redis',
+        '--namespace',
+        uniqueName('psc_cli_silence'),
+        '--bridge-silence-ms',
+        '300',
+      ],
+      { env: { ...env, REDIS_URL: redisUrl() } },
+    );
+    // No bridge runs in this namespace: the caches load from Postgres, then the silence shows.
+    const warning = parseJsonLine(
+      await watch.waitForLine((line) => line.includes('no message from the bridge'), {
+        stream: 'stderr',
+      }),
+    );
+    const silentMs = Number(/for (\d+) ms/.exec(String(warning?.['message']))?.[1]);
+    expect(silentMs).toBeGreaterThanOrEqual(300);
+    // The default is 6000 ms.
+    expect(silentMs).toBeLessThan(6_000);
+    await watch.waitForLine((line) => parseJsonLine(line)?.['status'] === 'reconnecting', {
+      stream: 'stderr',
+    });
   });
 });

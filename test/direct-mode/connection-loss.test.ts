@@ -28,8 +28,8 @@ async function behindProxy(heartbeat: { intervalMs: number; timeoutMs: number })
     pg: proxy.proxiedUrl(schema.url),
     caches,
     channel: schema.channel,
-    heartbeatIntervalMs: heartbeat.intervalMs,
-    heartbeatTimeoutMs: heartbeat.timeoutMs,
+    listenHeartbeatIntervalMs: heartbeat.intervalMs,
+    listenHeartbeatTimeoutMs: heartbeat.timeoutMs,
   });
   return {
     ...watch,

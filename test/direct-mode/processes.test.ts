@@ -50,7 +50,7 @@ describe('direct mode: separate processes', () => {
       url: proxy.proxiedUrl(schema.url),
       channel: schema.channel,
       tables: ['items'],
-      env: { PSC_HEARTBEAT_INTERVAL_MS: '100', PSC_HEARTBEAT_TIMEOUT_MS: '200' },
+      env: { PSC_LISTEN_HEARTBEAT_INTERVAL_MS: '100', PSC_LISTEN_HEARTBEAT_TIMEOUT_MS: '200' },
     });
     expect(proxy.freezeListeners()).toBe(1);
     await waitFor('the app to replace its dead LISTEN session', () => {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { redisUrl, tableDigest, waitFor } from '../support/index.ts';
 import { reloadReasons, waitConverged } from './support/convergence.ts';
 import { startPausableProxy, type PausableProxy } from './support/pausable-proxy.ts';
-import { APP_HEARTBEAT_TIMEOUT_MS, startScenario, type Scenario } from './support/scenario.ts';
+import { APP_BRIDGE_SILENCE_MS, startScenario, type Scenario } from './support/scenario.ts';
 import { TABLES } from './support/tables.ts';
 
 /** Commits and waits until every app but the first (whose messages go nowhere) has the change. */
@@ -76,7 +76,7 @@ describe('e2e: messages lost on the way to one app', () => {
     });
     expect(proxy.freeze()).toBe(1);
     await missedByFirstApp(s);
-    // Silence shows after APP_HEARTBEAT_TIMEOUT_MS; a new subscription takes moments after that.
-    await s.converged(3 * APP_HEARTBEAT_TIMEOUT_MS);
+    // Silence shows after APP_BRIDGE_SILENCE_MS; a new subscription takes moments after that.
+    await s.converged(3 * APP_BRIDGE_SILENCE_MS);
   });
 });

@@ -223,7 +223,7 @@ async function build(
       env: {
         // Generous: twenty cold processes starting on two cores can delay a heartbeat by seconds,
         // and a missed one would resync (and query) outside what is measured.
-        PSC_HEARTBEAT_TIMEOUT_MS: '10000',
+        PSC_BRIDGE_SILENCE_MS: '10000',
         PSC_SNAPSHOT_WAIT_MS: String(options.snapshotWaitMs),
       },
       readyTimeoutMs: 120_000,

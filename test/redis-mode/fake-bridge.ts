@@ -104,7 +104,7 @@ export interface RedisWatched extends Watched {
 /** Options of {@link watchRedis}. */
 export interface WatchRedisOptions {
   /** @default 60000: long, so that only tests about silence meet the watchdog */
-  readonly heartbeatTimeoutMs?: number;
+  readonly bridgeSilenceMs?: number;
   /** Heartbeats from the fake bridge, started before the subscriber. @default none */
   readonly heartbeatEveryMs?: number;
   /** @default the shared test Redis */
@@ -136,7 +136,7 @@ export async function watchRedis(
     redis: url,
     namespace,
     caches,
-    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 60_000,
+    bridgeSilenceMs: options.bridgeSilenceMs ?? 60_000,
     ...(options.signingKey === undefined ? {} : { signingKey: options.signingKey }),
   });
   const dispose = async () => {

@@ -8,7 +8,7 @@ import { reasonsSince, watchRedis } from './fake-bridge.ts';
 describe('redis mode: heartbeats', () => {
   it('marks every cache stale while the bridge is silent and reloads when it returns', async () => {
     await using env = await watchRedis(['alpha', 'beta'], {
-      heartbeatTimeoutMs: 1_000,
+      bridgeSilenceMs: 1_000,
       heartbeatEveryMs: 100,
     });
     const { subscriber, caches, bridge, statuses } = env;
@@ -35,7 +35,7 @@ describe('redis mode: heartbeats', () => {
   });
 
   it('starts while no bridge runs: loads from Postgres, turns stale, and is fresh after a heartbeat', async () => {
-    await using env = await watchRedis(['alpha'], { heartbeatTimeoutMs: 500 });
+    await using env = await watchRedis(['alpha'], { bridgeSilenceMs: 500 });
     const { subscriber, caches, bridge } = env;
     expect(caches[0]?.status).toBe('fresh');
     await waitFor('the missing bridge to be noticed', () => subscriber.status === 'reconnecting');

@@ -22,7 +22,7 @@ describe('snapshot mode on a dead network path', () => {
       redis: proxy.url,
       namespace: w.names.namespace,
       caches: [cache],
-      heartbeatTimeoutMs: 1_000,
+      bridgeSilenceMs: 1_000,
       backoff: { baseMs: 20, capMs: 200 },
     });
     const reloads: (ReloadEvent & { label: string | undefined })[] = [];

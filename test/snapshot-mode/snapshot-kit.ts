@@ -168,7 +168,7 @@ export async function watchSnapshots(options: WatchSnapshotsOptions): Promise<Sn
     redis: redisUrl(),
     namespace: names.namespace,
     caches: options.caches,
-    heartbeatTimeoutMs: 60_000,
+    bridgeSilenceMs: 60_000,
     snapshotWaitMs: options.snapshotWaitMs ?? 500,
     ...options.subscriber,
   });

@@ -38,7 +38,7 @@ export interface AppOptions {
   readonly redisUrl?: string;
   /** Redis and snapshot mode: the bridge's namespace. @default the client's default */
   readonly namespace?: string;
-  /** Extra environment, e.g. `PSC_HEARTBEAT_TIMEOUT_MS` (see test/support/fixtures/app.ts). */
+  /** Extra environment, e.g. `PSC_BRIDGE_SILENCE_MS` (see test/support/fixtures/app.ts). */
   readonly env?: Readonly<Record<string, string>>;
   /** @default 30000 (a cold `node --import tsx` on two busy cores takes a few seconds) */
   readonly readyTimeoutMs?: number;

@@ -6,6 +6,7 @@ import { DirectSource } from './direct-source.ts';
 import { ClientError } from './errors.ts';
 import type { InvalidationSource } from './invalidation-source.ts';
 import { RedisSource } from './redis-source.ts';
+import { rejectRenamedOptions } from './renamed-options.ts';
 import { signerFor } from './signing-key.ts';
 
 /**
@@ -49,14 +50,21 @@ export interface SourceOptions {
   readonly signingKey?: string | readonly string[];
   /** Direct mode: NOTIFY channel the triggers use. @default 'pg_static_cache_update' */
   readonly channel?: string;
-  /** Direct mode: LISTEN heartbeat period. @default 5000 */
-  readonly heartbeatIntervalMs?: number;
   /**
-   * Direct mode: how long a LISTEN heartbeat may take (@default 3000). Redis and snapshot mode:
-   * how long the bridge may stay silent before caches count as stale (@default 6000, three bridge
-   * heartbeats).
+   * Direct mode: how often the LISTEN session sends itself a NOTIFY to prove it still receives
+   * (the bridge's PSC_LISTEN_HEARTBEAT_INTERVAL_MS). @default 5000
    */
-  readonly heartbeatTimeoutMs?: number;
+  readonly listenHeartbeatIntervalMs?: number;
+  /**
+   * Direct mode: how long that heartbeat may take before the session counts as dead and is
+   * replaced (the bridge's PSC_LISTEN_HEARTBEAT_TIMEOUT_MS). @default 3000
+   */
+  readonly listenHeartbeatTimeoutMs?: number;
+  /**
+   * Redis and snapshot mode: how long the bridge may stay silent before caches count as stale
+   * (three of its 2 s heartbeats). @default 6000
+   */
+  readonly bridgeSilenceMs?: number;
   /** Reconnect and reload-retry delays. @default { baseMs: 100, capMs: 5000 } */
   readonly backoff?: BackoffOptions;
 }
@@ -70,17 +78,16 @@ export function createSource(options: SourceOptions): InvalidationSource {
       `unknown mode "${mode}" (expected direct, redis or snapshot)`,
     );
   }
-  const { heartbeatIntervalMs, heartbeatTimeoutMs, backoff } = options;
-  const timing = {
-    ...(heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs }),
-    ...(backoff === undefined ? {} : { backoff }),
-  };
+  rejectRenamedOptions(options, mode);
+  const { listenHeartbeatIntervalMs, listenHeartbeatTimeoutMs, bridgeSilenceMs, backoff } = options;
+  const retry = backoff === undefined ? {} : { backoff };
   if (mode === 'direct') {
     return new DirectSource({
       connection: listenConnection(options.pg),
       channel: options.channel ?? DEFAULT_CHANNEL,
-      ...(heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs }),
-      ...timing,
+      ...(listenHeartbeatIntervalMs === undefined ? {} : { listenHeartbeatIntervalMs }),
+      ...(listenHeartbeatTimeoutMs === undefined ? {} : { listenHeartbeatTimeoutMs }),
+      ...retry,
     });
   }
   const { redis } = options;
@@ -96,7 +103,8 @@ export function createSource(options: SourceOptions): InvalidationSource {
       redis,
       signer: signerFor(options.signingKey),
       ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
-      ...timing,
+      ...(bridgeSilenceMs === undefined ? {} : { bridgeSilenceMs }),
+      ...retry,
     });
   } catch (error) {
     if (error instanceof ProtocolError) {

@@ -7,8 +7,8 @@ import type { InvalidationSource, SourceEvents } from './invalidation-source.ts'
 export interface DirectSourceOptions {
   readonly connection: string | pg.ClientConfig;
   readonly channel: string;
-  readonly heartbeatIntervalMs?: number;
-  readonly heartbeatTimeoutMs?: number;
+  readonly listenHeartbeatIntervalMs?: number;
+  readonly listenHeartbeatTimeoutMs?: number;
   readonly backoff?: BackoffOptions;
 }
 
@@ -23,12 +23,12 @@ export class DirectSource extends EventEmitter<SourceEvents> implements Invalida
     this.#listen = new ListenConnection({
       connection: options.connection,
       channels: [options.channel],
-      ...(options.heartbeatIntervalMs === undefined
+      ...(options.listenHeartbeatIntervalMs === undefined
         ? {}
-        : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
-      ...(options.heartbeatTimeoutMs === undefined
+        : { heartbeatIntervalMs: options.listenHeartbeatIntervalMs }),
+      ...(options.listenHeartbeatTimeoutMs === undefined
         ? {}
-        : { heartbeatTimeoutMs: options.heartbeatTimeoutMs }),
+        : { heartbeatTimeoutMs: options.listenHeartbeatTimeoutMs }),
       ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
     });
     this.#listen.on('notification', ({ payload }) => {

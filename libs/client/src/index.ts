@@ -16,11 +16,7 @@ export type { SubscriberMode, SourceOptions } from './create-source.ts';
 export type { SubscriberStats } from './subscriber-stats.ts';
 export type { SnapshotFallbackReason } from './snapshot-fallback.ts';
 export { DEFAULT_SNAPSHOT_WAIT_MS } from './snapshot-loader.ts';
-export {
-  RedisSource,
-  DEFAULT_REDIS_HEARTBEAT_TIMEOUT_MS,
-  type RedisSourceOptions,
-} from './redis-source.ts';
+export { RedisSource, DEFAULT_BRIDGE_SILENCE_MS, type RedisSourceOptions } from './redis-source.ts';
 export type {
   InvalidationSource,
   SourceEvents,

@@ -193,7 +193,7 @@ describe('RedisSource', () => {
   });
 
   it('goes reconnecting when the leader is silent and resyncs when it is heard again', async () => {
-    const { source, events, publish } = await started({ heartbeatTimeoutMs: 300 });
+    const { source, events, publish } = await started({ bridgeSilenceMs: 300 });
     // Nobody publishes: a client started without a bridge turns stale after the deadline.
     await waitFor('the watchdog', () => source.status === 'reconnecting');
     await publish(heartbeat(4, 9));
@@ -208,7 +208,7 @@ describe('RedisSource', () => {
   });
 
   it('recovers at once from a forged seq ahead of the leader (unsigned)', async () => {
-    const { events, publish } = await started({ heartbeatTimeoutMs: 60_000 });
+    const { events, publish } = await started({ bridgeSilenceMs: 60_000 });
     await publish(heartbeat(2, 1));
     // A forged position: the leader's next messages look like replays of it.
     await publish(invalidate(2, 1e12, 9));

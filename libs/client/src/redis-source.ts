@@ -16,9 +16,10 @@ import {
   type OurRedisOptions,
   type RedisOption,
 } from './redis-connection.ts';
+import { rejectRenamedOptions } from './renamed-options.ts';
 
 /** Three of the bridge's 2 s heartbeats: one late or lost heartbeat is not yet silence. */
-export const DEFAULT_REDIS_HEARTBEAT_TIMEOUT_MS = 6_000;
+export const DEFAULT_BRIDGE_SILENCE_MS = 6_000;
 
 /** Settings of redis mode: the bridge's messages on `<namespace>:events`. */
 export interface RedisSourceOptions {
@@ -30,7 +31,7 @@ export interface RedisSourceOptions {
    * Silence from the leader (no valid, new message of its epoch) longer than this makes the source
    * `reconnecting`, since events may be lost. @default 6000
    */
-  readonly heartbeatTimeoutMs?: number;
+  readonly bridgeSilenceMs?: number;
   /** Reconnect delays. @default { baseMs: 100, capMs: 5000 } */
   readonly backoff?: BackoffOptions;
   /** Verifies messages; with keys, unsigned and badly signed ones are dropped. @default no keys */
@@ -60,7 +61,7 @@ function subscriberConnection(redis: RedisOption, backoff?: BackoffOptions): Red
  *
  * Start-up and silence: the heartbeat deadline starts when the subscription is acknowledged, so a
  * client that starts while no bridge runs is `ready` (its caches were just loaded from Postgres)
- * and turns `reconnecting` — caches stale — after `heartbeatTimeoutMs` without a message, like a
+ * and turns `reconnecting` — caches stale — after `bridgeSilenceMs` without a message, like a
  * client whose bridge just died; the first message afterwards brings a resync and `ready`.
  *
  * Epochs: after a re-subscribe or a silence it forgets the newest epoch it saw (see
@@ -70,7 +71,7 @@ function subscriberConnection(redis: RedisOption, backoff?: BackoffOptions): Red
 export class RedisSource extends EventEmitter<SourceEvents> implements InvalidationSource {
   readonly #redis: Redis;
   readonly #channel: string;
-  readonly #timeoutMs: number;
+  readonly #silenceMs: number;
   readonly #sequence = new LeaderSequence();
   readonly #signer: Signer;
   #status: SubscriberStatus = 'connecting';
@@ -87,7 +88,8 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
     super();
     this.#channel = namesFor(options.namespace).events;
     this.#signer = options.signer ?? new Signer();
-    this.#timeoutMs = options.heartbeatTimeoutMs ?? DEFAULT_REDIS_HEARTBEAT_TIMEOUT_MS;
+    rejectRenamedOptions(options, 'redis');
+    this.#silenceMs = options.bridgeSilenceMs ?? DEFAULT_BRIDGE_SILENCE_MS;
     this.#redis = subscriberConnection(options.redis, options.backoff);
     this.#redis.on('ready', () => this.#subscribe());
     this.#redis.on('close', () => this.#lost());
@@ -242,7 +244,7 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
 
   #armWatchdog(): void {
     clearTimeout(this.#watchdog);
-    const dueIn = this.#heardAt + this.#timeoutMs - performance.now();
+    const dueIn = this.#heardAt + this.#silenceMs - performance.now();
     this.#watchdog = setTimeout(() => this.#checkSilence(), Math.max(0, Math.ceil(dueIn)));
   }
 
@@ -251,7 +253,7 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
     this.#watchdog = undefined;
     if (this.#status !== 'ready') return;
     const silentMs = performance.now() - this.#heardAt;
-    if (silentMs < this.#timeoutMs) {
+    if (silentMs < this.#silenceMs) {
       this.#armWatchdog();
       return;
     }

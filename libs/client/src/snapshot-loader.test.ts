@@ -61,7 +61,7 @@ describe('snapshot mode', () => {
       redis: { host: hostname, port: Number(port), connectionName },
       namespace: names.namespace,
       caches: [items],
-      heartbeatTimeoutMs: 60_000,
+      bridgeSilenceMs: 60_000,
       // Slow reconnects: the reading connection stays down for the rest of the test.
       backoff: { baseMs: 10_000, capMs: 10_000 },
     });

@@ -27,7 +27,7 @@ export interface ScenarioOptions {
 }
 
 /** Apps' bridge silence deadline: four of the bridges' 500 ms heartbeats. */
-export const APP_HEARTBEAT_TIMEOUT_MS = 2_000;
+export const APP_BRIDGE_SILENCE_MS = 2_000;
 
 /** A running world; disposing it kills every process and drops the schema. */
 export interface Scenario extends AsyncDisposable {
@@ -78,7 +78,7 @@ export async function startScenario(options: ScenarioOptions): Promise<Scenario>
         redisUrl: options.appRedisUrl?.(index) ?? redis,
         namespace: names.namespace,
         env: {
-          PSC_HEARTBEAT_TIMEOUT_MS: String(APP_HEARTBEAT_TIMEOUT_MS),
+          PSC_BRIDGE_SILENCE_MS: String(APP_BRIDGE_SILENCE_MS),
           ...options.appEnv?.(index),
         },
       });

@@ -15,6 +15,7 @@ import {
   type GlobalFlags,
 } from '../config.ts';
 import { clientConfig } from '../database.ts';
+import { CliError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
 import { logEvent, printLine } from '../output.ts';
 import { checkRedis } from '../redis.ts';
@@ -29,8 +30,20 @@ interface WatchFlags extends GlobalFlags {
   readonly channel?: string;
   readonly namespace?: string;
   readonly signingKey?: string;
-  readonly heartbeatMs?: number;
+  readonly listenHeartbeatIntervalMs?: number;
+  readonly listenHeartbeatTimeoutMs?: number;
+  readonly bridgeSilenceMs?: number;
   readonly events?: boolean;
+}
+
+/**
+ * A flag that was renamed, hidden from --help: given, it fails at once with one line naming the
+ * new flag, rather than "unknown option" or, worse, a value that means something else now.
+ */
+function renamedFlag(old: string, now: string): Option {
+  return new Option(`${old} <value>`).hideHelp().argParser(() => {
+    throw new CliError('USAGE', `${old} was renamed: use ${now}`);
+  });
 }
 
 /** The stdout contract, keys in this order: `{"table","rows","digest","version","ms"}`. */
@@ -87,7 +100,12 @@ async function sourceOptions(
       return {
         mode: 'direct',
         ...(flags.channel === undefined ? {} : { channel: flags.channel }),
-        ...(flags.heartbeatMs === undefined ? {} : { heartbeatIntervalMs: flags.heartbeatMs }),
+        ...(flags.listenHeartbeatIntervalMs === undefined
+          ? {}
+          : { listenHeartbeatIntervalMs: flags.listenHeartbeatIntervalMs }),
+        ...(flags.listenHeartbeatTimeoutMs === undefined
+          ? {}
+          : { listenHeartbeatTimeoutMs: flags.listenHeartbeatTimeoutMs }),
       };
     case 'redis':
     case 'snapshot': {
@@ -101,6 +119,7 @@ async function sourceOptions(
         redis: redis.url,
         namespace: flags.namespace ?? context.env['PSC_NAMESPACE'] ?? 'psc',
         ...(keys.length === 0 ? {} : { signingKey: keys }),
+        ...(flags.bridgeSilenceMs === undefined ? {} : { bridgeSilenceMs: flags.bridgeSilenceMs }),
       };
     }
   }
@@ -156,10 +175,21 @@ export function registerWatch(program: Command, context: CommandContext): Comman
       'redis and snapshot modes: the key(s) bridge and workers sign with, comma-separated (env PSC_SIGNING_KEY); unsigned messages and snapshots are then dropped',
     )
     .option(
-      '--heartbeat-ms <ms>',
-      'direct mode: LISTEN heartbeat period (default: 5000)',
+      '--listen-heartbeat-interval-ms <ms>',
+      'direct mode: how often the LISTEN session sends itself a NOTIFY to prove it still receives (default: 5000)',
       positiveInteger,
     )
+    .option(
+      '--listen-heartbeat-timeout-ms <ms>',
+      'direct mode: a LISTEN heartbeat not back by then means the session is dead (default: 3000)',
+      positiveInteger,
+    )
+    .option(
+      '--bridge-silence-ms <ms>',
+      'redis and snapshot modes: how long the bridge may stay silent before caches count as stale (default: 6000)',
+      positiveInteger,
+    )
+    .addOption(renamedFlag('--heartbeat-ms', '--listen-heartbeat-interval-ms'))
     .option(
       '--events',
       'also print each version on stderr as {"event":"reload",...} with its reason, source (postgres or snapshot) and fallback',
