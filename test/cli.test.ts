@@ -95,6 +95,24 @@ describe.concurrent('bad input: exit 2, one stderr line, no stack trace', () => 
       /'--bridge-silence-ms <ms>' argument 'soon' is invalid/,
     ],
     [
+      'a bad --snapshot-wait-ms',
+      ['watch', '--table', 'items', '--mode', 'snapshot', '--snapshot-wait-ms', '-1'],
+      () => env,
+      /'--snapshot-wait-ms <ms>' argument '-1' is invalid/,
+    ],
+    [
+      'a bad --backoff-cap-ms',
+      ['watch', '--table', 'items', '--backoff-cap-ms', '1.5'],
+      () => env,
+      /'--backoff-cap-ms <ms>' argument '1.5' is invalid/,
+    ],
+    [
+      'a --backoff-base-ms above --backoff-cap-ms',
+      ['watch', '--table', 'items', '--backoff-base-ms', '300', '--backoff-cap-ms', '200'],
+      () => env,
+      /^pg-static-cache: --backoff-base-ms \(300\) must not exceed --backoff-cap-ms \(200\)$/,
+    ],
+    [
       'watch --heartbeat-ms, renamed (the bridge has a --heartbeat-ms that means its publish period)',
       ['watch', '--table', 'items', '--heartbeat-ms', '100'],
       () => env,

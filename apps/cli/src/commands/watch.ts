@@ -33,6 +33,9 @@ interface WatchFlags extends GlobalFlags {
   readonly listenHeartbeatIntervalMs?: number;
   readonly listenHeartbeatTimeoutMs?: number;
   readonly bridgeSilenceMs?: number;
+  readonly snapshotWaitMs?: number;
+  readonly backoffBaseMs?: number;
+  readonly backoffCapMs?: number;
   readonly events?: boolean;
 }
 
@@ -120,16 +123,37 @@ async function sourceOptions(
         namespace: flags.namespace ?? context.env['PSC_NAMESPACE'] ?? 'psc',
         ...(keys.length === 0 ? {} : { signingKey: keys }),
         ...(flags.bridgeSilenceMs === undefined ? {} : { bridgeSilenceMs: flags.bridgeSilenceMs }),
+        ...(flags.snapshotWaitMs === undefined ? {} : { snapshotWaitMs: flags.snapshotWaitMs }),
       };
     }
   }
 }
 
+// The retry delays given; a base above the cap would silently be the cap, so it is refused.
+function backoff(flags: WatchFlags): Pick<SourceOptions, 'backoff'> {
+  const { backoffBaseMs: baseMs, backoffCapMs: capMs } = flags;
+  if (baseMs !== undefined && capMs !== undefined && baseMs > capMs) {
+    throw new CliError(
+      'USAGE',
+      `--backoff-base-ms (${baseMs}) must not exceed --backoff-cap-ms (${capMs})`,
+    );
+  }
+  if (baseMs === undefined && capMs === undefined) return {};
+  return {
+    backoff: {
+      ...(baseMs === undefined ? {} : { baseMs }),
+      ...(capMs === undefined ? {} : { capMs }),
+    },
+  };
+}
+
 async function watch(flags: WatchFlags, context: CommandContext): Promise<void> {
   const tables = parseTables(flags.table);
   const config = loadDatabaseConfig(flags, context.env);
+  const retry = backoff(flags);
   const subscriber = createSubscriber({
     ...(await sourceOptions(flags, context)),
+    ...retry,
     pg: { ...clientConfig(config), max: 4 },
     caches: tables.map((t) => new StaticCache({ table: t.text })),
   });
@@ -187,6 +211,21 @@ export function registerWatch(program: Command, context: CommandContext): Comman
     .option(
       '--bridge-silence-ms <ms>',
       'redis and snapshot modes: how long the bridge may stay silent before caches count as stale (default: 6000)',
+      positiveInteger,
+    )
+    .option(
+      '--snapshot-wait-ms <ms>',
+      'snapshot mode: how long a cache waits, after a change or a resync, for a snapshot that covers it before it queries Postgres instead (default: 2000)',
+      positiveInteger,
+    )
+    .option(
+      '--backoff-base-ms <ms>',
+      'reconnects and failed reloads: the first retry waits up to this, each next one twice as long (default: 100)',
+      positiveInteger,
+    )
+    .option(
+      '--backoff-cap-ms <ms>',
+      'reconnects and failed reloads: no retry waits longer than this (default: 5000)',
       positiveInteger,
     )
     .addOption(renamedFlag('--heartbeat-ms', '--listen-heartbeat-interval-ms'))
