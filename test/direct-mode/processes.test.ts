@@ -3,8 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { createTablesSchema } from '../support/fixtures/direct-mode.ts';
 import { startTcpProxy } from '../support/fixtures/tcp-proxy.ts';
-import { startApp, type AppProcess } from '../support/app-process.ts';
 import { tableDigest, waitFor } from '../support/index.ts';
+import { startWatch, type WatchProcess } from '../support/watch-process.ts';
 
 const TABLES = ['alpha', 'beta'] as const;
 
@@ -13,7 +13,7 @@ describe('direct mode: separate processes', () => {
     await using schema = await createTablesSchema(TABLES, { prefix: 'psc_procs' });
     const { channel } = schema;
     const started = await Promise.allSettled(
-      [1, 2, 3].map(() => startApp({ url: schema.url, channel, tables: TABLES })),
+      [1, 2, 3].map(() => startWatch({ url: schema.url, channel, tables: TABLES })),
     );
     const apps = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     try {
@@ -34,27 +34,27 @@ describe('direct mode: separate processes', () => {
       );
       for (const app of apps) {
         expect(app.invalid).toEqual([]);
-        expect(app.lines.filter((line) => line.type === 'stale')).toEqual([]);
+        expect(app.events.filter((e) => e.event === 'stale')).toEqual([]);
       }
       // Each process shut down by itself once closed: nothing was left open.
       expect(await Promise.all(apps.map((app) => app.stop()))).toEqual([0, 0, 0]);
     } finally {
-      await Promise.all(apps.map((app: AppProcess) => app[Symbol.asyncDispose]()));
+      await Promise.all(apps.map((app: WatchProcess) => app[Symbol.asyncDispose]()));
     }
   });
 
   it('exits promptly on SIGTERM after its LISTEN path went dead', async () => {
     await using schema = await createTablesSchema(['items'], { prefix: 'psc_procs' });
     await using proxy = await startTcpProxy(schema.url);
-    await using app = await startApp({
+    await using app = await startWatch({
       url: proxy.proxiedUrl(schema.url),
       channel: schema.channel,
       tables: ['items'],
-      env: { PSC_LISTEN_HEARTBEAT_INTERVAL_MS: '100', PSC_LISTEN_HEARTBEAT_TIMEOUT_MS: '200' },
+      flags: ['--listen-heartbeat-interval-ms', '100', '--listen-heartbeat-timeout-ms', '200'],
     });
     expect(proxy.freezeListeners()).toBe(1);
     await waitFor('the app to replace its dead LISTEN session', () => {
-      const statuses = app.lines.flatMap((line) => (line.type === 'status' ? [line.status] : []));
+      const statuses = app.events.flatMap((e) => (e.event === 'status' ? [e.status] : []));
       return statuses.includes('reconnecting') && statuses.at(-1) === 'ready';
     });
     // The abandoned session never answers, not even to close: it must not keep the process alive.

@@ -21,7 +21,7 @@ describe('e2e: the leader bridge fails', () => {
       (m) => m.type === 'invalidate' && m.epoch === old.lease.epoch && m.seq >= 5,
     );
 
-    const marks = s.apps.map((app) => app.lines.length);
+    const marks = s.apps.map((app) => app.events.length);
     const killedAt = performance.now();
     old.proc.child.kill('SIGKILL');
     await traffic.stop();

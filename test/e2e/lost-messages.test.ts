@@ -49,14 +49,14 @@ describe('e2e: messages lost on the way to one app', () => {
     // The lossy app knows where the leader's seq stands before it starts losing messages.
     await waitFor('a message to reach the lossy app', () => proxy.delivered() > 0);
 
-    let mark = lossy.lines.length;
+    let mark = lossy.events.length;
     proxy.pause();
     await loseAChange(s, proxy);
     proxy.resume();
     await s.converged();
     expect(reloadReasons(lossy, mark)).toContain('resync');
 
-    mark = lossy.lines.length;
+    mark = lossy.events.length;
     proxy.pause();
     await loseAChange(s, proxy);
     await clientKill(proxy);

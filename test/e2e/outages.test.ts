@@ -26,7 +26,7 @@ describe('e2e: services fail under bridges and apps', () => {
     await using redis = await startPrivateRedis();
     await using s = await startScenario({ prefix: 'e2e_redis', redisUrl: redis.url });
     const old = s.leader;
-    const marks = s.apps.map((app) => app.lines.length);
+    const marks = s.apps.map((app) => app.events.length);
 
     await redis.stop();
     await waitFor(

@@ -21,9 +21,9 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { createLoginRole } from '../support/fixtures/login-role.ts';
-import { startApp, type AppOptions, type AppProcess } from '../support/app-process.ts';
 import { createTestSchema, redisUrl, uniqueName, waitFor } from '../support/index.ts';
 import { spawnNode, type SpawnedProcess } from '../support/process.ts';
+import { startWatch, type WatchOptions, type WatchProcess } from '../support/watch-process.ts';
 import { ensureStatStatements } from './fleet-queries.ts';
 
 /** The one table every app holds. */
@@ -44,8 +44,8 @@ export interface Fleet extends AsyncDisposable {
   /** A pool on the schema, as the database's own user (the bridge's and worker's too). */
   readonly db: pg.Pool;
   readonly table: ResolvedTable;
-  readonly snapshotApps: readonly AppProcess[];
-  readonly redisApps: readonly AppProcess[];
+  readonly snapshotApps: readonly WatchProcess[];
+  readonly redisApps: readonly WatchProcess[];
   /** Who runs table queries: the worker (the database's user) and each kind of app. */
   readonly roles: {
     readonly worker: string;
@@ -57,7 +57,7 @@ export interface Fleet extends AsyncDisposable {
   /** The digest of {@link rows}, which a converged app reports. */
   digest(): Promise<string>;
   /** Waits until every app (or `apps`) reports `digest`; the error names the ones behind. */
-  waitConverged(digest: string, timeoutMs: number, apps?: readonly AppProcess[]): Promise<void>;
+  waitConverged(digest: string, timeoutMs: number, apps?: readonly WatchProcess[]): Promise<void>;
   /** Overwrites the stored snapshot of the table with `text`. */
   writeSnapshot(text: string): Promise<void>;
   /** The stored snapshot's text, or null. */
@@ -127,11 +127,11 @@ function spawnBridge(env: Readonly<Record<string, string>>): SpawnedProcess {
 /** Starts every requested app at once: all of them, or none (the started ones are stopped). */
 async function startApps(
   requests: readonly { readonly mode: 'snapshot' | 'redis'; readonly url: string }[],
-  common: Omit<AppOptions, 'url' | 'mode'>,
+  common: Omit<WatchOptions, 'url' | 'mode'>,
   closers: Closer[],
-): Promise<AppProcess[]> {
+): Promise<WatchProcess[]> {
   const settled = await Promise.allSettled(
-    requests.map(({ mode, url }) => startApp({ ...common, mode, url })),
+    requests.map(({ mode, url }) => startWatch({ ...common, mode, url })),
   );
   const apps = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   // Pushed after the roles: apps stop before the roles they log in as are dropped.
@@ -164,9 +164,9 @@ async function connectNamespace(names: Names, closers: Closer[]) {
 }
 
 /** The last lines of the bridge and of (up to five of) `apps`, for failure messages. */
-function describeFleet(bridge: SpawnedProcess, apps: readonly AppProcess[]): string {
+function describeFleet(bridge: SpawnedProcess, apps: readonly WatchProcess[]): string {
   const parts = apps.slice(0, 5).map((app) => {
-    const lines = app.lines.slice(-6).map((line) => JSON.stringify(line));
+    const lines = app.events.slice(-6).map((event) => JSON.stringify(event));
     return `--- app ${app.pid} ---\n${lines.join('\n')}\n${app.stderr.slice(-500)}`;
   });
   return [`--- bridge ---\n${bridge.stderrLines.slice(-10).join('\n')}`, ...parts].join('\n');
@@ -220,12 +220,14 @@ async function build(
       tables: [TABLE],
       redisUrl: redisUrl(),
       namespace: names.namespace,
-      env: {
+      flags: [
         // Generous: twenty cold processes starting on two cores can delay a heartbeat by seconds,
         // and a missed one would resync (and query) outside what is measured.
-        PSC_BRIDGE_SILENCE_MS: '10000',
-        PSC_SNAPSHOT_WAIT_MS: String(options.snapshotWaitMs),
-      },
+        '--bridge-silence-ms',
+        '10000',
+        '--snapshot-wait-ms',
+        String(options.snapshotWaitMs),
+      ],
       readyTimeoutMs: 120_000,
     },
     closers,

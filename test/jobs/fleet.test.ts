@@ -6,8 +6,8 @@ import { performance } from 'node:perf_hooks';
 import { digestRows } from '@pg-static-cache/postgres';
 import { parseSnapshot } from '@pg-static-cache/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AppLine, AppProcess } from '../support/app-process.ts';
 import { waitFor } from '../support/index.ts';
+import type { WatchEvent, WatchProcess } from '../support/watch-process.ts';
 import { ROWS, startFleet, TABLE, type Fleet } from './fleet-kit.ts';
 import { queriesBetween, statementsDeallocated, tableQueries } from './fleet-queries.ts';
 
@@ -17,16 +17,16 @@ const CHANGES = 100;
 /** One change must reach all 25 apps in well under this, even on two busy cores. */
 const CONVERGE_MS = 20_000;
 
-type ReloadLine = Extract<AppLine, { type: 'reload' }>;
+type ReloadEvent = Extract<WatchEvent, { event: 'reload' }>;
 
-/** The reload lines `app` printed from line `from` on. */
-function reloadsSince(app: AppProcess, from: number): ReloadLine[] {
-  return app.lines.slice(from).filter((line): line is ReloadLine => line.type === 'reload');
+/** The reloads `app` reported from event `from` on. */
+function reloadsSince(app: WatchProcess, from: number): ReloadEvent[] {
+  return app.events.slice(from).filter((e): e is ReloadEvent => e.event === 'reload');
 }
 
-/** The warning messages `app` printed from line `from` on. */
-function warningsSince(app: AppProcess, from: number): string[] {
-  return app.lines.slice(from).flatMap((line) => (line.type === 'warning' ? [line.message] : []));
+/** The warning messages `app` reported from event `from` on. */
+function warningsSince(app: WatchProcess, from: number): string[] {
+  return app.events.slice(from).flatMap((e) => (e.event === 'warning' ? [e.message] : []));
 }
 
 /** Commits one single-row change and returns the digest the table has after it. */
@@ -72,7 +72,7 @@ describe('a fleet of snapshot-mode apps behind one bridge with a reload worker',
       const { roles } = f;
       // Quiet first: the start-up loads and the takeover snapshot are not part of the measurement.
       await f.waitConverged(await f.digest(), CONVERGE_MS);
-      const marks = new Map(f.snapshotApps.map((app) => [app, app.lines.length]));
+      const marks = new Map(f.snapshotApps.map((app) => [app, app.events.length]));
       const deallocBefore = await statementsDeallocated(f.db);
       const before = await tableQueries(f.db, f.table);
 
@@ -140,7 +140,7 @@ describe('a fleet of snapshot-mode apps behind one bridge with a reload worker',
     async () => {
       const f = running();
       const apps = f.snapshotApps;
-      const marksOf = () => new Map(apps.map((app) => [app, app.lines.length]));
+      const marksOf = () => new Map(apps.map((app) => [app, app.events.length]));
       await f.waitConverged(await f.digest(), CONVERGE_MS);
 
       // Garbage, then a change: with the queue paused no job overwrites it, so once the apps'
@@ -213,9 +213,9 @@ describe('a fleet of snapshot-mode apps behind one bridge with a reload worker',
 
 /** Waits until `check` holds for every app. */
 function waitAll(
-  apps: readonly AppProcess[],
+  apps: readonly WatchProcess[],
   what: string,
-  check: (app: AppProcess) => boolean,
+  check: (app: WatchProcess) => boolean,
 ): Promise<void> {
   return waitFor(`every app to report ${what}`, () => apps.every(check), CONVERGE_MS);
 }

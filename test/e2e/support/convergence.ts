@@ -2,14 +2,14 @@
 // digest the database gives now, and says its subscriber is `ready` (events flow, caches fresh).
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
-import type { AppProcess } from '../../support/app-process.ts';
 import { tableDigest } from '../../support/index.ts';
+import type { WatchProcess } from '../../support/watch-process.ts';
 
 const POLL_MS = 20;
 
 /** Why the apps have not converged yet, or undefined when they have. */
 async function divergence(
-  apps: readonly AppProcess[],
+  apps: readonly WatchProcess[],
   db: pg.Pool,
   tables: readonly string[],
 ): Promise<string | undefined> {
@@ -33,10 +33,10 @@ async function divergence(
 }
 
 /** The last lines each app printed, for a failure message. */
-export function describeApps(apps: readonly AppProcess[]): string {
+export function describeApps(apps: readonly WatchProcess[]): string {
   return apps
     .map((app, index) => {
-      const recent = app.lines.slice(-8).map((line) => JSON.stringify(line));
+      const recent = app.events.slice(-8).map((event) => JSON.stringify(event));
       recent.push(...app.invalid.slice(-3).map((text) => `unparsable: ${text.slice(0, 300)}`));
       const stderr = app.stderr.trim().split('\n').slice(-5).join('\n');
       return `--- app ${index} (pid ${app.pid}) ---\n${recent.join('\n')}\n${stderr}`;
@@ -50,7 +50,7 @@ export function describeApps(apps: readonly AppProcess[]): string {
  * `timeoutMs` saying what still differs; `context` adds detail (bridge logs) to that message.
  */
 export async function waitConverged(
-  apps: readonly AppProcess[],
+  apps: readonly WatchProcess[],
   db: pg.Pool,
   tables: readonly string[],
   timeoutMs: number,
@@ -69,7 +69,7 @@ export async function waitConverged(
   }
 }
 
-/** The reasons of the reloads `app` reported from line `from` on. */
-export function reloadReasons(app: AppProcess, from = 0): string[] {
-  return app.lines.slice(from).flatMap((line) => (line.type === 'reload' ? [line.reason] : []));
+/** The reasons of the reloads `app` reported from event `from` on. */
+export function reloadReasons(app: WatchProcess, from = 0): string[] {
+  return app.events.slice(from).flatMap((e) => (e.event === 'reload' ? [e.reason] : []));
 }

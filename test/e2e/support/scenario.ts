@@ -1,8 +1,8 @@
 // One e2e world: three tables in a private schema, bridge processes leading and standing by, and
 // app processes in redis mode following them, all on one namespace and channel of its own.
 import { namesFor, type Names } from '@pg-static-cache/protocol';
-import { startApp, type AppProcess } from '../../support/app-process.ts';
 import { databaseUrl, redisUrl, uniqueName } from '../../support/index.ts';
+import { startWatch, type WatchProcess } from '../../support/watch-process.ts';
 import { createBridgeFleet, type BridgeFleet, type Leader } from './bridges.ts';
 import { waitConverged } from './convergence.ts';
 import { startEventLog, type EventLog } from './event-log.ts';
@@ -22,8 +22,6 @@ export interface ScenarioOptions {
   readonly apps?: number;
   /** The Redis URL app `index` subscribes through (e.g. a proxy). @default redisUrl */
   readonly appRedisUrl?: (index: number) => string;
-  /** Environment of app `index` over the defaults (see test/support/fixtures/app.ts). */
-  readonly appEnv?: (index: number) => Readonly<Record<string, string>>;
 }
 
 /** Apps' bridge silence deadline: four of the bridges' 500 ms heartbeats. */
@@ -36,7 +34,7 @@ export interface Scenario extends AsyncDisposable {
   readonly redisUrl: string;
   readonly events: EventLog;
   readonly bridges: BridgeFleet;
-  readonly apps: readonly AppProcess[];
+  readonly apps: readonly WatchProcess[];
   /** The bridge that led once everything had started (its first resync is in `events`). */
   readonly leader: Leader;
   /** Waits until every app equals the database on every table (see waitConverged). */
@@ -66,21 +64,18 @@ export async function startScenario(options: ScenarioOptions): Promise<Scenario>
       channel: tables.channel,
     });
     disposers.push(() => bridges[Symbol.asyncDispose]());
-    const apps: AppProcess[] = [];
+    const apps: WatchProcess[] = [];
     disposers.push(async () => {
       await Promise.all(apps.map((app) => app[Symbol.asyncDispose]()));
     });
     const startApps = Array.from({ length: options.apps ?? 3 }, async (_, index) => {
-      apps[index] = await startApp({
+      apps[index] = await startWatch({
         url: tables.url,
         tables: TABLES,
         mode: 'redis',
         redisUrl: options.appRedisUrl?.(index) ?? redis,
         namespace: names.namespace,
-        env: {
-          PSC_BRIDGE_SILENCE_MS: String(APP_BRIDGE_SILENCE_MS),
-          ...options.appEnv?.(index),
-        },
+        flags: ['--bridge-silence-ms', String(APP_BRIDGE_SILENCE_MS)],
       });
     });
     const ids = Array.from({ length: options.bridges ?? 2 }, (_, i) => `b${i + 1}`);
