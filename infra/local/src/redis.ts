@@ -10,6 +10,8 @@ export interface RedisOptions {
   readonly dir: string;
   readonly port: number;
   readonly log: (line: string) => void;
+  /** More `redis-server` arguments (a cluster node's `--cluster-enabled yes` …). @default none */
+  readonly args?: readonly string[];
 }
 
 const REDIS_SERVER_PATHS = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'];
@@ -28,7 +30,8 @@ export function redisUrl(port: number): string {
   return `redis://127.0.0.1:${port}`;
 }
 
-async function answers(port: number): Promise<boolean> {
+/** Runs `fn` on a new connection to the Redis on `port` that fails at once instead of retrying. */
+export async function withRedis<T>(port: number, fn: (client: Redis) => Promise<T>): Promise<T> {
   const client = new Redis({
     port,
     host: '127.0.0.1',
@@ -40,13 +43,17 @@ async function answers(port: number): Promise<boolean> {
   client.on('error', () => undefined);
   try {
     await client.connect();
-    await client.ping();
-    return true;
-  } catch {
-    return false;
+    return await fn(client);
   } finally {
     client.disconnect();
   }
+}
+
+function answers(port: number): Promise<boolean> {
+  return withRedis(port, (client) => client.ping()).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** PID of the Redis running from `dir`, or undefined (a stale pid file counts as not running). */
@@ -84,6 +91,7 @@ export async function startRedis(
     join(dir, 'redis.pid'),
     '--logfile',
     join(dir, 'redis.log'),
+    ...(options.args ?? []),
   ]);
   log(`redis starting on port ${port}`);
   await waitUntil(
