@@ -33,31 +33,56 @@ async function ensureBinDir(log: (line: string) => void): Promise<string> {
   return installed;
 }
 
-// Postgres refuses to run as root, so as root every server binary runs as the `postgres` user
-// that the Debian package creates. setpriv execs in place, so the PID we see is the server's.
-function asPostgres(binary: string, args: readonly string[]): [string, string[]] {
-  return isRoot
-    ? ['setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', binary, ...args]]
-    : [binary, [...args]];
-}
-
 /** The connection URL of the cluster on `port`. */
 export function postgresUrl(port: number): string {
   return `postgres://postgres@127.0.0.1:${port}/postgres`;
 }
 
-async function answers(url: string): Promise<boolean> {
+// Every server gets these. A replica must match its primary's max_connections (a standby refuses
+// to start with fewer), so primary and replica share one list.
+const COMMON_SETTINGS = [
+  'listen_addresses=127.0.0.1',
+  'unix_socket_directories=',
+  'fsync=off',
+  'full_page_writes=off',
+  'max_connections=300',
+  'shared_preload_libraries=pg_stat_statements',
+  'track_functions=all',
+  // A replica's slot keeps WAL on its primary while the replica is stopped; a replica stopped for
+  // good (or a test killed before it dropped its slot) must not fill the disk. Past this the slot
+  // is lost and the replica is rebuilt at its next start.
+  'max_slot_wal_keep_size=1GB',
+];
+
+// Postgres refuses to run as root, so as root every server binary runs as the `postgres` user
+// that the Debian package creates. setpriv execs in place, so the PID we see is the server's.
+/** Runs `binary` as the server's user: `postgres` when we are root. */
+export function asPostgres(binary: string, args: readonly string[]): [string, string[]] {
+  return isRoot
+    ? ['setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', binary, ...args]]
+    : [binary, [...args]];
+}
+
+/** Runs `fn` on a new session to `url` (1 s to connect), closed afterwards. */
+export async function withSession<T>(
+  url: string,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
   client.on('error', () => undefined);
   try {
     await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
+    return await fn(client);
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+function answers(url: string): Promise<boolean> {
+  return withSession(url, (client) => client.query('SELECT 1')).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** PID of the running cluster in `dir`, or undefined (a stale postmaster.pid counts as not running). */
@@ -125,12 +150,52 @@ async function waitForOldServerToExit(dataDir: string, log: (line: string) => vo
 export async function startPostgres(
   options: PostgresOptions,
 ): Promise<{ pid: number; started: boolean }> {
-  const { dir, port, log } = options;
+  const url = postgresUrl(options.port);
+  return startServer({
+    ...options,
+    what: 'postgres',
+    create: async (bin, dataDir) => {
+      options.log(`initdb ${dataDir}`);
+      const [cmd, args] = asPostgres(join(bin, 'initdb'), [
+        '-D',
+        dataDir,
+        '--auth=trust',
+        '-U',
+        'postgres',
+        '--no-sync',
+        '-E',
+        'UTF8',
+        '--locale=C',
+      ]);
+      await run(cmd, args);
+    },
+    settings: [],
+    ready: () => answers(url),
+  });
+}
+
+/** How {@link startServer} makes, starts and probes one kind of server (a primary, a replica). */
+export interface ServerSpec extends PostgresOptions {
+  /** Names the server in log lines and errors. */
+  readonly what: string;
+  /** Fills the empty data directory `dataDir` (initdb, pg_basebackup), run as the server's user. */
+  readonly create: (bin: string, dataDir: string) => Promise<void>;
+  /** Extra `name=value` settings for the command line (after the common ones). */
+  readonly settings: readonly string[];
+  /** True once the server does what it is for (answers queries, streams from its primary). */
+  readonly ready: () => Promise<boolean>;
+}
+
+/**
+ * Starts (or reuses) the server in `dir`/data: creates the data directory when it has none, waits
+ * for what is left of a killed server, and resolves once `ready` says so.
+ */
+export async function startServer(spec: ServerSpec): Promise<{ pid: number; started: boolean }> {
+  const { dir, port, log, what } = spec;
   const dataDir = join(dir, 'data');
-  const url = postgresUrl(port);
   const running = await postgresPid(dir);
   if (running !== undefined) {
-    await waitUntil(`postgres on port ${port}`, () => answers(url), 30_000);
+    await waitUntil(`${what} on port ${port}`, spec.ready, 30_000);
     return { pid: running, started: false };
   }
   const bin = await ensureBinDir(log);
@@ -141,33 +206,21 @@ export async function startPostgres(
   }
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     await rm(dataDir, { recursive: true, force: true });
-    log(`initdb ${dataDir}`);
-    const [cmd, args] = asPostgres(join(bin, 'initdb'), [
-      '-D',
-      dataDir,
-      '--auth=trust',
-      '-U',
-      'postgres',
-      '--no-sync',
-      '-E',
-      'UTF8',
-      '--locale=C',
-    ]);
-    await run(cmd, args);
+    await spec.create(bin, dataDir);
   }
   await waitForOldServerToExit(dataDir, log);
   // Anything else that makes a new postmaster exit at once (a port not yet free) gets a few tries.
   for (let attempt = 1; ; attempt++) {
-    const exited = spawnPostgres(bin, dir, port);
-    log(`postgres starting on port ${port}`);
+    const exited = spawnPostgres(bin, dir, port, spec.settings);
+    log(`${what} starting on port ${port}`);
     const server = { exited: false };
     void exited.then(() => {
       server.exited = true;
     });
     try {
       await waitUntil(
-        `postgres on port ${port}`,
-        async () => server.exited || (await answers(url)),
+        `${what} on port ${port}`,
+        async () => server.exited || (await spec.ready()),
         30_000,
       );
     } catch (error) {
@@ -176,17 +229,22 @@ export async function startPostgres(
       });
     }
     if (!server.exited) break;
-    if (attempt === 5) throw new Error(`postgres exited at start; log tail: ${await logTail(dir)}`);
+    if (attempt === 5) throw new Error(`${what} exited at start; log tail: ${await logTail(dir)}`);
     await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
   }
   const pid = await postgresPid(dir);
   if (pid === undefined) {
-    throw new Error(`postgres answered on port ${port} but ${dataDir}/postmaster.pid is missing`);
+    throw new Error(`${what} answered on port ${port} but ${dataDir}/postmaster.pid is missing`);
   }
   return { pid, started: true };
 }
 
-function spawnPostgres(bin: string, dir: string, port: number): Promise<void> {
+function spawnPostgres(
+  bin: string,
+  dir: string,
+  port: number,
+  settings: readonly string[],
+): Promise<void> {
   const dataDir = join(dir, 'data');
   // A postmaster.pid left by a killed server would make postgres refuse to start.
   rmSync(join(dataDir, 'postmaster.pid'), { force: true });
@@ -196,20 +254,7 @@ function spawnPostgres(bin: string, dir: string, port: number): Promise<void> {
     dataDir,
     '-p',
     String(port),
-    '-c',
-    'listen_addresses=127.0.0.1',
-    '-c',
-    'unix_socket_directories=',
-    '-c',
-    'fsync=off',
-    '-c',
-    'full_page_writes=off',
-    '-c',
-    'max_connections=300',
-    '-c',
-    'shared_preload_libraries=pg_stat_statements',
-    '-c',
-    'track_functions=all',
+    ...[...COMMON_SETTINGS, ...settings].flatMap((setting) => ['-c', setting]),
   ]);
   const child = spawn(cmd, args, { detached: true, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
