@@ -1,27 +1,22 @@
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { freePort, freeRedisClusterPort } from './free-port.ts';
 import {
+  clusterInfo,
   repoRoot,
   servicesStatus,
   startServices,
   stopServices,
+  type LocalServices,
   type LocalServicesOptions,
+  type ServicesStatus,
 } from './index.ts';
 import { isRunning, waitUntil } from './process.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 async function rowCount(url: string): Promise<number> {
   const client = new pg.Client({ connectionString: url });
@@ -56,13 +51,71 @@ function signal(pids: readonly number[], name: NodeJS.Signals): void {
   }
 }
 
+type Started = LocalServices['started'];
+/** `started` with the given services true and every other one false. */
+const only = (started: Partial<Started>): Started => ({
+  postgres: false,
+  redis: false,
+  replica: false,
+  secondRedis: false,
+  cluster: false,
+  ...started,
+});
+const stopped = {
+  postgres: undefined,
+  redis: undefined,
+  replica: undefined,
+  secondRedis: undefined,
+  cluster: Array.from({ length: 6 }, () => undefined),
+};
+const equalsStopped = (status: ServicesStatus) =>
+  [status.postgres, status.redis, status.replica, status.secondRedis, ...status.cluster].every(
+    (pid) => pid === undefined,
+  );
+
+/** True when `replicaUrl` is a hot standby streaming from the server at `primaryUrl`. */
+async function isReplicaOf(replicaUrl: string | undefined, primaryUrl: string): Promise<boolean> {
+  const ask = async (url: string, sql: string): Promise<unknown> => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      return (await client.query<{ value: unknown }>(sql)).rows[0]?.value;
+    } finally {
+      await client.end();
+    }
+  };
+  if (replicaUrl === undefined) return false;
+  const identity = 'SELECT system_identifier::text AS value FROM pg_control_system()';
+  return (
+    (await ask(replicaUrl, 'SELECT pg_is_in_recovery() AS value')) === true &&
+    (await ask(replicaUrl, identity)) === (await ask(primaryUrl, identity))
+  );
+}
+
+async function ping(url: string | undefined): Promise<string> {
+  const client = new Redis(url ?? '', { lazyConnect: true, maxRetriesPerRequest: 0 });
+  try {
+    await client.connect();
+    return await client.ping();
+  } finally {
+    client.disconnect();
+  }
+}
+
 describe('local services', () => {
   // Each test has its own folder (and free ports): the shared services are never touched.
   const dirs: string[] = [];
   const newOptions = async (): Promise<LocalServicesOptions & { dir: string }> => {
     const dir = join(repoRoot, '.local', `test-services-${randomBytes(4).toString('hex')}`);
     dirs.push(dir);
-    return { dir, pgPort: await freePort(), redisPort: await freePort() };
+    return {
+      dir,
+      pgPort: await freePort(),
+      redisPort: await freePort(),
+      replicaPort: await freePort(),
+      secondRedisPort: await freePort(),
+      clusterPort: await freeRedisClusterPort(),
+    };
   };
   afterAll(async () => {
     for (const dir of dirs) {
@@ -93,11 +146,12 @@ describe('local services', () => {
   it('starts, reuses running services, survives stale PID files and stops by PID', async () => {
     const options = await newOptions();
     const first = await startServices(options);
-    expect(first.started).toEqual({ postgres: true, redis: true });
+    expect(first.started).toEqual(only({ postgres: true, redis: true }));
+    expect(first.replicaUrl).toBeUndefined();
     expect(await rowCount(first.databaseUrl)).toBe(1);
 
     const second = await startServices(options);
-    expect(second.started).toEqual({ postgres: false, redis: false });
+    expect(second.started).toEqual(only({}));
 
     // A crash leaves PID files behind; the next start must notice they are stale.
     const pids = await servicesStatus(options);
@@ -112,11 +166,49 @@ describe('local services', () => {
       10_000,
     );
     const third = await startServices(options);
-    expect(third.started).toEqual({ postgres: true, redis: true });
+    expect(third.started).toEqual(only({ postgres: true, redis: true }));
     expect(await rowCount(third.databaseUrl)).toBe(1);
 
     await stopServices(options);
-    expect(await servicesStatus(options)).toEqual({ postgres: undefined, redis: undefined });
+    expect(await servicesStatus(options)).toEqual(stopped);
+  });
+
+  it('starts the replica, second Redis and cluster only when asked, reuses them and stops them by PID', async () => {
+    const options = await newOptions();
+    const extras = { ...options, replica: true, secondRedis: true, cluster: true };
+    const first = await startServices(extras);
+    expect(first.started).toEqual(
+      only({ postgres: true, redis: true, replica: true, secondRedis: true, cluster: true }),
+    );
+    await expect(isReplicaOf(first.replicaUrl, first.databaseUrl)).resolves.toBe(true);
+    expect(await ping(first.secondRedisUrl)).toBe('PONG');
+    expect(first.clusterUrls).toHaveLength(6);
+    for (const url of first.clusterUrls ?? []) {
+      expect((await clusterInfo(Number(new URL(url).port))).get('cluster_state')).toBe('ok');
+    }
+    expect((await startServices(extras)).started).toEqual(only({}));
+
+    // SIGKILL everything: every PID file is stale, and the next start starts them all again.
+    const pids = await servicesStatus(options);
+    const all = [pids.postgres, pids.redis, pids.replica, pids.secondRedis, ...pids.cluster];
+    expect(all.every((pid) => pid !== undefined)).toBe(true);
+    signal(
+      all.filter((pid) => pid !== undefined),
+      'SIGKILL',
+    );
+    await waitUntil(
+      'killed services to be gone',
+      async () => equalsStopped(await servicesStatus(options)),
+      10_000,
+    );
+    const again = await startServices(extras);
+    expect(again.started).toEqual(
+      only({ postgres: true, redis: true, replica: true, secondRedis: true, cluster: true }),
+    );
+    await expect(isReplicaOf(again.replicaUrl, again.databaseUrl)).resolves.toBe(true);
+
+    await stopServices(options);
+    expect(await servicesStatus(options)).toEqual(stopped);
   });
 
   it("waits for the killed server's processes to let go of its shared memory, then starts", async () => {
