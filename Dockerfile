@@ -26,6 +26,7 @@ COPY apps/cli/package.json apps/cli/
 COPY apps/demo/package.json apps/demo/
 COPY infra/local/package.json infra/local/
 COPY bench/package.json bench/
+COPY test/support/package.json test/support/
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build
