@@ -7,6 +7,7 @@ export type PostgresErrorCode =
   | 'NOT_SUPERUSER'
   | 'INVALID_NAME'
   | 'CONNECTION_FAILED'
+  | 'NOT_A_REPLICA'
   | 'CLOSED';
 
 /** Base error of @pg-static-cache/postgres: bad input or an unusable database, with a one-line message. */

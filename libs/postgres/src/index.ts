@@ -52,3 +52,20 @@ export {
   type ListenStatus,
   type Notification,
 } from './listen-connection.ts';
+export { lsnValue, lsnText, currentWalPosition } from './wal-position.ts';
+export {
+  ReplayWatch,
+  replayState,
+  type ReplayState,
+  type ReplayWait,
+  type ReplayPollOptions,
+} from './replay-watch.ts';
+export {
+  ReplicaReads,
+  DEFAULT_REPLICA_WAIT_MS,
+  REPLICA_FALLBACK_REASONS,
+  type ReplicaReadsOptions,
+  type ReplicaFallback,
+  type ReplicaFallbackReason,
+  type ReplicaOutcome,
+} from './replica-reads.ts';
