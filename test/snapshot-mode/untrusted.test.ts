@@ -20,6 +20,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { startPrivateRedis } from '../support/fixtures/private-redis.ts';
 import { createJobsWorld, type JobsWorld } from '../support/jobs-kit.ts';
+import type { BridgeConfigInput } from '@pg-static-cache/bridge';
 import { waitFor } from '../support/index.ts';
 
 const KEY = 'test-signing-key-0123456789';
@@ -82,6 +83,22 @@ async function storedSnapshot(w: JobsWorld, table: ResolvedTable, signer?: Signe
   return parsed.snapshot;
 }
 
+/** Publishes a `snapshot` message as anybody with PUBLISH can: `fields` are what it claims. */
+async function announce(
+  w: JobsWorld,
+  fields: Pick<Snapshot, 'table' | 'oid' | 'version' | 'generation' | 'digest' | 'lsn'>,
+): Promise<void> {
+  const { table, oid, version, generation, digest, lsn } = fields;
+  const key = w.names.snapshot(table);
+  await w.redis.publish(
+    w.names.events,
+    serializeMessage({
+      ...{ v: 1, type: 'snapshot', table, oid, version, generation, key, digest, lsn },
+      ...{ at: Date.now(), worker: 'attacker' },
+    }),
+  );
+}
+
 /** What an attacker with Redis write access does: rows of their choosing, a version and LSN far ahead. */
 async function forgeSnapshot(w: JobsWorld, real: Snapshot, label: string): Promise<void> {
   const forged = createSnapshot({
@@ -91,122 +108,101 @@ async function forgeSnapshot(w: JobsWorld, real: Snapshot, label: string): Promi
     lsn: 'FFFFFFFF/FFFFFFFF',
   });
   await w.redis.set(w.names.snapshot(real.table), JSON.stringify(forged));
-  await w.redis.publish(
-    w.names.events,
-    serializeMessage({
-      v: 1,
-      type: 'snapshot',
-      table: forged.table,
-      oid: forged.oid,
-      version: forged.version,
-      generation: forged.generation,
-      key: w.names.snapshot(forged.table),
-      digest: forged.digest,
-      lsn: forged.lsn,
-      at: Date.now(),
-      worker: 'attacker',
-    }),
-  );
+  await announce(w, forged);
+}
+
+/** A world with `plans` (1, 'one'), a bridge with its worker, and a snapshot-mode app following it. */
+async function hostileWorld(
+  prefix: string,
+  options: { readonly bridge?: Partial<BridgeConfigInput>; readonly signingKey?: string } = {},
+): Promise<{ w: JobsWorld; plans: ResolvedTable; f: Followed } & AsyncDisposable> {
+  const w = await createJobsWorld(prefix);
+  try {
+    const plans = await w.createTable('plans', 'id int PRIMARY KEY, label text');
+    await w.schema.pool.query(`INSERT INTO plans VALUES (1, 'one')`);
+    await w.startBridge(options.bridge);
+    const f = await follow(w, {
+      ...(options.bridge?.redisUrl === undefined ? {} : { redis: options.bridge.redisUrl }),
+      ...(options.signingKey === undefined ? {} : { signingKey: options.signingKey }),
+    });
+    return {
+      w,
+      plans,
+      f,
+      async [Symbol.asyncDispose]() {
+        await f.subscriber.close();
+        await w[Symbol.asyncDispose]();
+      },
+    };
+  } catch (error) {
+    await w[Symbol.asyncDispose]();
+    throw error;
+  }
 }
 
 describe('snapshot mode against a hostile or unlucky Redis', () => {
   it('one forged snapshot message with LSN FFFFFFFF/FFFFFFFF does not stop the cache from following', async () => {
-    await using w = await createJobsWorld('psc_forged_lsn');
-    const plans = await w.createTable('plans', 'id int PRIMARY KEY, label text');
-    await w.schema.pool.query(`INSERT INTO plans VALUES (1, 'one')`);
-    await w.startBridge();
-    await w.waitForCurrentSnapshot(plans);
-    const f = await follow(w);
-    try {
-      await commitAndFollow(w, f, 'before');
-      await w.redis.publish(
-        w.names.events,
-        serializeMessage({
-          v: 1,
-          type: 'snapshot',
-          table: plans.display,
-          oid: plans.oid,
-          version: 999_999,
-          generation: (await storedSnapshot(w, plans)).generation,
-          key: w.names.snapshot(plans.display),
-          digest: '0'.repeat(64),
-          lsn: 'FFFFFFFF/FFFFFFFF',
-          at: Date.now(),
-          worker: 'attacker',
-        }),
-      );
-      // The forged version is not stored: the cache asks Postgres (once), as before the fix.
-      await waitFor('the fallback the forged message causes', () =>
-        f.reloads.some((r) => r.fallback === 'stale'),
-      );
-      // Then every real commit still arrives, through the worker's snapshots.
-      for (const label of ['after-1', 'after-2', 'after-3']) {
-        const event = await commitAndFollow(w, f, label);
-        expect(event.source).toBe('snapshot');
-      }
-      // The claim was checked against Postgres and counted.
-      expect(f.subscriber.stats.untrustedPositions).toBeGreaterThanOrEqual(1);
-      expect(f.warnings.map((e) => e.message).join('\n')).toMatch(/ahead of the database/);
-    } finally {
-      await f.subscriber.close();
+    await using world = await hostileWorld('psc_forged_lsn');
+    const { w, plans, f } = world;
+    await commitAndFollow(w, f, 'before');
+    const real = await storedSnapshot(w, plans);
+    await announce(w, {
+      ...real,
+      version: 999_999,
+      digest: '0'.repeat(64),
+      lsn: 'FFFFFFFF/FFFFFFFF',
+    });
+    // The forged version is not stored: the cache asks Postgres (once), as before the fix.
+    await waitFor('the fallback the forged message causes', () =>
+      f.reloads.some((r) => r.fallback === 'stale'),
+    );
+    // Then every real commit still arrives, through the worker's snapshots.
+    for (const label of ['after-1', 'after-2', 'after-3']) {
+      const event = await commitAndFollow(w, f, label);
+      expect(event.source).toBe('snapshot');
     }
+    // The claim was checked against Postgres and counted.
+    expect(f.subscriber.stats.untrustedPositions).toBeGreaterThanOrEqual(1);
+    expect(f.warnings.map((e) => e.message).join('\n')).toMatch(/ahead of the database/);
   });
 
   it('a forged stored snapshot (unsigned) is replaced by the next real commit, from Postgres', async () => {
-    await using w = await createJobsWorld('psc_forged_rows');
-    const plans = await w.createTable('plans', 'id int PRIMARY KEY, label text');
-    await w.schema.pool.query(`INSERT INTO plans VALUES (1, 'one')`);
-    await w.startBridge();
-    await w.waitForCurrentSnapshot(plans);
-    const f = await follow(w);
-    try {
-      await commitAndFollow(w, f, 'real');
-      await forgeSnapshot(w, await storedSnapshot(w, plans), 'forged');
-      // Without a signing key nothing tells forged rows from real ones: the docs say so.
-      await waitFor('the forged rows', () => f.plans.get(1)?.label === 'forged');
-      // But the forged position does not hide later commits.
-      const event = await commitAndFollow(w, f, 'after');
-      expect(event).toMatchObject({ source: 'postgres', fallback: 'untrusted' });
-      await commitAndFollow(w, f, 'after-2');
-      expect(f.subscriber.stats.untrustedPositions).toBeGreaterThanOrEqual(1);
-    } finally {
-      await f.subscriber.close();
-    }
+    await using world = await hostileWorld('psc_forged_rows');
+    const { w, plans, f } = world;
+    await commitAndFollow(w, f, 'real');
+    await forgeSnapshot(w, await storedSnapshot(w, plans), 'forged');
+    // Without a signing key nothing tells forged rows from real ones: the docs say so.
+    await waitFor('the forged rows', () => f.plans.get(1)?.label === 'forged');
+    // But the forged position does not hide later commits.
+    const event = await commitAndFollow(w, f, 'after');
+    expect(event).toMatchObject({ source: 'postgres', fallback: 'untrusted' });
+    await commitAndFollow(w, f, 'after-2');
+    expect(f.subscriber.stats.untrustedPositions).toBeGreaterThanOrEqual(1);
   });
 
   it('with a signing key, forged snapshots and messages are dropped and never served', async () => {
-    await using w = await createJobsWorld('psc_signed');
-    const plans = await w.createTable('plans', 'id int PRIMARY KEY, label text');
-    await w.schema.pool.query(`INSERT INTO plans VALUES (1, 'one')`);
-    await w.startBridge({ signingKeys: [KEY] });
-    const signer = new Signer([KEY]);
-    await waitFor('a signed snapshot', async () =>
-      Boolean((await w.redis.get(w.names.snapshot(plans.display)))?.startsWith('psc1.')),
+    await using world = await hostileWorld('psc_signed', {
+      bridge: { signingKeys: [KEY] },
+      signingKey: KEY,
+    });
+    const { w, plans, f } = world;
+    await commitAndFollow(w, f, 'real');
+    expect((await w.redis.get(w.names.snapshot(plans.display)))?.startsWith('psc1.')).toBe(true);
+    await forgeSnapshot(w, await storedSnapshot(w, plans, new Signer([KEY])), 'forged');
+    await waitFor(
+      'the forged message to be dropped',
+      () => f.subscriber.stats.invalidByReason.unsigned > 0,
     );
-    const f = await follow(w, { signingKey: KEY });
-    try {
-      await commitAndFollow(w, f, 'real');
-      await forgeSnapshot(w, await storedSnapshot(w, plans, signer), 'forged');
-      await waitFor(
-        'the forged message to be dropped',
-        () => f.subscriber.stats.invalidByReason.unsigned > 0,
-      );
-      // The next real commit overwrites the forged value with a signed snapshot and is served.
-      const event = await commitAndFollow(w, f, 'after');
-      expect(event.source).toBe('snapshot');
-      expect(f.reloads.map((r) => r.label)).not.toContain('forged');
-    } finally {
-      await f.subscriber.close();
-    }
+    // The next real commit overwrites the forged value with a signed snapshot and is served.
+    const event = await commitAndFollow(w, f, 'after');
+    expect(event.source).toBe('snapshot');
+    expect(f.reloads.map((r) => r.label)).not.toContain('forged');
   });
 
   it('after FLUSHALL, changes still arrive as snapshots at once (a new counter generation)', async () => {
     await using redis = await startPrivateRedis();
-    await using w = await createJobsWorld('psc_flushall');
-    await w.createTable('plans', 'id int PRIMARY KEY, label text');
-    await w.schema.pool.query(`INSERT INTO plans VALUES (1, 'one')`);
-    await w.startBridge({ redisUrl: redis.url });
-    const f = await follow(w, { redis: redis.url });
+    await using world = await hostileWorld('psc_flushall', { bridge: { redisUrl: redis.url } });
+    const { w, f } = world;
     const admin = new Redis(redis.url);
     try {
       // Enough versions that the counter's restart is far below what the cache held.
@@ -222,7 +218,6 @@ describe('snapshot mode against a hostile or unlucky Redis', () => {
       }
     } finally {
       admin.disconnect();
-      await f.subscriber.close();
     }
   });
 });
