@@ -3,7 +3,7 @@
 # The Sequel side of the bench: Sequel's own pg_static_cache_updater + static_cache plugin, used as
 # its documentation shows, plus one hook that reports each reload to the driver on stdout.
 #
-# Protocol (the same as bench/src/subscriber-direct.ts):
+# Protocol (read by bench/src/protocol.ts; ours are `pg-static-cache watch`, read from its stdout):
 #   ready <reloads> <max name>          once the cache is loaded and LISTEN is active
 #   reload <reloads> <max name>         after every reload
 #   digest <reloads> <sha256 of names>  right after, for the burst's convergence check

@@ -5,11 +5,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { installTriggers } from '@pg-static-cache/postgres';
 import type pg from 'pg';
 import type { BridgeProcess, WorkerReload } from './bridge-process.ts';
+import type { LocalTable } from './local-table.ts';
 import { updateToken } from './protocol.ts';
 import { RunningSystem } from './running-system.ts';
 import { median } from './stats.ts';
-import type { SubscriberCommand } from './subscriber-process.ts';
-import { BENCH_SCHEMA, TABLE_ENV, TRIGGERS, type BenchUrls } from './workload.ts';
+import type { SubscriberCommand } from './systems.ts';
+import { BENCH_SCHEMA, TRIGGERS, type BenchUrls } from './workload.ts';
 
 /** The big table; created for this step and dropped after it, so no other step's bridge snapshots it. */
 export const BIG_TABLE = `${BENCH_SCHEMA}.big_items`;
@@ -84,35 +85,34 @@ export async function measureBigTable(
   db: pg.Client,
   command: SubscriberCommand,
   urls: BenchUrls,
-  options: { readonly updates: number; readonly nextSeq: () => number },
+  options: {
+    readonly updates: number;
+    /** The driver's copy of {@link BIG_TABLE}, which the updates go through. */
+    readonly local: LocalTable;
+    readonly nextSeq: () => number;
+  },
 ): Promise<BigTableResult> {
   const system = await RunningSystem.start(command, urls, {
-    env: { [TABLE_ENV]: BIG_TABLE },
+    table: BIG_TABLE,
     // The worker's `reload done` line (its job time) is logged at debug level.
     bridgeEnv: { PSC_LOG_LEVEL: 'debug' },
   });
   const { subscriber, bridge } = system;
   try {
-    const ready = subscriber.lines.find((l) => l.kind === 'ready');
-    const startToReadyMs = (ready?.at ?? Number.NaN) - subscriber.spawnedAt;
+    const startToReadyMs = (await subscriber.ready()).at - subscriber.spawnedAt;
     const rssAfterLoadMiB = await rssMiB(subscriber.pid);
     const reloadSamples: number[] = [];
     const workerSamples: number[] = [];
     for (let i = 0; i < options.updates; i += 1) {
       const seq = options.nextSeq();
-      const token = updateToken(seq);
-      const from = subscriber.lines.length;
+      const from = subscriber.mark();
       const workerFrom = bridge?.reloads.length ?? 0;
-      await db.query(
-        `UPDATE ${BIG_TABLE} SET name = $1, updated_at = clock_timestamp() WHERE id = $2`,
-        [token, (seq % BIG_ROWS) + 1],
+      const { committed, expected } = await options.local.update(
+        db,
+        (seq % BIG_ROWS) + 1,
+        updateToken(seq),
       );
-      const committed = performance.now();
-      const line = await subscriber.waitFor(
-        (l) => l.kind === 'reload' && l.value === token,
-        from,
-        RELOAD_DEADLINE_MS,
-      );
+      const line = await subscriber.waitForChange(expected, from, RELOAD_DEADLINE_MS);
       if (line === undefined) throw new Error(`${command.system}: big-table reload not reported`);
       reloadSamples.push(line.at - committed);
       const job = bridge === undefined ? undefined : await workerJob(bridge, workerFrom);

@@ -1,14 +1,18 @@
 // The burst: many single-row updates from several connections at once, then how long the
 // subscriber takes to converge on the final table and how many reloads it spent on the way.
 import pg from 'pg';
-import { updateToken, type ReportLine } from './protocol.ts';
+import type { LocalTable } from './local-table.ts';
+import { updateToken } from './protocol.ts';
 import { RunningSystem } from './running-system.ts';
-import type { SubscriberCommand, SubscriberProcess } from './subscriber-process.ts';
-import { rowOf, tableNamesDigest, updateRow, type BenchUrls } from './workload.ts';
+import type { SubscriberProcess } from './subscriber-process.ts';
+import type { SubscriberCommand } from './systems.ts';
+import { rowOf, updateRow, type BenchUrls } from './workload.ts';
 
 /** Settings of a burst. */
 export interface BurstOptions {
   readonly urls: BenchUrls;
+  /** The driver's copy of the bench table: read again after the burst, which it does not follow. */
+  readonly local: LocalTable;
   readonly updates: number;
   readonly connections: number;
   /** No reload for this long after convergence means the subscriber has finished. */
@@ -61,7 +65,7 @@ async function waitQuiet(
     const remaining = deadline - performance.now();
     if (remaining <= 0) return true;
     const wait = Math.min(quietMs, remaining);
-    const line = await subscriber.waitFor(() => true, subscriber.lines.length, wait);
+    const line = await subscriber.waitFor(() => true, subscriber.mark(), wait);
     if (line === undefined) return wait < quietMs;
   }
 }
@@ -79,22 +83,20 @@ export async function measureBurst(
   );
   try {
     await Promise.all(clients.map((client) => client.connect()));
-    const from = subscriber.lines.length;
+    const from = subscriber.mark();
     const reloadsBefore = subscriber.reloads;
     const started = performance.now();
     await sendUpdates(clients, options);
     const lastCommit = performance.now();
-    const digest = await tableNamesDigest(clients[0] as pg.Client);
+    await options.local.reload(clients[0] as pg.Client);
     const deadline = lastCommit + options.capMs;
-    const converged = await subscriber.waitFor(
-      (line) => line.kind === 'digest' && line.value === digest,
+    const converged = await subscriber.waitForTable(
+      options.local.expected(),
       from,
       Math.max(0, deadline - performance.now()),
     );
     const capped = await waitQuiet(subscriber, options.quietMs, deadline);
-    const lastReload = subscriber.lines
-      .slice(from)
-      .findLast((line: ReportLine) => line.kind === 'reload');
+    const lastReload = subscriber.since(from).findLast((line) => line.kind === 'reload');
     const burstMs = lastCommit - started;
     return {
       system: command.system,

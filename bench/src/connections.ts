@@ -3,10 +3,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { BridgeProcess } from './bridge-process.ts';
-import { loadFleet, spawnFleet } from './fleet.ts';
-import type { SubscriberCommand, SubscriberProcess } from './subscriber-process.ts';
-import { BRIDGED, OURS } from './systems.ts';
-import { BENCH_DATABASE, benchDatabaseUrl, type BenchUrls } from './workload.ts';
+import { startFleet, type GateSession } from './fleet.ts';
+import type { SubscriberProcess } from './subscriber-process.ts';
+import { BRIDGED, OURS, type SubscriberCommand } from './systems.ts';
+import { BENCH_DATABASE, BENCH_TABLE, benchDatabaseUrl, type BenchUrls } from './workload.ts';
 
 /** pg.Pool's default idleTimeoutMillis (the subscribers' pools use it), plus a second of margin. */
 export const POOL_IDLE_WAIT_MS = 11_000;
@@ -116,8 +116,8 @@ function fleetResult(
 }
 
 /**
- * Starts the bridge, then `processes` subscribers per fleet, gated so that all of them load at
- * the same moment once every one is running; counts the bench database's connections (by
+ * Starts the bridge, then `processes` subscribers per fleet, gated (see fleet.ts) so that all
+ * of them load at the same moment once every one is running; counts the bench database's connections (by
  * application_name, so the driver's own are left out) right after the last load and again once
  * the pools' idle timeout has passed. Every process is stopped in the end, whatever happened.
  */
@@ -125,20 +125,23 @@ export async function measureConnections(
   db: pg.Client,
   urls: BenchUrls,
   processes: number,
+  gate: GateSession,
 ): Promise<ConnectionsResult> {
   const started = performance.now();
   const subscribers: SubscriberProcess[] = [];
   let bridge: BridgeProcess | undefined;
   try {
     bridge = await BridgeProcess.start(urls);
-    for (const fleet of FLEETS) {
-      const env = {
-        DATABASE_URL: benchDatabaseUrl(urls.databaseUrl, fleet.application),
-        REDIS_URL: urls.redisUrl,
-      };
-      spawnFleet(fleet.command, processes, env, subscribers);
-    }
-    await loadFleet(subscribers);
+    const members = FLEETS.map((fleet) => ({
+      command: fleet.command,
+      count: processes,
+      options: {
+        ...urls,
+        databaseUrl: benchDatabaseUrl(urls.databaseUrl, fleet.application),
+        table: BENCH_TABLE,
+      },
+    }));
+    await startFleet(members, subscribers, gate);
     const afterLoad = await countConnections(db);
     await sleep(POOL_IDLE_WAIT_MS);
     const afterIdle = await countConnections(db);

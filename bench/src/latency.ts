@@ -1,15 +1,19 @@
 // One latency run: sequential single-row updates, each timed from the commit returning to the
 // subscriber reporting that its cache holds the new row.
 import type pg from 'pg';
+import type { LocalTable } from './local-table.ts';
 import { updateToken } from './protocol.ts';
 import { RunningSystem } from './running-system.ts';
-import type { SubscriberCommand, SubscriberProcess } from './subscriber-process.ts';
-import { rowOf, updateRow, type BenchUrls } from './workload.ts';
 import { summarize, type LatencySummary } from './stats.ts';
+import type { SubscriberProcess } from './subscriber-process.ts';
+import type { SubscriberCommand } from './systems.ts';
+import { rowOf, type BenchUrls } from './workload.ts';
 
 /** Settings of a latency run. */
 export interface LatencyOptions {
   readonly urls: BenchUrls;
+  /** The driver's copy of the bench table, which the updates go through. */
+  readonly local: LocalTable;
   readonly updates: number;
   readonly warmup: number;
   /** How long one update may take to show up before it counts as a failure. */
@@ -39,19 +43,13 @@ export interface TimedUpdate {
 export async function timeUpdate(
   db: pg.Client,
   subscriber: SubscriberProcess,
-  options: Pick<LatencyOptions, 'deadlineMs' | 'nextSeq'>,
+  options: Pick<LatencyOptions, 'local' | 'deadlineMs' | 'nextSeq'>,
 ): Promise<TimedUpdate> {
   const seq = options.nextSeq();
-  const token = updateToken(seq);
-  const from = subscriber.lines.length;
+  const from = subscriber.mark();
   const sent = performance.now();
-  await updateRow(db, rowOf(seq), token);
-  const committed = performance.now();
-  const line = await subscriber.waitFor(
-    (l) => l.kind === 'reload' && l.value === token,
-    from,
-    options.deadlineMs,
-  );
+  const { committed, expected } = await options.local.update(db, rowOf(seq), updateToken(seq));
+  const line = await subscriber.waitForChange(expected, from, options.deadlineMs);
   return { sent, committed, arrived: line?.at };
 }
 

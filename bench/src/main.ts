@@ -27,10 +27,11 @@ import {
   type SystemLatency,
 } from './report.ts';
 import { ms } from './stats.ts';
-import type { SubscriberCommand } from './subscriber-process.ts';
+import { LocalTable } from './local-table.ts';
 import { bigTableStep, queriesStep } from './resource-steps.ts';
-import { BRIDGED, OURS, SEQUEL, SNAPSHOT } from './systems.ts';
+import { BRIDGED, OURS, SEQUEL, SNAPSHOT, type SubscriberCommand } from './systems.ts';
 import {
+  BENCH_TABLE,
   benchDatabaseUrl,
   createBenchDatabase,
   createWorkload,
@@ -47,7 +48,7 @@ const log = (line: string): void => {
 };
 
 /** What every phase of one bench run shares. */
-interface BenchRun {
+interface BenchSetup {
   readonly config: BenchConfig;
   readonly systems: readonly SubscriberCommand[];
   readonly urls: BenchUrls;
@@ -55,13 +56,19 @@ interface BenchRun {
   readonly nextSeq: () => number;
 }
 
+/** The setup once the bench table exists, with the driver's copy of it. */
+interface BenchRun extends BenchSetup {
+  readonly local: LocalTable;
+}
+
 function driverClient(url: string): pg.Client {
   return new pg.Client({ connectionString: url, application_name: DRIVER_APPLICATION });
 }
 
-function latencyOptions({ config, urls, nextSeq }: BenchRun): LatencyOptions {
+function latencyOptions({ config, urls, local, nextSeq }: BenchRun): LatencyOptions {
   return {
     urls,
+    local,
     updates: config.updates,
     warmup: config.warmup,
     deadlineMs: config.deadlineMs,
@@ -92,7 +99,7 @@ async function latencyRuns(run: BenchRun): Promise<LatencyRun[]> {
   }
 }
 
-async function bursts({ config, systems, urls, nextSeq }: BenchRun): Promise<BurstResult[]> {
+async function bursts({ config, systems, urls, local, nextSeq }: BenchRun): Promise<BurstResult[]> {
   const results: BurstResult[] = [];
   if (config.burst === 0) return results;
   // Ours first: they are the bursts the bench is about; Sequel's, which keeps a core busy for
@@ -101,6 +108,7 @@ async function bursts({ config, systems, urls, nextSeq }: BenchRun): Promise<Bur
   for (const system of order) {
     const result = await measureBurst(system, {
       urls,
+      local,
       updates: config.burst,
       connections: config.burstConnections,
       quietMs: 1_000,
@@ -144,7 +152,10 @@ async function connections(
   log(`connections: ${n} direct-mode processes, ${n} redis-mode processes + 1 bridge`);
   let result;
   try {
-    result = await measureConnections(db, urls, n);
+    result = await measureConnections(db, urls, n, {
+      url: urls.databaseUrl,
+      applicationName: DRIVER_APPLICATION,
+    });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log(`connections: not measured: ${message}`);
@@ -158,11 +169,12 @@ async function connections(
   return result;
 }
 
-async function measure(run: BenchRun, db: pg.Client): Promise<BenchResults> {
-  const { config, systems } = run;
+async function measure(setup: BenchSetup, db: pg.Client): Promise<BenchResults> {
+  const { config, systems } = setup;
   const ruby = config.skipSequel ? undefined : await ensureRuby(log);
   const machine = await describeMachine(db, ruby);
   await createWorkload(db);
+  const run: BenchRun = { ...setup, local: await LocalTable.load(db, BENCH_TABLE) };
   const runs = await latencyRuns(run);
   const latency = latencyBySystem(
     systems.map((s) => s.system),
@@ -194,7 +206,7 @@ async function bench(config: BenchConfig, services: LocalServices): Promise<Benc
   ];
   const urls = { databaseUrl: benchDatabaseUrl(services.databaseUrl), redisUrl: services.redisUrl };
   let seq = 0;
-  const run: BenchRun = { config, systems, urls, nextSeq: () => (seq += 1) };
+  const run: BenchSetup = { config, systems, urls, nextSeq: () => (seq += 1) };
   // Only bridges and the redis- and snapshot-mode subscribers use Redis; without them it need not be up.
   const usesRedis =
     !config.skipBridge || !config.skipSnapshot || !config.skipConnections || !config.skipQueries;

@@ -1,7 +1,8 @@
-// Instruments a bridge process (loaded with `--import`) or a redis-mode subscriber (imported first
-// when PSC_PROBE_FILE is set) for the bridge profile: wraps methods on pg's and ioredis' prototypes
-// to stamp each step of the bridged path, without changing the code under test, and writes the
-// stamps to $PSC_PROBE_FILE as JSON lines when the process exits. A stamp costs one array push.
+// Instruments a bridge process (loaded with `--import`) or a redis-mode `pg-static-cache watch`
+// (loaded through NODE_OPTIONS=--import, after tsx) for the bridge profile: wraps methods on pg's
+// and ioredis' prototypes to stamp each step of the bridged path, without changing the code under
+// test, and writes the stamps to $PSC_PROBE_FILE as JSON lines when the process exits. A stamp
+// costs one array push.
 import { writeFileSync } from 'node:fs';
 import { namesFor } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';

@@ -1,37 +1,47 @@
-// The line protocol every subscriber process speaks to the driver, the same for Sequel
-// (bench/sequel/subscriber.rb) and ours, so both pay the same reporting cost.
+// What a subscriber process reports, as the driver reads it: Sequel's own line protocol
+// (bench/sequel/subscriber.rb) and `pg-static-cache watch`'s stdout, each turned into a ReportLine.
 import { createHash } from 'node:crypto';
+import { parseVersionLine } from '@pg-static-cache/test-support/watch-process';
 
 /**
- * `ready` once loaded and listening, then `reload` and `digest` after every reload. `armed` comes
- * first from a process started with a gate (ours only): loaded its code, waiting for `go` on stdin.
+ * `ready` once loaded and listening, then `reload` after every reload; Sequel also prints a
+ * `digest` line right after each `reload` (printed second, so it does not delay the first).
  */
-export type LineKind = 'armed' | 'ready' | 'reload' | 'digest';
+export type LineKind = 'ready' | 'reload' | 'digest';
 
 /** One line a subscriber printed, stamped when the driver read it. */
 export interface ReportLine {
   readonly kind: LineKind;
   /** Reloads the subscriber has done since it was ready. */
   readonly count: number;
-  /** `ready`/`reload`: the greatest `name` in the cache; `digest`: {@link namesDigest} of the cache; `armed`: empty. */
+  /**
+   * Sequel: `ready`/`reload` the greatest `name` in the cache, `digest` {@link namesDigest} of
+   * the cache. watch: the digest of its rows (SHA-256 of `JSON.stringify(rows)` in key order).
+   */
   readonly value: string;
   /** `performance.now()` in the driver when the line arrived. */
   readonly at: number;
 }
 
-const LINE = /^(armed|ready|reload|digest) (\d+) (.*)$/;
+/** A line as read, before it is stamped. */
+export type Report = Omit<ReportLine, 'at'>;
 
-/** The text of one line (without the newline). */
-export function formatLine(kind: LineKind, count: number, value: string): string {
-  return `${kind} ${count} ${value}`;
-}
+const SEQUEL_LINE = /^(ready|reload|digest) (\d+) (.*)$/;
 
-/** Parses a line; undefined for anything else (a stray log line is not a report). */
-export function parseLine(text: string, at: number): ReportLine | undefined {
-  const match = LINE.exec(text);
+/** Parses a line of the Sequel subscriber; undefined for anything else (a stray log line). */
+export function parseSequelLine(text: string): Report | undefined {
+  const match = SEQUEL_LINE.exec(text);
   if (match === null) return undefined;
   const [, kind, count, value] = match;
-  return { kind: kind as LineKind, count: Number(count), value: value ?? '', at };
+  return { kind: kind as LineKind, count: Number(count), value: value ?? '' };
+}
+
+/** A `watch` stdout line: version 1 is the first load (`ready`), each later version a reload. */
+export function parseWatchLine(text: string): Report | undefined {
+  const line = parseVersionLine(text);
+  if (line === undefined) return undefined;
+  const count = line.version - 1;
+  return { kind: count === 0 ? 'ready' : 'reload', count, value: line.digest };
 }
 
 /**
@@ -40,13 +50,6 @@ export function parseLine(text: string, at: number): ReportLine | undefined {
  */
 export function updateToken(seq: number): string {
   return `u${String(seq).padStart(9, '0')}`;
-}
-
-/** The greatest of the names (one linear scan, as the Ruby side does). */
-export function greatestName(names: Iterable<string>): string {
-  let best = '';
-  for (const name of names) if (name > best) best = name;
-  return best;
 }
 
 /** SHA-256 hex of the names in primary-key order joined by newlines: equal digests, equal names. */

@@ -5,11 +5,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { BridgeProcess } from './bridge-process.ts';
-import { loadFleet, spawnFleet } from './fleet.ts';
+import { startFleet } from './fleet.ts';
+import type { Expected, LocalTable } from './local-table.ts';
 import { updateToken } from './protocol.ts';
-import type { SubscriberCommand, SubscriberProcess } from './subscriber-process.ts';
-import { BRIDGED, OURS, SNAPSHOT } from './systems.ts';
-import { BENCH_DATABASE, rowOf, updateRow, type BenchUrls } from './workload.ts';
+import type { SubscriberProcess } from './subscriber-process.ts';
+import { BRIDGED, OURS, SNAPSHOT, type SubscriberCommand } from './systems.ts';
+import { BENCH_DATABASE, BENCH_TABLE, rowOf, type BenchUrls } from './workload.ts';
 
 /** A change's reloads are all reported; a bridge's worker may still be storing its snapshot. */
 const SETTLE_MS = 1_000;
@@ -56,16 +57,14 @@ async function tableQueries(db: pg.Client, table: string): Promise<Totals> {
 async function everyoneHas(
   subscribers: readonly SubscriberProcess[],
   from: readonly number[],
-  token: string,
+  expected: Expected,
 ): Promise<void> {
   await Promise.all(
     subscribers.map(async (s, i) => {
-      const line = await s.waitFor(
-        (l) => l.kind === 'reload' && l.value === token,
-        from[i] ?? 0,
-        CHANGE_DEADLINE_MS,
-      );
-      if (line === undefined) throw new Error(`${s.system}: change ${token} not reported in time`);
+      const line = await s.waitForChange(expected, from[i] ?? 0, CHANGE_DEADLINE_MS);
+      if (line === undefined) {
+        throw new Error(`${s.system}: change ${expected.token ?? '?'} not reported in time`);
+      }
     }),
   );
 }
@@ -80,18 +79,20 @@ async function measureMode(
   let bridge: BridgeProcess | undefined;
   try {
     if (command.bridged === true) bridge = await BridgeProcess.start(urls);
-    const env = { DATABASE_URL: urls.databaseUrl, REDIS_URL: urls.redisUrl };
-    spawnFleet(command, options.processes, env, subscribers);
-    await loadFleet(subscribers);
+    // Not gated: the measurement starts once all have loaded (and snapshot mode loads from Redis).
+    const members = [
+      { command, count: options.processes, options: { ...urls, table: BENCH_TABLE } },
+    ];
+    await startFleet(members, subscribers);
     // The bridge's start-up resync (its worker's snapshots) is not a change's.
     await sleep(SETTLE_MS);
     const before = await tableQueries(db, options.table);
     for (let i = 0; i < options.changes; i += 1) {
       const seq = options.nextSeq();
       const token = updateToken(seq);
-      const from = subscribers.map((s) => s.lines.length);
-      await updateRow(db, rowOf(seq), token);
-      await everyoneHas(subscribers, from, token);
+      const from = subscribers.map((s) => s.mark());
+      const { expected } = await options.local.update(db, rowOf(seq), token);
+      await everyoneHas(subscribers, from, expected);
     }
     await sleep(SETTLE_MS);
     const after = await tableQueries(db, options.table);
@@ -118,6 +119,8 @@ export interface QueryOptions {
   readonly changes: number;
   /** The table's name as it appears in the statements (`bench_items`). */
   readonly table: string;
+  /** The driver's copy of the bench table, which the changes go through. */
+  readonly local: LocalTable;
   readonly nextSeq: () => number;
 }
 

@@ -3,6 +3,7 @@
 // either is reported in its place without losing the other results.
 import type pg from 'pg';
 import {
+  BIG_TABLE,
   createBigTable,
   dropBigTable,
   measureBigTable,
@@ -10,6 +11,7 @@ import {
   type BigTableResult,
 } from './big-table.ts';
 import type { BenchConfig } from './config.ts';
+import { LocalTable } from './local-table.ts';
 import { measureQueries, type QueriesOutcome } from './queries.ts';
 import { ms } from './stats.ts';
 import { OURS, SEQUEL, SNAPSHOT } from './systems.ts';
@@ -19,6 +21,8 @@ import type { BenchUrls } from './workload.ts';
 export interface StepContext {
   readonly config: BenchConfig;
   readonly urls: BenchUrls;
+  /** The driver's copy of the bench table, which every change goes through. */
+  readonly local: LocalTable;
   readonly nextSeq: () => number;
   readonly log: (line: string) => void;
 }
@@ -32,7 +36,7 @@ function failed(step: string, error: unknown, log: (line: string) => void): { er
 /** Table queries and DB time per change, 20 processes per mode; undefined when skipped. */
 export async function queriesStep(
   db: pg.Client,
-  { config, urls, nextSeq, log }: StepContext,
+  { config, urls, local, nextSeq, log }: StepContext,
 ): Promise<QueriesOutcome | undefined> {
   if (config.skipQueries) return undefined;
   const processes = config.connectionProcesses;
@@ -41,7 +45,7 @@ export async function queriesStep(
     const modes = await measureQueries(
       db,
       urls,
-      { processes, changes: config.queryChanges, table: 'bench_items', nextSeq },
+      { processes, changes: config.queryChanges, table: 'bench_items', local, nextSeq },
       log,
     );
     return { modes };
@@ -64,10 +68,12 @@ export async function bigTableStep(
   log(`big table: creating 100,000 rows`);
   try {
     await createBigTable(db);
+    const local = await LocalTable.load(db, BIG_TABLE);
     const results: BigTableResult[] = [];
     for (const system of systems) {
       const result = await measureBigTable(db, system, urls, {
         updates: config.bigUpdates,
+        local,
         nextSeq,
       });
       log(

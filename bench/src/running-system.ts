@@ -2,15 +2,16 @@
 // process it follows. Latency runs and bursts start and stop systems through this.
 import { join } from 'node:path';
 import { BridgeProcess } from './bridge-process.ts';
-import { PROBE_FILE_ENV } from './probe-marks.ts';
-import { SubscriberProcess, type SubscriberCommand } from './subscriber-process.ts';
-import type { BenchUrls } from './workload.ts';
+import { SubscriberProcess } from './subscriber-process.ts';
+import type { SubscriberCommand } from './systems.ts';
+import { BENCH_TABLE, type BenchUrls } from './workload.ts';
 
 /** How to start a system beyond its command (all optional). */
 export interface SystemOptions {
   /** Probe both processes for the bridge profile, writing their stamps here. */
   readonly probeDir?: string;
-  readonly env?: Readonly<Record<string, string>>;
+  /** The table the subscriber holds. @default BENCH_TABLE */
+  readonly table?: string;
   readonly bridgeEnv?: Readonly<Record<string, string>>;
 }
 
@@ -27,13 +28,13 @@ export class RunningSystem {
   /**
    * Starts the bridge first if the system needs one (resolving once it leads), then the
    * subscriber. With `probeDir`, both are probed for the bridge profile: `bridge.jsonl` and
-   * `subscriber.jsonl` appear there once they have stopped. `env` and `bridgeEnv` add to the
-   * subscriber's and the bridge's environment.
+   * `subscriber.jsonl` appear there once they have stopped. `bridgeEnv` adds to the bridge's
+   * environment.
    */
   static async start(
     command: SubscriberCommand,
     urls: BenchUrls,
-    { probeDir, env = {}, bridgeEnv = {} }: SystemOptions = {},
+    { probeDir, table = BENCH_TABLE, bridgeEnv = {} }: SystemOptions = {},
   ): Promise<RunningSystem> {
     const probe = (name: string): string | undefined =>
       probeDir === undefined ? undefined : join(probeDir, `${name}.jsonl`);
@@ -44,10 +45,9 @@ export class RunningSystem {
     try {
       const probeFile = probe('subscriber');
       const subscriber = await SubscriberProcess.start(command, {
-        DATABASE_URL: urls.databaseUrl,
-        REDIS_URL: urls.redisUrl,
-        ...env,
-        ...(probeFile === undefined ? {} : { [PROBE_FILE_ENV]: probeFile }),
+        ...urls,
+        table,
+        ...(probeFile === undefined ? {} : { probeFile }),
       });
       return new RunningSystem(subscriber, bridge);
     } catch (error) {

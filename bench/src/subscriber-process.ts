@@ -1,84 +1,40 @@
-// A subscriber under test, run as its own process: its report lines are collected with the time
-// they arrived, and the driver waits on them with deadlines.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { parseLine, type ReportLine } from './protocol.ts';
-import { stopChild } from './stop-child.ts';
-
-/** How to start one system's subscriber. */
-export interface SubscriberCommand {
-  /** Short name used in tables and JSON: `sequel`, `ours` or `ours-bridged`. */
-  readonly system: string;
-  readonly command: string;
-  readonly args: readonly string[];
-  /** Working folder: the repository root, where `--import tsx` resolves. */
-  readonly cwd: string;
-  /** It follows a bridge's messages: a bridge process must lead before it starts. @default false */
-  readonly bridged?: boolean;
-}
-
-/** Variables the driver sets for a subscriber (DATABASE_URL, REDIS_URL, PSC_BENCH_GATE). */
-export type SubscriberEnv = Readonly<Record<string, string>>;
-
-interface Waiter {
-  readonly match: (line: ReportLine) => boolean;
-  readonly resolve: (line: ReportLine | undefined) => void;
-  readonly reject: (error: Error) => void;
-}
+// A subscriber under test, run as its own process: its report lines come with the time the driver
+// read them, and the driver waits on them with deadlines.
+import type { SpawnedProcess } from '@pg-static-cache/test-support/process';
+import { parseWatchEvent } from '@pg-static-cache/test-support/watch-process';
+import type { Expected } from './local-table.ts';
+import type { ReportLine } from './protocol.ts';
+import type { SpawnOptions, SubscriberCommand } from './systems.ts';
 
 const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 5_000;
 
 /** A running subscriber process and every report line it printed so far. */
 export class SubscriberProcess {
   readonly system: string;
-  readonly lines: ReportLine[] = [];
   /** `performance.now()` in the driver when the process was spawned. */
   readonly spawnedAt = performance.now();
-  readonly #child: ChildProcess;
-  readonly #waiters = new Set<Waiter>();
-  #exit: Error | undefined;
+  readonly #command: SubscriberCommand;
+  readonly #proc: SpawnedProcess;
+  #stopped = false;
 
-  private constructor(command: SubscriberCommand, env: SubscriberEnv) {
+  private constructor(command: SubscriberCommand, options: SpawnOptions) {
     this.system = command.system;
-    this.#child = spawn(command.command, command.args, {
-      cwd: command.cwd,
-      env: { ...process.env, ...env },
-      // stdin is the gate (see subscriber-runner.ts); unused otherwise.
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    // A gate opened after the process died must not crash the driver with EPIPE.
-    this.#child.stdin?.on('error', () => undefined);
-    const stdout = this.#child.stdout;
-    if (stdout === null) throw new Error('subscriber stdout is not a pipe');
-    createInterface({ input: stdout }).on('line', (text) => {
-      const line = parseLine(text, performance.now());
-      if (line === undefined) return;
-      this.lines.push(line);
-      for (const waiter of this.#waiters) {
-        if (!waiter.match(line)) continue;
-        this.#waiters.delete(waiter);
-        waiter.resolve(line);
-      }
-    });
-    const failed = (error: Error): void => {
-      this.#exit = error;
-      for (const waiter of this.#waiters) waiter.reject(error);
-      this.#waiters.clear();
-    };
-    this.#child.on('error', failed);
-    this.#child.on('exit', (code, signal) => {
-      failed(new Error(`${this.system} subscriber exited (${signal ?? `code ${code}`})`));
-    });
+    this.#command = command;
+    this.#proc = command.spawn(options);
   }
 
   /** Starts the process without waiting for it (see {@link ready}); the caller must stop it. */
-  static spawn(command: SubscriberCommand, env: SubscriberEnv): SubscriberProcess {
-    return new SubscriberProcess(command, env);
+  static spawn(command: SubscriberCommand, options: SpawnOptions): SubscriberProcess {
+    return new SubscriberProcess(command, options);
   }
 
-  /** Starts the process and resolves once it printed `ready`. */
-  static async start(command: SubscriberCommand, env: SubscriberEnv): Promise<SubscriberProcess> {
-    const subscriber = new SubscriberProcess(command, env);
+  /** Starts the process and resolves once it reported its first load. */
+  static async start(
+    command: SubscriberCommand,
+    options: SpawnOptions,
+  ): Promise<SubscriberProcess> {
+    const subscriber = new SubscriberProcess(command, options);
     try {
       await subscriber.ready();
       return subscriber;
@@ -88,61 +44,110 @@ export class SubscriberProcess {
     }
   }
 
-  /** Resolves once the process printed `kind` (`ready` unless told), rejects after a minute. */
-  async ready(kind: 'armed' | 'ready' = 'ready'): Promise<void> {
-    const line = await this.waitFor((l) => l.kind === kind, 0, READY_TIMEOUT_MS);
-    if (line === undefined) throw new Error(`${this.system} subscriber never printed ${kind}`);
-  }
-
-  /** Opens the gate of a process started with PSC_BENCH_GATE=stdin: it starts its subscriber. */
-  go(): void {
-    this.#child.stdin?.end('go\n');
+  /** The `ready` line (its first load, listening), waiting up to a minute for it. */
+  async ready(): Promise<ReportLine> {
+    const line = await this.waitFor((l) => l.kind === 'ready', 0, READY_TIMEOUT_MS);
+    if (line === undefined) throw new Error(`${this.system} subscriber never reported ready`);
+    return line;
   }
 
   /** The process id (undefined if it never started): the driver reads its VmRSS from /proc. */
   get pid(): number | undefined {
-    return this.#child.pid;
+    return this.#proc.child.pid;
+  }
+
+  /** Why the process is no longer running, or undefined while it runs. */
+  get ended(): string | undefined {
+    const { exitCode, signalCode } = this.#proc.child;
+    if (exitCode === null && signalCode === null) return undefined;
+    return `${this.system} subscriber exited (${signalCode ?? `code ${exitCode}`})`;
+  }
+
+  /** Where its output stands: pass to {@link since} and the waits to look only at what follows. */
+  mark(): number {
+    return this.#proc.lines.length;
+  }
+
+  /** Report lines from mark `from` on. */
+  since(from: number): ReportLine[] {
+    return this.#proc.lines.slice(from).flatMap((text, i) => this.#report(text, from + i) ?? []);
   }
 
   /** Reloads reported so far. */
   get reloads(): number {
-    return this.lines.at(-1)?.count ?? 0;
+    const { lines } = this.#proc;
+    for (let i = lines.length - 1; i >= 0; i -= 1) {
+      const report = this.#command.read(lines[i] ?? '');
+      if (report !== undefined) return report.count;
+    }
+    return 0;
+  }
+
+  /** The first line from mark `from` on showing the cache holding the change `expected` names. */
+  waitForChange(
+    expected: Expected,
+    from: number,
+    timeoutMs: number,
+  ): Promise<ReportLine | undefined> {
+    return this.waitFor((l) => this.#command.showsChange(l, expected), from, timeoutMs);
+  }
+
+  /** The first line from mark `from` on showing the cache equal to the table `expected` describes. */
+  waitForTable(
+    expected: Expected,
+    from: number,
+    timeoutMs: number,
+  ): Promise<ReportLine | undefined> {
+    return this.waitFor((l) => this.#command.showsTable(l, expected), from, timeoutMs);
   }
 
   /**
-   * The first line from index `from` on that matches, or undefined after `timeoutMs`.
-   * Rejects if the process exits first: a dead subscriber is an error, not a slow one.
+   * The first line from mark `from` on that matches (`match` must not look at `at`, known only
+   * once the line is found), or undefined after `timeoutMs`. Rejects if the process exits first:
+   * a dead subscriber is an error, not a slow one.
    */
-  waitFor(
+  async waitFor(
     match: (line: ReportLine) => boolean,
     from: number,
     timeoutMs: number,
   ): Promise<ReportLine | undefined> {
-    const found = this.lines.slice(from).find(match);
-    if (found !== undefined) return Promise.resolve(found);
-    if (this.#exit !== undefined) return Promise.reject(this.#exit);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters.delete(waiter);
-        resolve(undefined);
-      }, timeoutMs);
-      const waiter: Waiter = {
-        match,
-        resolve: (line) => {
-          clearTimeout(timer);
-          resolve(line);
+    const command = this.#command;
+    let text: string;
+    try {
+      text = await this.#proc.waitForLine(
+        (t) => {
+          const report = command.read(t);
+          return report !== undefined && match({ ...report, at: Number.NaN });
         },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      };
-      this.#waiters.add(waiter);
-    });
+        { from, timeoutMs },
+      );
+    } catch (error) {
+      const ended = this.ended;
+      if (ended === undefined) return undefined;
+      throw new Error(`${ended}: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
+    }
+    // The same text parses and matches the same: its first occurrence from `from` is the match.
+    return this.#report(text, this.#proc.lines.indexOf(text, from));
   }
 
-  /** SIGTERM, then SIGKILL if it has not exited in time. Safe twice. */
+  /** SIGTERM, then SIGKILL if it has not exited in time; passes on what it said besides its status. Safe twice. */
   async stop(): Promise<void> {
-    await stopChild(this.#child);
+    await this.#proc.stop('SIGTERM', STOP_TIMEOUT_MS);
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const line of this.#proc.stderrLines) {
+      const event = parseWatchEvent(line);
+      if (line !== '' && event?.event !== 'status')
+        process.stderr.write(`${this.system}: ${line}\n`);
+    }
+  }
+
+  #report(text: string, index: number): ReportLine | undefined {
+    const report = this.#command.read(text);
+    return report === undefined
+      ? undefined
+      : { ...report, at: this.#proc.lineTimes[index] ?? Number.NaN };
   }
 }

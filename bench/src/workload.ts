@@ -1,7 +1,6 @@
 // The table every system follows, and the statements that change it.
 import { checkTriggers, installTriggers, type TriggerOptions } from '@pg-static-cache/postgres';
 import type pg from 'pg';
-import { namesDigest } from './protocol.ts';
 
 /**
  * The bench's own database, created for each run and dropped after it: notifications are per
@@ -13,7 +12,7 @@ export const BENCH_DATABASE = 'psc_bench';
 export const BENCH_SCHEMA = 'psc_bench';
 /** The table the subscribers cache. */
 export const BENCH_TABLE = `${BENCH_SCHEMA}.bench_items`;
-/** Variable naming the table a subscriber holds instead of {@link BENCH_TABLE} (Ruby's too). */
+/** Variable naming the table the Sequel subscriber holds instead of {@link BENCH_TABLE}. */
 export const TABLE_ENV = 'PSC_BENCH_TABLE';
 /** Rows in the table. */
 export const BENCH_ROWS = 200;
@@ -73,17 +72,14 @@ export function rowOf(seq: number): number {
   return (seq % BENCH_ROWS) + 1;
 }
 
-/** One single-row update in its own (autocommit) transaction: resolves once it has committed. */
+/**
+ * One single-row update in its own (autocommit) transaction: resolves once it has committed. The
+ * burst's; changes whose arrival is timed go through LocalTable.update, which returns the row.
+ */
 export async function updateRow(db: pg.Client, id: number, name: string): Promise<void> {
   await db.query({
     name: 'psc_bench_update',
     text: `UPDATE ${BENCH_TABLE} SET name = $1, updated_at = clock_timestamp() WHERE id = $2`,
     values: [name, id],
   });
-}
-
-/** {@link namesDigest} of the table as it is now: what a converged cache reports. */
-export async function tableNamesDigest(db: pg.Client): Promise<string> {
-  const result = await db.query<{ name: string }>(`SELECT name FROM ${BENCH_TABLE} ORDER BY id`);
-  return namesDigest(result.rows.map((row) => row.name));
 }
