@@ -1,7 +1,7 @@
 // Single-flight and retry logic of one cache's reloads, driven by a load function the test
 // controls: pure logic, no Postgres.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CacheReloader, type ReloadReason } from './cache-reloader.ts';
+import { CacheReloader, type LoadTarget, type ReloadReason } from './cache-reloader.ts';
 
 interface Deferred {
   readonly promise: Promise<void>;
@@ -21,14 +21,14 @@ function deferred(): Deferred {
 
 /** A reloader whose every load waits for the test to settle it. */
 function controlled(backoff = { baseMs: 10, capMs: 20 }) {
-  const loads: { reason: ReloadReason; done: Deferred }[] = [];
+  const loads: { reason: ReloadReason; target: LoadTarget; done: Deferred }[] = [];
   const failures: { error: Error; retryInMs: number }[] = [];
   const waiters: (() => void)[] = [];
   const reloader = new CacheReloader(
     {
-      load: (reason) => {
+      load: (reason, target) => {
         const done = deferred();
-        loads.push({ reason, done });
+        loads.push({ reason, target, done });
         for (const wake of waiters.splice(0)) wake();
         return done.promise;
       },
@@ -148,5 +148,53 @@ describe('CacheReloader', () => {
     first.done.resolve();
     await reloader.idle();
     expect(loads).toHaveLength(1);
+  });
+  // What a replica read waits for: a load must include every position asked for before it
+  // started, and a request without one (a resync, a retry) asks for everything up to now.
+  describe('what a load must include', () => {
+    it('is the highest event position asked for before the load started', async () => {
+      const { reloader, loadStarted } = controlled();
+      reloader.request('change', 0x20n);
+      const first = await loadStarted(1);
+      expect(first.target).toBe(0x20n);
+      reloader.request('change', 0x40n);
+      reloader.request('change', 0x30n);
+      first.done.resolve();
+      const second = await loadStarted(2);
+      expect(second.target).toBe(0x40n);
+      second.done.resolve();
+      await reloader.idle();
+    });
+
+    it('is now when any request since the last load started carried no position', async () => {
+      const { reloader, loadStarted } = controlled();
+      reloader.request('start');
+      const first = await loadStarted(1);
+      expect(first.target).toBe('now');
+      // A resync coalesced with an event: the load that serves both must include everything.
+      reloader.request('change', 0x50n);
+      reloader.request('resync');
+      reloader.request('change', 0x60n);
+      first.done.resolve();
+      const second = await loadStarted(2);
+      expect(second.reason).toBe('change');
+      expect(second.target).toBe('now');
+      second.done.resolve();
+      await reloader.idle();
+    });
+
+    it('is now for the retry of a failed load, whatever that load was for', async () => {
+      vi.useFakeTimers();
+      const { reloader, loadStarted } = controlled();
+      reloader.request('change', 0x10n);
+      const first = await loadStarted(1);
+      first.done.reject(new Error('replica and primary down'));
+      await vi.advanceTimersByTimeAsync(50);
+      const retry = await loadStarted(2);
+      expect(retry.reason).toBe('retry');
+      expect(retry.target).toBe('now');
+      retry.done.resolve();
+      await reloader.idle();
+    });
   });
 });

@@ -3,10 +3,17 @@ import { backoffDelay, type BackoffOptions } from '@pg-static-cache/postgres';
 /** Why a reload was asked for; carried into the `reload` event for operators. */
 export type ReloadReason = 'start' | 'change' | 'reconnect' | 'retry' | 'resync';
 
+/**
+ * What a load must include: every commit up to an event's WAL position, or (`'now'`) every commit
+ * made before the load was asked for. Only a replica read needs to know which: the primary has
+ * both once the load starts.
+ */
+export type LoadTarget = bigint | 'now';
+
 /** Hooks a reloader reports to. */
 export interface ReloaderHooks {
   /** Loads and swaps; throws to signal failure (the old rows stay). */
-  readonly load: (reason: ReloadReason) => Promise<void>;
+  readonly load: (reason: ReloadReason, target: LoadTarget) => Promise<void>;
   readonly failed: (error: Error, retryInMs: number) => void;
 }
 
@@ -20,6 +27,8 @@ export class CacheReloader {
   readonly #backoff: BackoffOptions | undefined;
   #running: Promise<void> | undefined;
   #dirty: ReloadReason | undefined;
+  /** What the requests since the last load started ask it to include. */
+  #target: LoadTarget | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #failures = 0;
   #lastError: Error | undefined;
@@ -30,9 +39,13 @@ export class CacheReloader {
     this.#backoff = backoff;
   }
 
-  /** Asks for a load that starts after this call. */
-  request(reason: ReloadReason): void {
+  /**
+   * Asks for a load that starts after this call and includes `lsn` (an event's WAL position), or
+   * without one everything committed before this call.
+   */
+  request(reason: ReloadReason, lsn?: bigint): void {
     if (this.#closed) return;
+    this.#target = widest(this.#target, lsn ?? 'now');
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     if (this.#running !== undefined) {
@@ -64,8 +77,11 @@ export class CacheReloader {
     let reason: ReloadReason | undefined = first;
     while (reason !== undefined && !this.#closed) {
       this.#dirty = undefined;
+      // Requests from here on are for the next load: this one may start too early for them.
+      const target = this.#target ?? 'now';
+      this.#target = undefined;
       try {
-        await this.#hooks.load(reason);
+        await this.#hooks.load(reason, target);
         this.#failures = 0;
         this.#lastError = undefined;
       } catch (cause) {
@@ -81,4 +97,11 @@ export class CacheReloader {
       this.#retryTimer = setTimeout(() => this.request('retry'), delay);
     }
   }
+}
+
+/** The target that includes both: `'now'` (read later than any event's position) or the higher LSN. */
+function widest(a: LoadTarget | undefined, b: LoadTarget): LoadTarget {
+  if (a === undefined) return b;
+  if (a === 'now' || b === 'now') return 'now';
+  return a > b ? a : b;
 }

@@ -6,6 +6,7 @@ import { DirectSource } from './direct-source.ts';
 import { ClientError } from './errors.ts';
 import type { InvalidationSource } from './invalidation-source.ts';
 import { RedisSource } from './redis-source.ts';
+import type { ReplicaOption } from './replica.ts';
 import { rejectRenamedOptions } from './renamed-options.ts';
 import { signerFor } from './signing-key.ts';
 
@@ -28,6 +29,21 @@ export interface SourceOptions {
    * LISTEN). Snapshot mode parses snapshot values with this config's `types` when it has them.
    */
   readonly pg: string | pg.PoolConfig | pg.Pool;
+  /**
+   * A streaming read replica of that database, for the table queries of every mode (snapshot
+   * mode's Postgres loads): connection string, pool config, or the app's pool (never ended by the
+   * subscriber). A load reads it only once it replayed what the load must include (the event's WAL
+   * position, else the primary's position when the load starts), so it never returns rows older
+   * than the primary's; otherwise the primary serves the load, counted in
+   * `stats.replicaFallbacks`. Events still come from the primary (a standby cannot LISTEN).
+   * @default undefined (every load reads `pg`)
+   */
+  readonly replica?: ReplicaOption;
+  /**
+   * With `replica`: how long a load waits for the replica to replay its position before it reads
+   * the primary instead. @default 2000
+   */
+  readonly replicaWaitMs?: number;
   /**
    * Redis and snapshot mode, and required there: URL, ioredis options, or the app's instance
    * (duplicated for the subscription and, in snapshot mode, for reading snapshots; the app's

@@ -16,6 +16,8 @@ export type { SubscriberMode, SourceOptions } from './create-source.ts';
 export type { SubscriberStats } from './subscriber-stats.ts';
 export type { SnapshotFallbackReason } from './snapshot-fallback.ts';
 export { DEFAULT_SNAPSHOT_WAIT_MS } from './snapshot-loader.ts';
+export { DEFAULT_REPLICA_WAIT_MS, type ReplicaOutcome } from '@pg-static-cache/postgres';
+export type { ReplicaOption } from './replica.ts';
 export { RedisSource, DEFAULT_BRIDGE_SILENCE_MS, type RedisSourceOptions } from './redis-source.ts';
 export type {
   InvalidationSource,

@@ -175,6 +175,16 @@ export function registerCacheMetrics(
     (stats) => stats.snapshotFallbacksByReason,
   );
   totalCounter(
+    'psc_client_replica_reads_total',
+    'Table queries the read replica served, once it had replayed what they had to include',
+    (stats) => stats.replicaReads,
+  );
+  reasonCounter(
+    'psc_client_replica_fallbacks_total',
+    'Table queries meant for the read replica that the primary served, by reason: lagging (not replayed within replicaWaitMs) or unavailable (down, failing, or no replica of the primary)',
+    (stats) => stats.replicaFallbacksByReason,
+  );
+  totalCounter(
     'psc_client_untrusted_positions_total',
     'WAL positions from a message or snapshot that Postgres contradicted (forged, or from a replaced cluster); each made the cache query Postgres',
     (stats) => stats.untrustedPositions,

@@ -1,6 +1,7 @@
+import type { ReplicaOutcome } from '@pg-static-cache/postgres';
 import type { SnapshotMessage } from '@pg-static-cache/protocol';
 import type pg from 'pg';
-import type { ReloadReason } from './cache-reloader.ts';
+import type { LoadTarget, ReloadReason } from './cache-reloader.ts';
 import type { ResyncCause } from './invalidation-source.ts';
 import type { SnapshotFallbackReason } from './snapshot-fallback.ts';
 import type { AnyCache, Row } from './static-cache.ts';
@@ -21,6 +22,8 @@ export type LoadResult =
       readonly source: 'postgres' | 'snapshot';
       /** Snapshot mode: why the table was queried instead of using the stored snapshot. */
       readonly fallback?: SnapshotFallbackReason;
+      /** With a replica, a table query: read from the replica, or why the primary served it. */
+      readonly replica?: ReplicaOutcome;
     })
   /** The rows held are as new as anything stored: no swap, but the cache is fresh again. */
   | { readonly kind: 'unchanged' }
@@ -32,8 +35,8 @@ export interface LoaderContext {
   readonly pool: pg.Pool;
   readonly bindings: TableBindings;
   readonly stats: MutableStats;
-  /** Asks for a (single-flight) load of the cache. */
-  readonly request: (cache: AnyCache, reason: ReloadReason) => void;
+  /** Asks for a (single-flight) load of the cache that includes `lsn` (else everything committed so far). */
+  readonly request: (cache: AnyCache, reason: ReloadReason, lsn?: bigint) => void;
   readonly warn: (error: Error) => void;
 }
 
@@ -51,8 +54,11 @@ export interface RowLoader {
   announced(message: SnapshotMessage): void;
   /** Events may have been lost for `caches`; the subscriber asks for their loads right after. */
   resynced(caches: readonly AnyCache[], cause: ResyncCause, reason: ReloadReason): void;
-  /** The rows `cache` should hold now. Rejects when they cannot be had (the old rows stay). */
-  load(cache: AnyCache): Promise<LoadResult>;
+  /**
+   * The rows `cache` should hold now, including at least `target`. Rejects when they cannot be
+   * had (the old rows stay).
+   */
+  load(cache: AnyCache, target: LoadTarget): Promise<LoadResult>;
   /** The rows of the last `load` of `cache` were swapped in (a swap can still fail: `map` may throw). */
   swapped(cache: AnyCache): void;
   /** Ends every wait and connection. Safe to call twice. */

@@ -1,4 +1,9 @@
-import type { BackoffOptions } from '@pg-static-cache/postgres';
+import {
+  currentWalPosition,
+  lsnText,
+  lsnValue,
+  type BackoffOptions,
+} from '@pg-static-cache/postgres';
 import {
   parseSnapshot,
   type Signer,
@@ -6,11 +11,9 @@ import {
   type Snapshot,
   type SnapshotMessage,
 } from '@pg-static-cache/protocol';
-import type pg from 'pg';
 import type { ReloadReason } from './cache-reloader.ts';
 import { ClientError, toError } from './errors.ts';
 import type { ResyncCause } from './invalidation-source.ts';
-import { lsnValue } from './lsn.ts';
 import type { PostgresLoader } from './postgres-loader.ts';
 import type { RedisOption } from './redis-connection.ts';
 import type { LoadResult, LoaderContext, RowLoader } from './row-loader.ts';
@@ -89,7 +92,7 @@ export class SnapshotLoader implements RowLoader {
   async close(): Promise<void> {
     this.#closed = true;
     for (const tracker of this.#trackers.values()) tracker.close();
-    await this.#reader.close();
+    await Promise.all([this.#reader.close(), this.#options.postgres.close()]);
   }
 
   /** An invalidate for `caches`: wait for the snapshot that covers it (or load now if none can). */
@@ -208,9 +211,11 @@ export class SnapshotLoader implements RowLoader {
     stats.snapshotFallbacks += 1;
     stats.snapshotFallbacksByReason[reason] += 1;
     const demandsAtStart = tracker.demands;
-    // Read before the query starts, so the rows include every commit up to it.
+    // Read before the query starts, so the rows include every commit up to it: the primary's
+    // include it once the query starts, a replica's only once it replayed it, so it is also what
+    // a replica read waits for (never less, or the position held would claim commits it lacks).
     const lsnAtStart = await this.#currentLsn();
-    const loaded = await this.#options.postgres.query(cache);
+    const loaded = await this.#options.postgres.query(cache, lsnAtStart);
     this.#unswapped.set(cache, { source: 'postgres', lsnAtStart, demandsAtStart });
     return { kind: 'rows', ...loaded, source: 'postgres', fallback: reason };
   }
@@ -235,15 +240,15 @@ export class SnapshotLoader implements RowLoader {
    */
   async #currentLsn(): Promise<bigint> {
     const claimed = this.#lsnClaimed;
-    const current = await currentLsn(this.#context.pool);
+    const current = await currentWalPosition(this.#context.pool);
     if (claimed > current) {
-      this.#lied('message-lsn', `a message claimed WAL position ${hex(claimed)}`, current);
+      this.#lied('message-lsn', `a message claimed WAL position ${lsnText(claimed)}`, current);
       this.#lsnClaimed = current;
     }
     if (current < this.#ceiling) {
       this.#context.warn(
         new Error(
-          `the database's WAL position went back from ${hex(this.#ceiling)} to ${hex(current)} ` +
+          `the database's WAL position went back from ${lsnText(this.#ceiling)} to ${lsnText(current)} ` +
             '(a restore, or a new cluster): every cache reloads from Postgres',
         ),
       );
@@ -299,7 +304,7 @@ export class SnapshotLoader implements RowLoader {
     this.#warnedLies.add(kind);
     this.#context.warn(
       new Error(
-        `${claim} ahead of the database's (${hex(current)}): ignored, the cache reloads from ` +
+        `${claim} ahead of the database's (${lsnText(current)}): ignored, the cache reloads from ` +
           'Postgres (further ones are only counted)',
       ),
     );
@@ -315,20 +320,6 @@ export class SnapshotLoader implements RowLoader {
     }
     return tracker;
   }
-}
-
-const CURRENT_LSN_SQL = 'SELECT pg_catalog.pg_current_wal_lsn()::text AS lsn';
-
-/** The primary's WAL position now. */
-async function currentLsn(pool: pg.Pool): Promise<bigint> {
-  const result = await pool.query<{ lsn: string }>(CURRENT_LSN_SQL);
-  const lsn = result.rows[0]?.lsn;
-  if (lsn === undefined) throw new ClientError('CLOSED', 'pg_current_wal_lsn() returned no row');
-  return lsnValue(lsn);
-}
-
-function hex(lsn: bigint): string {
-  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffff_ffffn).toString(16).toUpperCase()}`;
 }
 
 /**

@@ -3,7 +3,6 @@
 import { createSnapshot, type Snapshot, type SnapshotMessage } from '@pg-static-cache/protocol';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ReloadReason } from './cache-reloader.ts';
-import { lsnValue } from './lsn.ts';
 import { SnapshotTracker } from './snapshot-tracker.ts';
 
 const WAIT_MS = 1_000;
@@ -49,15 +48,6 @@ beforeEach(() => {
 afterEach(() => {
   tracker.close();
   vi.useRealTimers();
-});
-
-describe('lsnValue', () => {
-  it('orders WAL positions, not strings', () => {
-    expect(lsnValue('0/16B3748')).toBe(0x16b3748n);
-    expect(lsnValue('1/0') > lsnValue('0/FFFFFFFF')).toBe(true);
-    expect(lsnValue('A/1') > lsnValue('9/FFFFFFFF')).toBe(true);
-    expect(() => lsnValue('16B3748')).toThrow(TypeError);
-  });
 });
 
 describe('SnapshotTracker', () => {

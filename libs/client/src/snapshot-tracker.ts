@@ -1,6 +1,6 @@
+import { lsnValue } from '@pg-static-cache/postgres';
 import type { Snapshot, SnapshotMessage } from '@pg-static-cache/protocol';
 import type { ReloadReason } from './cache-reloader.ts';
-import { lsnValue } from './lsn.ts';
 
 /** How a stored snapshot compares with what a cache holds and waits for. */
 export type SnapshotVerdict =

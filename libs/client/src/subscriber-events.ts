@@ -1,3 +1,4 @@
+import type { ReplicaOutcome } from '@pg-static-cache/postgres';
 import type { ReloadReason } from './cache-reloader.ts';
 import type { SourceOptions } from './create-source.ts';
 import type { SubscriberStatus } from './invalidation-source.ts';
@@ -30,6 +31,11 @@ export interface ReloadEvent {
   readonly source: 'postgres' | 'snapshot';
   /** Snapshot mode: why the table was queried instead of using the snapshot. */
   readonly fallback?: SnapshotFallbackReason;
+  /**
+   * With a `replica`, rows from a table query: `replica` when the replica served them, else why
+   * the primary did (`lagging`, `unavailable`).
+   */
+  readonly replica?: ReplicaOutcome;
 }
 
 /** A reload failed; the cache keeps serving its last good rows. */

@@ -1,3 +1,4 @@
+import { REPLICA_FALLBACK_REASONS, type ReplicaFallbackReason } from '@pg-static-cache/postgres';
 import { INVALID_REASONS, type InvalidReason } from './invalidation-source.ts';
 import { SNAPSHOT_FALLBACK_REASONS, type SnapshotFallbackReason } from './snapshot-fallback.ts';
 
@@ -37,6 +38,12 @@ export interface SubscriberStats {
    * of the database): forged, or from a cluster since replaced. Each made the cache reload from Postgres.
    */
   readonly untrustedPositions: number;
+  /** With a `replica`: table queries it served, having replayed what they had to include. */
+  readonly replicaReads: number;
+  /** With a `replica`: table queries the primary served instead (the replica lagged past `replicaWaitMs`, was down or failed). */
+  readonly replicaFallbacks: number;
+  /** {@link replicaFallbacks}, by reason. */
+  readonly replicaFallbacksByReason: Readonly<Record<ReplicaFallbackReason, number>>;
 }
 
 /** Counters at zero, one per reason. */
@@ -64,6 +71,9 @@ export function zeroStats() {
     snapshotFallbacksByReason: zeroByReason(SNAPSHOT_FALLBACK_REASONS),
     snapshotBytes: 0,
     untrustedPositions: 0,
+    replicaReads: 0,
+    replicaFallbacks: 0,
+    replicaFallbacksByReason: zeroByReason(REPLICA_FALLBACK_REASONS),
   };
 }
 
@@ -76,5 +86,6 @@ export function copyStats(stats: SubscriberStats): SubscriberStats {
     ...stats,
     invalidByReason: { ...stats.invalidByReason },
     snapshotFallbacksByReason: { ...stats.snapshotFallbacksByReason },
+    replicaFallbacksByReason: { ...stats.replicaFallbacksByReason },
   };
 }

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { digestRows } from '@pg-static-cache/postgres';
 import pg from 'pg';
-import { CacheReloader, type ReloadReason } from './cache-reloader.ts';
+import { CacheReloader, type LoadTarget, type ReloadReason } from './cache-reloader.ts';
 import { createRowLoader } from './create-loader.ts';
 import { createSource } from './create-source.ts';
 import { ClientError } from './errors.ts';
@@ -78,7 +78,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       pool: this.#pool,
       bindings: this.#bindings,
       stats: this.#stats,
-      request: (cache, reason) => this.#reloaderOf(cache).request(reason),
+      request: (cache, reason, lsn) => this.#reloaderOf(cache).request(reason, lsn),
       warn: (error) => this.#warn(error),
     });
   }
@@ -208,7 +208,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     if (reloader === undefined) {
       reloader = new CacheReloader(
         {
-          load: (reason) => this.#load(cache, reason),
+          load: (reason, target) => this.#load(cache, reason, target),
           failed: (error, retryInMs) => {
             this.#stats.failedReloads += 1;
             cache[markStale](error);
@@ -224,12 +224,12 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     return reloader;
   }
 
-  async #load(cache: AnyCache, reason: ReloadReason): Promise<void> {
+  async #load(cache: AnyCache, reason: ReloadReason, target: LoadTarget): Promise<void> {
     const started = performance.now();
     // A cache whose name was found naming no table, or another one, is re-resolved before
     // anything loads: a stored snapshot of the table that went away is no rows of its name.
     await this.#bindings.settle(cache);
-    const result = await this.#loader.load(cache);
+    const result = await this.#loader.load(cache, target);
     switch (result.kind) {
       case 'unchanged':
         if (this.#status !== 'reconnecting') cache[markFresh]();
@@ -258,6 +258,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.emit('reload', {
       source: loaded.source,
       ...(loaded.fallback === undefined ? {} : { fallback: loaded.fallback }),
+      ...(loaded.replica === undefined ? {} : { replica: loaded.replica }),
       cache,
       version,
       rows: loaded.rows.length,
