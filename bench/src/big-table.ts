@@ -112,7 +112,7 @@ export async function measureBigTable(
         (seq % BIG_ROWS) + 1,
         updateToken(seq),
       );
-      const line = await subscriber.waitForChange(expected, from, RELOAD_DEADLINE_MS);
+      const line = await subscriber.waitToShow(expected, 'change', from, RELOAD_DEADLINE_MS);
       if (line === undefined) throw new Error(`${command.system}: big-table reload not reported`);
       reloadSamples.push(line.at - committed);
       const job = bridge === undefined ? undefined : await workerJob(bridge, workerFrom);

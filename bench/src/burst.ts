@@ -90,8 +90,9 @@ export async function measureBurst(
     const lastCommit = performance.now();
     await options.local.reload(clients[0] as pg.Client);
     const deadline = lastCommit + options.capMs;
-    const converged = await subscriber.waitForTable(
+    const converged = await subscriber.waitToShow(
       options.local.expected(),
+      'table',
       from,
       Math.max(0, deadline - performance.now()),
     );

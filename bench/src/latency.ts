@@ -49,7 +49,7 @@ export async function timeUpdate(
   const from = subscriber.mark();
   const sent = performance.now();
   const { committed, expected } = await options.local.update(db, rowOf(seq), updateToken(seq));
-  const line = await subscriber.waitForChange(expected, from, options.deadlineMs);
+  const line = await subscriber.waitToShow(expected, 'change', from, options.deadlineMs);
   return { sent, committed, arrived: line?.at };
 }
 

@@ -61,7 +61,7 @@ async function everyoneHas(
 ): Promise<void> {
   await Promise.all(
     subscribers.map(async (s, i) => {
-      const line = await s.waitForChange(expected, from[i] ?? 0, CHANGE_DEADLINE_MS);
+      const line = await s.waitToShow(expected, 'change', from[i] ?? 0, CHANGE_DEADLINE_MS);
       if (line === undefined) {
         throw new Error(`${s.system}: change ${expected.token ?? '?'} not reported in time`);
       }

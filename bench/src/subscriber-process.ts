@@ -83,22 +83,20 @@ export class SubscriberProcess {
     return 0;
   }
 
-  /** The first line from mark `from` on showing the cache holding the change `expected` names. */
-  waitForChange(
+  /**
+   * The first line from mark `from` on that shows the cache holding the change `expected` names
+   * (`change`: the latency's stop) or equal to the table it describes (`table`: a burst's end).
+   */
+  waitToShow(
     expected: Expected,
+    what: 'change' | 'table',
     from: number,
     timeoutMs: number,
   ): Promise<ReportLine | undefined> {
-    return this.waitFor((l) => this.#command.showsChange(l, expected), from, timeoutMs);
-  }
-
-  /** The first line from mark `from` on showing the cache equal to the table `expected` describes. */
-  waitForTable(
-    expected: Expected,
-    from: number,
-    timeoutMs: number,
-  ): Promise<ReportLine | undefined> {
-    return this.waitFor((l) => this.#command.showsTable(l, expected), from, timeoutMs);
+    const command = this.#command;
+    const shows = (line: ReportLine): boolean =>
+      what === 'change' ? command.showsChange(line, expected) : command.showsTable(line, expected);
+    return this.waitFor(shows, from, timeoutMs);
   }
 
   /**
