@@ -10,12 +10,25 @@ import { BridgeError } from './errors.ts';
 /** Log levels the bridge accepts (pino's). */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** A region: a Redis of its own that receives every message the leader publishes, and its own reload jobs. */
+export interface RegionConfig {
+  /** Names the region in metrics, /readyz, the status hash and logs (the charset of a namespace). */
+  readonly name: string;
+  /** The region's Redis. */
+  readonly redisUrl: string;
+}
+
 /** One validated, frozen bridge configuration (build it with {@link parseBridgeConfig}). */
 export interface BridgeConfig {
   /** The primary (a hot standby cannot LISTEN; PgBouncer transaction pooling breaks LISTEN and session locks). */
   readonly databaseUrl: string;
-  /** The Redis that carries the events channel, lease, epoch and status. */
+  /** The home Redis: the lease, epoch, control channel and status, and the home region's events and jobs. */
   readonly redisUrl: string;
+  /**
+   * More regions, each a Redis that receives every message the leader publishes (same channel,
+   * epoch and seq) and its own reload jobs; see docs/regions.md. @default []
+   */
+  readonly regions: readonly RegionConfig[];
   /** Prefix of every Redis name (see `namesFor`). @default 'psc' */
   readonly namespace: string;
   /** The NOTIFY channel the triggers use. @default DEFAULT_CHANNEL ('pg_static_cache_update') */
@@ -85,12 +98,15 @@ export interface BridgeConfig {
   readonly signingKeys: readonly string[];
 }
 
-type Optional = Omit<BridgeConfig, 'databaseUrl' | 'redisUrl'>;
+type Optional = Omit<BridgeConfig, 'databaseUrl' | 'redisUrl' | 'regions'>;
 
-/** What {@link parseBridgeConfig} accepts: the two URLs, and any other field (undefined means default). */
+/**
+ * What {@link parseBridgeConfig} accepts: the two URLs, and any other field (undefined means
+ * default); a region also as `name=url` text, as `--region` and PSC_REGIONS give it.
+ */
 export type BridgeConfigInput = Pick<BridgeConfig, 'databaseUrl' | 'redisUrl'> & {
   readonly [K in keyof Optional]?: Optional[K] | undefined;
-};
+} & { readonly regions?: readonly (RegionConfig | string)[] | undefined };
 
 const whole = (min: number, max: number) =>
   z
@@ -119,6 +135,56 @@ const passes =
     }
   };
 
+const redisUrl = z
+  .string()
+  .regex(/^rediss?:\/\//i, 'expected redis://host:port')
+  .refine((url) => URL.canParse(url), 'not a valid URL');
+
+// The charset of a namespace (libs/protocol's namesFor): a region's name ends up in metric labels,
+// log lines and the status hash. `home` names the home Redis in those places, so no region takes it.
+const REGION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+const region = z.union([
+  z.strictObject({ name: z.string(), redisUrl: z.string() }),
+  // `name=url`: the name is what comes before the first '='. A URL is never echoed (it may hold a password).
+  z.string().transform((text) => {
+    const at = text.indexOf('=');
+    return at < 0
+      ? { name: text, redisUrl: '' }
+      : { name: text.slice(0, at).trim(), redisUrl: text.slice(at + 1).trim() };
+  }),
+]);
+
+const regions = z
+  .array(region)
+  .max(32)
+  .default([])
+  .superRefine((list, ctx) => {
+    const seen = new Set<string>();
+    const urls = new Set<string>();
+    for (const [index, { name, redisUrl: url }] of list.entries()) {
+      const problem = !REGION_NAME.test(name)
+        ? `region ${index + 1}: expected name=redis://host:port, the name 1-64 letters, digits, '_' or '-'`
+        : name.toLowerCase() === 'home'
+          ? 'region "home": that name is the home Redis (REDIS_URL); pick another'
+          : seen.has(name.toLowerCase())
+            ? `region "${name}" is given twice`
+            : (redisUrlProblem(url, name) ??
+              (urls.has(url) ? `region "${name}" uses the Redis of another region` : undefined));
+      if (problem !== undefined) {
+        ctx.addIssue({ code: 'custom', message: problem });
+        return;
+      }
+      seen.add(name.toLowerCase());
+      urls.add(url);
+    }
+  });
+
+function redisUrlProblem(url: string, name: string): string | undefined {
+  const issue = redisUrl.safeParse(url).error?.issues[0];
+  return issue === undefined ? undefined : `region "${name}": ${issue.message}`;
+}
+
 const hostName = z
   .string()
   .regex(/^(?:\[[0-9a-f:.]+\]|[a-z0-9.:_-]{1,253})$/i, 'expected a host name or IP address')
@@ -130,10 +196,8 @@ const schema = z
       .string()
       .regex(/^postgres(?:ql)?:\/\//i, 'expected postgres://user:password@host:port/database')
       .refine((url) => URL.canParse(url), 'not a valid URL'),
-    redisUrl: z
-      .string()
-      .regex(/^rediss?:\/\//i, 'expected redis://host:port')
-      .refine((url) => URL.canParse(url), 'not a valid URL'),
+    redisUrl,
+    regions,
     namespace: z
       .string()
       .default(DEFAULT_NAMESPACE)
@@ -204,6 +268,11 @@ const schema = z
   .refine((c) => c.renewMs * 2 <= c.leaseMs, {
     error: 'must be at most half of leaseMs',
     path: ['renewMs'],
+  })
+  // A region on the home Redis would hear every message twice.
+  .refine((c) => c.regions.every((r) => r.redisUrl !== c.redisUrl), {
+    error: 'a region cannot use the home Redis (REDIS_URL)',
+    path: ['regions'],
   });
 
 /** Every field the schema knows, for the test that holds the settings table and its docs to it. */
@@ -247,6 +316,7 @@ export function checkBridgeConfig(input: unknown): ConfigCheck {
     boardPassword,
     signingKeys,
     allowedHosts,
+    regions: regionList,
     ...rest
   } = parsed.data;
   return {
@@ -261,6 +331,7 @@ export function checkBridgeConfig(input: unknown): ConfigCheck {
       ...(boardPassword === undefined ? {} : { boardPassword }),
       allowedHosts: Object.freeze([...new Set(allowedHosts)]),
       signingKeys: Object.freeze([...signingKeys]),
+      regions: Object.freeze(regionList.map((r) => Object.freeze({ ...r }))),
     }),
   };
 }

@@ -135,4 +135,69 @@ describe('loadConfig', () => {
       /^PSC_NAMESPACE: invalid namespace/,
     );
   });
+
+  it('reads regions from repeated --region flags or PSC_REGIONS, the flag winning', () => {
+    const eu = 'redis://:secret@eu-cache:6379/2';
+    const us = 'rediss://us-cache:6380';
+    expect(
+      loadConfig({ role: 'bridge', env: { ...urls, PSC_REGIONS: ` eu=${eu}, us-east_1=${us},` } })
+        .regions,
+    ).toEqual([
+      { name: 'eu', redisUrl: eu },
+      { name: 'us-east_1', redisUrl: us },
+    ]);
+    const flagged = loadConfig({
+      role: 'bridge',
+      env: { ...urls, PSC_REGIONS: `eu=${eu}` },
+      flags: { regions: [`us=${us}`] },
+    });
+    expect(flagged.regions).toEqual([{ name: 'us', redisUrl: us }]);
+    expect(Object.isFrozen(flagged.regions[0])).toBe(true);
+    expect(loadConfig({ role: 'bridge', env: urls }).regions).toEqual([]);
+    // A worker serves one region (its REDIS_URL): it ignores the bridge's list.
+    expect(loadConfig({ role: 'worker', env: { ...urls, PSC_REGIONS: 'x' } }).regions).toEqual([]);
+  });
+
+  it('refuses a bad region in one line naming the variable or flag, never the URL', () => {
+    const eu = 'eu=redis://:secret@eu-cache:6379';
+    const cases: [ConfigSources, string][] = [
+      [
+        { role: 'bridge', env: { ...urls, PSC_REGIONS: 'redis://:secret@eu-cache:6379' } },
+        "PSC_REGIONS: region 1: expected name=redis://host:port, the name 1-64 letters, digits, '_' or '-'",
+      ],
+      [
+        { role: 'bridge', env: urls, flags: { regions: [eu, 'a b=redis://h'] } },
+        "--region: region 2: expected name=redis://host:port, the name 1-64 letters, digits, '_' or '-'",
+      ],
+      [
+        { role: 'bridge', env: urls, flags: { regions: ['Home=redis://:secret@h'] } },
+        '--region: region "home": that name is the home Redis (REDIS_URL); pick another',
+      ],
+      [
+        { role: 'bridge', env: { ...urls, PSC_REGIONS: `${eu},EU=redis://other` } },
+        'PSC_REGIONS: region "EU" is given twice',
+      ],
+      [
+        { role: 'bridge', env: { ...urls, PSC_REGIONS: 'eu=http://:secret@eu-cache' } },
+        'PSC_REGIONS: region "eu": expected redis://host:port',
+      ],
+      [
+        { role: 'bridge', env: { ...urls, PSC_REGIONS: 'eu=' } },
+        'PSC_REGIONS: region "eu": expected redis://host:port',
+      ],
+      [
+        { role: 'bridge', env: { ...urls, PSC_REGIONS: `${eu},us=redis://:secret@eu-cache:6379` } },
+        'PSC_REGIONS: region "us" uses the Redis of another region',
+      ],
+      [
+        { role: 'bridge', env: { ...urls, PSC_REGIONS: `eu=${urls.REDIS_URL}` } },
+        'PSC_REGIONS: a region cannot use the home Redis (REDIS_URL)',
+      ],
+    ];
+    for (const [sources, message] of cases) {
+      const line = failure(sources);
+      expect(line).toBe(message);
+      expect(line).not.toContain('secret');
+    }
+  });
 });

@@ -67,7 +67,17 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
     'text',
     BOTH,
     'required',
-    'The Redis that carries events, the leader lease, reload jobs and snapshots.',
+    "The home Redis: the leader lease, control and status, and the home region's events, jobs and snapshots.",
+  ),
+  setting(
+    'regions',
+    'PSC_REGIONS',
+    '--region',
+    '<name=url...>',
+    'list',
+    BRIDGE,
+    'none',
+    'More regions (name=redis://…; repeat the flag, comma-separate the variable): each gets every message and its own reload jobs.',
   ),
   setting(
     'namespace',
