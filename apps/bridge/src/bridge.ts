@@ -39,6 +39,7 @@ import type { ResyncReport } from './resync/scheduled-resync.ts';
 import { Announcer } from './publishing/announcer.ts';
 import { ControlChannel } from './publishing/control-channel.ts';
 import type { BridgeHooks } from './publishing/publisher.ts';
+import { Regions } from './publishing/regions.ts';
 import { WatchedTables } from './publishing/watched-tables.ts';
 import { Election } from './election/election.ts';
 import { LeaderLock } from './election/leader-lock.ts';
@@ -102,6 +103,7 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
   readonly #watch: StandbyWatch;
   readonly #election: Election;
   readonly #reloads: ReloadQueue | undefined;
+  readonly #regions: Regions;
   #worker: ReloadWorker | undefined;
   #http: HttpEndpoints | undefined;
   #closing: Promise<void> | undefined;
@@ -132,6 +134,17 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
       triggerOptions: triggerOptionsOf(config),
       logger,
     });
+    // On its own connection, so a long digest on the pool cannot delay an invalidate.
+    const lsn = new LsnReader(this.#hotPool);
+    this.#regions = new Regions({
+      config,
+      names: this.names,
+      signer: new Signer(config.signingKeys),
+      metrics: metrics.regions,
+      logger,
+      allTables: () => watched.resyncTargets(undefined),
+      lsn: () => lsn.read(),
+    });
     const term: TermParts = {
       config,
       redis: this.#redis,
@@ -141,9 +154,9 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
       logger,
       watched,
       pool: this.#pool,
-      // On its own connection, so a long digest on the pool cannot delay an invalidate.
-      lsn: new LsnReader(this.#hotPool),
+      lsn,
       reloads: this.#reloads,
+      regions: this.#regions,
       hooks,
       onPublished: (message) => this.emit('published', message),
       onReport: (report) => this.emit('report', report),
@@ -248,6 +261,8 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
     await connectRedis(this.#redis, this.#subscriber);
     await checkEvictionPolicy(this.#redis, this.#logger);
     await checkPostgres(this.#pool);
+    // Not awaited: a region's Redis being down at start stops nothing (it is owed a resync).
+    this.#regions.start();
     if (config.tables !== undefined) await tableDisplayNames(this.#pool, config.tables);
     await new ControlChannel({
       subscriber: this.#subscriber,
@@ -316,6 +331,7 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
       bridge: this.id,
       listen: this.#election.listenStatus,
       standby: this.#watch.health,
+      regions: this.#regions.report(),
     });
   }
 
@@ -326,6 +342,7 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
     // After leadership (no more jobs are added), before the connections the worker uses.
     await this.#worker?.close();
     await this.#reloads?.close();
+    await this.#regions.close();
     await this.#presence.remove().catch(() => undefined);
     await this.#http?.close();
     this.#http = undefined;

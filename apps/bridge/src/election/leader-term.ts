@@ -24,6 +24,7 @@ import {
   type PublishingParts,
   type StatusFields,
 } from '../publishing/publisher.ts';
+import type { Regions } from '../publishing/regions.ts';
 import { ScheduledResync, type ResyncReport } from '../resync/scheduled-resync.ts';
 import { TermHealth } from './term-health.ts';
 import { tablesStatus, type WatchedTables } from '../publishing/watched-tables.ts';
@@ -44,6 +45,8 @@ export type TermConfig = Pick<
 
 /** What a {@link LeaderTerm} needs: the same for every term of a bridge. */
 export interface TermParts extends PublishingParts {
+  /** The other regions: each message that went out at home is forwarded to them. */
+  readonly regions: Pick<Regions, 'addJobs' | 'forward' | 'report' | 'size'>;
   readonly config: TermConfig;
   /** Commands connection: the epoch counter, the lease and its fence, the status hash. */
   readonly redis: Redis;
@@ -165,6 +168,7 @@ export class LeaderTerm {
       leaseMs: config.leaseMs,
       heartbeatMs: config.heartbeatMs,
       lastHeartbeatAt: now,
+      ...this.#regionStatus(),
       // So that `status` checks the triggers under this bridge's names without being told them.
       channel: config.channel,
       ...(config.functionName === undefined ? {} : { functionName: config.functionName }),
@@ -241,6 +245,9 @@ export class LeaderTerm {
       }
       return undefined;
     }
+    // Only now, and in seq order (replies come back in the order the EVALSHAs went out): a region
+    // hears only what the home fence let through, so a deposed leader publishes nowhere.
+    this.#parts.regions.forward(message, text);
     this.health.published();
     metrics.countPublished(message);
     this.#parts.onPublished(message);
@@ -297,8 +304,17 @@ export class LeaderTerm {
   }
 
   async #heartbeat(): Promise<void> {
-    await this.publish({ type: 'heartbeat' }, { lastHeartbeatAt: Date.now() });
+    await this.publish(
+      { type: 'heartbeat' },
+      { lastHeartbeatAt: Date.now(), ...this.#regionStatus() },
+    );
     await this.#parts.presence.write('leader', this.epoch).catch(() => undefined);
+  }
+
+  // The `regions` field of the status hash, refreshed with every heartbeat.
+  #regionStatus(): StatusFields {
+    const { regions } = this.#parts;
+    return regions.size === 0 ? {} : { regions: JSON.stringify(regions.report()) };
   }
 
   #startScheduledResync(): void {

@@ -1,5 +1,6 @@
 import type { ListenStatus } from '@pg-static-cache/postgres';
 import type { Readiness } from '../ops/http-server.ts';
+import type { RegionReport } from '../publishing/region-link.ts';
 import { roleOf, type LeadershipState } from './leadership-state.ts';
 import type { ServiceHealth } from './standby-watch.ts';
 import type { TermHealth } from './term-health.ts';
@@ -18,6 +19,13 @@ export interface ReadinessInput {
   readonly listen: ListenStatus | undefined;
   /** What the standby's last poll reached. */
   readonly standby: ServiceHealth;
+  /**
+   * The other regions, as a leader reports them. Shown, never a reason to be unready: readiness
+   * is about home (the lease, LISTEN, home publishes), which every bridge shares; a region's Redis
+   * being down is no reason to fail over (any other bridge would reach it no better) nor to take
+   * the leader out of service, so it is alerted on by its own metrics (psc_bridge_region_up).
+   */
+  readonly regions?: readonly RegionReport[];
 }
 
 // Why a leader cannot do its job now, or undefined: a leader is ready only while it LISTENs, has a
@@ -40,7 +48,7 @@ function standbyProblem({ postgres, redis }: ServiceHealth): string | undefined 
 
 /** /readyz of a bridge, from its leadership state: 200 when it can do its job, else 503 with the reason. */
 export function bridgeReadiness(input: ReadinessInput): Readiness {
-  const { state } = input;
+  const { state, regions = [] } = input;
   const role = roleOf(state);
   const term = state.kind === 'leading' ? state.term : undefined;
   let problem: string | undefined;
@@ -65,6 +73,9 @@ export function bridgeReadiness(input: ReadinessInput): Readiness {
       bridge: input.bridge,
       listen: input.listen ?? null,
       ...(role === 'leader' ? { lastPublishAt: term?.health.report().lastPublishAt ?? null } : {}),
+      ...(role === 'leader' && regions.length > 0
+        ? { regions: Object.fromEntries(regions.map(({ region, ...rest }) => [region, rest])) }
+        : {}),
       ...(role === 'standby' ? input.standby : {}),
       ...(problem === undefined ? {} : { reason: problem }),
     },

@@ -1,4 +1,5 @@
-import type { BridgeMetrics, PublishFailure } from '../ops/metrics.ts';
+import { describeRedisFailure, redisFailureOf } from '../connections/redis-failure.ts';
+import type { BridgeMetrics } from '../ops/metrics.ts';
 import type { PublishResult } from './lease.ts';
 
 /** One failing streak: since when, and the latest reason (never a value from a message). */
@@ -13,18 +14,6 @@ export interface TermHealthReport {
   readonly problem: string | undefined;
   /** When a publish last went out (ms since the Unix epoch); null before the first. */
   readonly lastPublishAt: number | null;
-}
-
-// Redis answered with an error (OOM under maxmemory, READONLY replica, a script error): it is up
-// but refuses. Anything else (closed connection, timeout, retries used up) is "unreachable".
-function failureOf(error: Error): PublishFailure {
-  return error.name === 'ReplyError' ? 'refused' : 'unreachable';
-}
-
-// What an on-call engineer reads in /readyz: who failed and Redis' own first line.
-function describe(kind: PublishFailure, error: Error): string {
-  const line = (error.message.split('\n')[0] ?? '').slice(0, 200);
-  return `${kind === 'refused' ? 'Redis refused' : 'Redis unreachable'}: ${line}`;
 }
 
 /**
@@ -56,9 +45,11 @@ export class TermHealth {
 
   /** A publish failed in Redis. */
   publishFailed(error: Error, now = Date.now()): void {
-    const kind = failureOf(error);
-    this.#metrics.publishFailures.inc({ reason: kind });
-    this.#publishing = { since: this.#publishing?.since ?? now, reason: describe(kind, error) };
+    this.#metrics.publishFailures.inc({ reason: redisFailureOf(error) });
+    this.#publishing = {
+      since: this.#publishing?.since ?? now,
+      reason: describeRedisFailure(error),
+    };
   }
 
   /** The lease fence dropped a publish (the lease is missing or another term's). */
@@ -76,9 +67,8 @@ export class TermHealth {
 
   /** A renewal failed in Redis. */
   renewFailed(error: Error, now = Date.now()): void {
-    const kind = failureOf(error);
-    this.#metrics.renewalFailures.inc({ reason: kind });
-    this.#renewing = { since: this.#renewing?.since ?? now, reason: describe(kind, error) };
+    this.#metrics.renewalFailures.inc({ reason: redisFailureOf(error) });
+    this.#renewing = { since: this.#renewing?.since ?? now, reason: describeRedisFailure(error) };
   }
 
   /** The problem, if any, and when a publish last went out. */

@@ -19,8 +19,10 @@ export interface ReloadQueueOptions {
   /** The queue is `names.queue` (BullMQ prefixes its keys with `bull:`). */
   readonly queueName: string;
   readonly logger: Logger;
-  /** Where the enqueue and queue depth metrics go (the bridge's registry). */
-  readonly registry: Registry;
+  /** Where the enqueue and queue depth metrics go (the bridge's registry); none for a region's queue. */
+  readonly registry: Registry | undefined;
+  /** The Redis of the queue. @default config.redisUrl (the home Redis) */
+  readonly redisUrl?: string;
   /** How long a scrape waits for the queue's counts. @default QUEUE_DEPTH_TIMEOUT_MS */
   readonly depthTimeoutMs?: number;
 }
@@ -35,7 +37,7 @@ export class ReloadQueue implements AsyncDisposable {
   readonly queue: Queue<ReloadJobData>;
   readonly #config: BridgeConfig;
   readonly #connection: Redis;
-  readonly #metrics: ReloadQueueMetrics;
+  readonly #metrics: ReloadQueueMetrics | undefined;
   readonly #log: Logger;
   #closing: Promise<void> | undefined;
 
@@ -43,13 +45,17 @@ export class ReloadQueue implements AsyncDisposable {
     const { config, logger } = options;
     this.#config = config;
     this.#log = logger.child({ component: 'reload-queue' });
-    this.#metrics = new ReloadQueueMetrics(
-      options.registry,
-      () => queueStateOf(this.queue),
-      options.depthTimeoutMs,
-    );
+    const { registry } = options;
+    this.#metrics =
+      registry === undefined
+        ? undefined
+        : new ReloadQueueMetrics(registry, () => queueStateOf(this.queue), options.depthTimeoutMs);
     // Its own connection: a slow job add must not delay lease renewals on the commands connection.
-    this.#connection = createRedis(config.redisUrl, 'queue', logger);
+    this.#connection = createRedis(options.redisUrl ?? config.redisUrl, 'queue', logger);
+    // Connecting before BullMQ sees it: BullMQ connects a connection that has not started itself,
+    // and a first attempt that fails (a region's Redis down when the bridge starts) would leave the
+    // queue failing for good. Started, it waits until Redis is ready, then works.
+    this.#connection.connect().catch(() => undefined);
     this.queue = new Queue<ReloadJobData>(options.queueName, { connection: this.#connection });
     // Connection errors are logged by createRedis, once per outage; BullMQ re-emits them here.
     this.queue.on('error', () => undefined);
@@ -72,10 +78,10 @@ export class ReloadQueue implements AsyncDisposable {
         ),
       );
     } catch (error) {
-      this.#metrics.enqueueErrors.inc();
+      this.#metrics?.enqueueErrors.inc();
       throw error;
     }
-    this.#metrics.enqueued.inc({ trigger }, tables.length);
+    this.#metrics?.enqueued.inc({ trigger }, tables.length);
     this.#log.debug({ tables: tables.map((t) => t.display), trigger }, 'reload jobs added');
   }
 

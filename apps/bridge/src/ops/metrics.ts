@@ -5,6 +5,7 @@ import {
   type ResyncReason,
 } from '@pg-static-cache/protocol';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { RegionMetrics } from './region-metrics.ts';
 
 /** Why a message did not go out (the `reason` of psc_bridge_publish_failures_total). */
 export type PublishFailure = 'unreachable' | 'refused' | 'lease-absent' | 'lease-taken';
@@ -122,6 +123,8 @@ export class BridgeMetrics {
     labelNames: ['role'] as const,
     registers: [this.registry],
   });
+  /** The per-region series (see docs/regions.md). */
+  readonly regions = new RegionMetrics(this.registry);
   readonly lag = new Histogram({
     name: 'psc_bridge_notify_to_publish_seconds',
     help: 'Time from a notification arriving to its invalidate being published',

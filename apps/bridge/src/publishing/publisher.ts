@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { BridgeError, toError } from '../errors.ts';
 import type { BridgeMetrics } from '../ops/metrics.ts';
 import type { ReloadQueue } from '../jobs/reload-queue.ts';
+import type { Regions } from './regions.ts';
 import type { WatchedTables } from './watched-tables.ts';
 
 /** Messages a leader sends. */
@@ -51,6 +52,8 @@ export interface PublishingParts {
   readonly watched: Pick<WatchedTables, 'watchedOf' | 'resyncTargets'>;
   /** The reload queue; undefined when jobs are off. */
   readonly reloads: Pick<ReloadQueue, 'add'> | undefined;
+  /** The other regions: their reload jobs are added in the background, never awaited. */
+  readonly regions: Pick<Regions, 'addJobs'>;
   readonly hooks: BridgeHooks;
   readonly metrics: Pick<BridgeMetrics, 'lag'>;
 }
@@ -87,7 +90,7 @@ export class Publisher {
     table: ResolvedTable,
     arrivedAt?: number,
   ): Promise<InvalidateMessage | undefined> {
-    const { lsn, watched, reloads, hooks, metrics } = this.#parts;
+    const { lsn, watched, reloads, regions, hooks, metrics } = this.#parts;
     const message = await this.#send({
       type: 'invalidate',
       table: table.display,
@@ -98,6 +101,7 @@ export class Publisher {
     if (arrivedAt !== undefined) metrics.lag.observe((performance.now() - arrivedAt) / 1000);
     const target = watched.watchedOf(table.oid) ?? table;
     this.#onAnnounced(target);
+    if (reloads !== undefined) regions.addJobs([target], message.lsn, 'invalidate');
     await Promise.all([
       this.#step('adding reload jobs', { table: target.display }, () =>
         reloads?.add([target], message.lsn, 'invalidate'),
@@ -122,12 +126,15 @@ export class Publisher {
     if (message?.type !== 'resync') {
       throw new BridgeError('NOT_LEADER', `resync (${reason}) not published: not leading`);
     }
-    const { reloads, hooks } = this.#parts;
+    const { reloads, regions, hooks } = this.#parts;
     await Promise.all([
       this.#step('adding reload jobs', { reason }, async () => {
         if (reloads === undefined) return;
         const targets = await this.#parts.watched.resyncTargets(message.tables);
-        if (targets.length > 0) await reloads.add(targets, await this.#parts.lsn.read(), 'resync');
+        if (targets.length === 0) return;
+        const lsn = await this.#parts.lsn.read();
+        regions.addJobs(targets, lsn, 'resync');
+        await reloads.add(targets, lsn, 'resync');
       }),
       this.#step('onResync hook', { reason }, () => hooks.onResync?.(message)),
     ]);

@@ -1,0 +1,170 @@
+// One leader publishing to several regions, each a Redis of its own with `pg-static-cache watch`
+// apps subscribed to it: a region whose Redis is down costs the others nothing, heals with a
+// resync when it returns, and every region follows the same epoch and seq as home.
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import type { LeaderMessage } from '../e2e/support/event-log.ts';
+import { recordMs } from '../e2e/support/measured.ts';
+import { scrape, seriesValue } from '../support/metrics.ts';
+import { waitFor } from '../support/index.ts';
+import { startRegionWorld, type RegionWorld } from './region-world.ts';
+
+/** Fast enough that a publish held up by a dead region would show: the leader's lease is 1.5 s. */
+const NORMAL_MS = 1_000;
+
+/** `(seq, type)` of each message of `epoch`, as one place heard them. */
+function sequence(messages: readonly LeaderMessage[], epoch: number): string[] {
+  return messages.filter((m) => m.epoch === epoch).map((m) => `${m.seq}:${m.type}`);
+}
+
+/** How many connections are subscribed to `channel` on the Redis at `url`. */
+async function subscribers(url: string, channel: string): Promise<number> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  try {
+    await redis.connect();
+    const reply: unknown = await redis.pubsub('NUMSUB', channel);
+    return Array.isArray(reply) ? Number(reply[1]) : 0;
+  } catch {
+    return 0;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function regionState(world: RegionWorld, region: string): Promise<string | undefined> {
+  const { body } = await world.readyz('b1');
+  return body.regions?.[region]?.state;
+}
+
+describe('regions: one leader, a Redis per region', () => {
+  it('a region down costs the others nothing; it heals with a resync when it returns', async ({
+    task,
+  }) => {
+    await using world = await startRegionWorld({ prefix: 'psc_regions_outage' });
+    const [home, b] = [world.app('home'), world.app('b')];
+    const leader = await world.bridges.leader();
+    const { epoch } = leader.lease;
+
+    // Every region follows commits.
+    const first = await world.commit('before');
+    await Promise.all(world.apps.map((app) => world.printed(app, first.digest)));
+    expect(await regionState(world, 'a')).toBe('ok');
+
+    await world.redis.a.stop();
+    await waitFor('region a to be seen failing', async () => {
+      return (await regionState(world, 'a')) === 'failing';
+    });
+    const latencies: number[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      const commit = await world.commit(`outage ${i}`);
+      const [atHome, atB] = await Promise.all([
+        world.printed(home, commit.digest),
+        world.printed(b, commit.digest),
+      ]);
+      latencies.push(atHome - commit.at, atB - commit.at);
+    }
+    recordMs(task, 'slowestCommitToAppWhileADownMs', Math.max(...latencies));
+    expect(Math.max(...latencies)).toBeLessThan(NORMAL_MS);
+    // The leader stays ready (home is fine) and says what is wrong with region a.
+    const during = await world.readyz('b1');
+    expect(during.status).toBe(200);
+    expect(during.body.regions?.['a']).toMatchObject({ state: 'failing', owesResync: true });
+    expect(during.body.regions?.['a']?.reason).toMatch(/^Redis unreachable/);
+    expect(during.body.regions?.['b']).toMatchObject({ state: 'ok', owesResync: false });
+    const metrics = await scrape(world.httpBase('b1'));
+    expect(seriesValue(metrics, 'psc_bridge_region_up{region="a"}')).toBe(0);
+    expect(seriesValue(metrics, 'psc_bridge_region_up{region="b"}')).toBe(1);
+    expect(
+      seriesValue(
+        metrics,
+        'psc_bridge_region_publish_failures_total{region="a",reason="unreachable"}',
+      ),
+    ).toBeGreaterThan(0);
+
+    // Back: region a is sent the resync it was owed, under the leader's own epoch and seq. The
+    // leader is held (SIGSTOP) until our subscriber is back on region a, so we hear it for sure.
+    const mark = world.events.a.entries.length;
+    leader.proc.child.kill('SIGSTOP');
+    try {
+      await world.redis.a.start();
+      await waitFor('the app and our log to subscribe to region a again', async () => {
+        return (await subscribers(world.urlOf('a'), world.names.events)) >= 2;
+      });
+    } finally {
+      leader.proc.child.kill('SIGCONT');
+    }
+    const owed = await world.events.a.waitFor(
+      'the resync region a was owed',
+      (m) => m.type === 'resync' && m.epoch === epoch,
+      { from: mark },
+    );
+    expect(owed.message).toMatchObject({ reason: 'reconnect', bridge: leader.id });
+    const homeTwin = await world.events.home.waitFor(
+      'the same seq at home',
+      (m) => m.epoch === epoch && m.seq === owed.message.seq,
+    );
+    // At home that seq was an ordinary message: region a got a resync in its place.
+    expect(homeTwin.message.type).not.toBe('resync');
+    const last = await world.commit('after');
+    await Promise.all(world.apps.map((app) => world.printed(app, last.digest)));
+    await waitFor('region a to be ok again', async () => (await regionState(world, 'a')) === 'ok');
+    const healed = await scrape(world.httpBase('b1'));
+    expect(seriesValue(healed, 'psc_bridge_region_resyncs_total{region="a"}')).toBe(1);
+    expect(seriesValue(healed, 'psc_bridge_region_up{region="a"}')).toBe(1);
+    expect(seriesValue(healed, 'psc_bridge_region_resyncs_total{region="b"}')).toBe(0);
+
+    // Region b heard exactly what home heard, seq for seq.
+    const homeSeq = sequence(world.events.home.since(0), epoch);
+    const bSeq = sequence(world.events.b.since(0), epoch);
+    expect(bSeq.length).toBeGreaterThan(5);
+    expect(homeSeq.slice(0, bSeq.length)).toEqual(bSeq);
+    // Region a too once back, but for the resync it was owed, which took the place of one message.
+    const homeBySeq = new Map(
+      world.events.home
+        .since(0)
+        .filter((m) => m.epoch === epoch)
+        .map((m) => [m.seq, m.type]),
+    );
+    const aAfter = world.events.a.since(mark).filter((m) => m.epoch === epoch);
+    expect(aAfter.length).toBeGreaterThan(2);
+    const differing = aAfter.filter((m) => homeBySeq.get(m.seq) !== m.type);
+    expect(differing).toEqual([owed.message]);
+    expect(aAfter.map((m) => m.seq)).toEqual([...aAfter.map((m) => m.seq)].sort((x, y) => x - y));
+  });
+
+  it('leader failover (SIGKILL): every region hears the new term and converges', async () => {
+    await using world = await startRegionWorld({
+      prefix: 'psc_regions_failover',
+      bridges: 2,
+      apps: ['a', 'b'],
+    });
+    const old = await world.bridges.leader();
+    const warm = await world.commit('before the kill');
+    await Promise.all(world.apps.map((app) => world.printed(app, warm.digest)));
+
+    old.proc.child.kill('SIGKILL');
+    const commit = await world.commit('after the kill');
+    await Promise.all(world.apps.map((app) => world.printed(app, commit.digest, 20_000)));
+    const next = await world.bridges.leader();
+    expect(next.id).not.toBe(old.id);
+    for (const place of ['home', 'a', 'b'] as const) {
+      const takeover = await world.events[place].waitFor(
+        `the takeover in ${place}`,
+        (m) => m.type === 'resync' && m.epoch === next.lease.epoch && m.seq === 0,
+      );
+      expect(takeover.message).toMatchObject({ reason: 'takeover', bridge: next.id });
+    }
+    // The new leader publishes to both regions under its epoch, seq for seq as at home.
+    const again = await world.commit('under the new leader');
+    await Promise.all(world.apps.map((app) => world.printed(app, again.digest)));
+    const homeSeq = sequence(world.events.home.since(0), next.lease.epoch);
+    for (const place of ['a', 'b'] as const) {
+      const seen = sequence(world.events[place].since(0), next.lease.epoch);
+      expect(homeSeq.slice(0, seen.length)).toEqual(seen);
+    }
+  });
+});
