@@ -113,6 +113,18 @@ describe.concurrent('bad input: exit 2, one stderr line, no stack trace', () => 
       /^pg-static-cache: --backoff-base-ms \(300\) must not exceed --backoff-cap-ms \(200\)$/,
     ],
     [
+      'a --replica that is no database URL (never echoed: it may hold a password)',
+      ['watch', '--table', 'items', '--replica', 'mysql://user:secret@replica/db'],
+      () => env,
+      /^pg-static-cache: --replica is not a valid database URL \(expected postgres:\/\/user:password@host:port\/database\)$/,
+    ],
+    [
+      'a --replica-wait-ms without a replica',
+      ['watch', '--table', 'items', '--replica-wait-ms', '500'],
+      () => env,
+      /^pg-static-cache: --replica-wait-ms needs --replica \(or PSC_REPLICA_URL\)$/,
+    ],
+    [
       'watch --heartbeat-ms, renamed (the bridge has a --heartbeat-ms that means its publish period)',
       ['watch', '--table', 'items', '--heartbeat-ms', '100'],
       () => env,

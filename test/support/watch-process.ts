@@ -25,6 +25,8 @@ export type WatchEvent =
       readonly source: string;
       /** Snapshot mode: why Postgres was queried instead of the snapshot. */
       readonly fallback?: string;
+      /** With --replica: who served the table query (replica, or lagging / unavailable: the primary). */
+      readonly replica?: string;
     }
   | { readonly event: 'stale'; readonly table: string; readonly error: string }
   | { readonly event: 'status'; readonly status: string }
@@ -65,6 +67,7 @@ export function parseWatchEvent(text: string): WatchEvent | undefined {
     switch (fields['event']) {
       case 'reload': {
         const fallback = fields['fallback'];
+        const replica = fields['replica'];
         return {
           event: 'reload',
           table: str(fields, 'table'),
@@ -74,6 +77,7 @@ export function parseWatchEvent(text: string): WatchEvent | undefined {
           reason: str(fields, 'reason'),
           source: str(fields, 'source'),
           ...(fallback === undefined ? {} : { fallback: str(fields, 'fallback') }),
+          ...(replica === undefined ? {} : { replica: str(fields, 'replica') }),
         };
       }
       case 'stale':

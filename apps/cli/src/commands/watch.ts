@@ -12,6 +12,7 @@ import {
   loadRedisConfig,
   parseTables,
   positiveInteger,
+  type DatabaseConfig,
   type GlobalFlags,
 } from '../config.ts';
 import { clientConfig } from '../database.ts';
@@ -36,6 +37,8 @@ interface WatchFlags extends GlobalFlags {
   readonly snapshotWaitMs?: number;
   readonly backoffBaseMs?: number;
   readonly backoffCapMs?: number;
+  readonly replica?: string;
+  readonly replicaWaitMs?: number;
   readonly events?: boolean;
 }
 
@@ -70,6 +73,7 @@ function reloadEvent(event: ReloadEvent): Record<string, unknown> {
     reason: event.reason,
     source: event.source,
     ...(event.fallback === undefined ? {} : { fallback: event.fallback }),
+    ...(event.replica === undefined ? {} : { replica: event.replica }),
   };
 }
 
@@ -147,6 +151,35 @@ function backoff(flags: WatchFlags): Pick<SourceOptions, 'backoff'> {
   };
 }
 
+const POSTGRES_URL = /^postgres(?:ql)?:\/\//i;
+
+// --replica, else PSC_REPLICA_URL: a read replica for the table queries, reached like the primary.
+function replica(
+  flags: WatchFlags,
+  context: CommandContext,
+  primary: DatabaseConfig,
+): Pick<SourceOptions, 'replica' | 'replicaWaitMs'> {
+  const [url, source] =
+    flags.replica === undefined
+      ? [context.env['PSC_REPLICA_URL'], 'PSC_REPLICA_URL']
+      : [flags.replica, '--replica'];
+  if (url === undefined || url === '') {
+    if (flags.replicaWaitMs === undefined) return {};
+    throw new CliError('USAGE', '--replica-wait-ms needs --replica (or PSC_REPLICA_URL)');
+  }
+  // The value is never echoed: a malformed URL may still carry a password.
+  if (!POSTGRES_URL.test(url) || !URL.canParse(url)) {
+    throw new CliError(
+      'BAD_URL',
+      `${source} is not a valid database URL (expected postgres://user:password@host:port/database)`,
+    );
+  }
+  return {
+    replica: { ...clientConfig({ ...primary, url }), max: 4 },
+    ...(flags.replicaWaitMs === undefined ? {} : { replicaWaitMs: flags.replicaWaitMs }),
+  };
+}
+
 async function watch(flags: WatchFlags, context: CommandContext): Promise<void> {
   const tables = parseTables(flags.table);
   const config = loadDatabaseConfig(flags, context.env);
@@ -155,6 +188,7 @@ async function watch(flags: WatchFlags, context: CommandContext): Promise<void> 
     ...(await sourceOptions(flags, context)),
     ...retry,
     pg: { ...clientConfig(config), max: 4 },
+    ...replica(flags, context, config),
     caches: tables.map((t) => new StaticCache({ table: t.text })),
   });
   logSubscriberEvents(subscriber, flags.events === true);
@@ -228,6 +262,15 @@ export function registerWatch(program: Command, context: CommandContext): Comman
       'reconnects and failed reloads: no retry waits longer than this (default: 5000)',
       positiveInteger,
     )
+    .option(
+      '--replica <url>',
+      'a streaming read replica for the table queries (env PSC_REPLICA_URL), read only once it replayed the change (else the primary)',
+    )
+    .option(
+      '--replica-wait-ms <ms>',
+      'with --replica: how long a reload waits for the replica to replay the change before it reads the primary (default: 2000)',
+      positiveInteger,
+    )
     .addOption(renamedFlag('--heartbeat-ms', '--listen-heartbeat-interval-ms'))
     .option(
       '--events',
@@ -242,7 +285,9 @@ Redis mode needs REDIS_URL or --redis-url and a running bridge (pg-static-cache 
 still loaded from Postgres.
 stderr: JSON lines for status changes (the first "ready" once every cache is loaded), warnings and
 stale caches ({"event":"stale",...}); with --events also {"event":"reload","table","version","rows",
-"digest","reason","source"[,"fallback"]} after each version's stdout line.
+"digest","reason","source"[,"fallback"][,"replica"]} after each version's stdout line, replica
+saying who served a table query with --replica: replica, or the primary because it was lagging or
+unavailable (warned once per streak).
 Runs until SIGINT or SIGTERM, then closes its connections and exits 0.`,
     )
     .action(async (_options: unknown, self: Command) => {
