@@ -29,6 +29,13 @@ export interface BridgeConfig {
    * epoch and seq) and its own reload jobs; see docs/regions.md. @default []
    */
   readonly regions: readonly RegionConfig[];
+  /**
+   * A streaming read replica of the primary: the reload worker queries tables there once it has
+   * replayed the job's position (else the primary); see docs/guarantees.md. @default undefined
+   */
+  readonly replicaUrl?: string;
+  /** How long a reload job waits for the replica to replay its position before it reads the primary. @default 2000 */
+  readonly replicaWaitMs: number;
   /** Prefix of every Redis name (see `namesFor`). @default 'psc' */
   readonly namespace: string;
   /** The NOTIFY channel the triggers use. @default DEFAULT_CHANNEL ('pg_static_cache_update') */
@@ -198,6 +205,12 @@ const schema = z
       .refine((url) => URL.canParse(url), 'not a valid URL'),
     redisUrl,
     regions,
+    replicaUrl: z
+      .string()
+      .regex(/^postgres(?:ql)?:\/\//i, 'expected postgres://user:password@host:port/database')
+      .refine((url) => URL.canParse(url), 'not a valid URL')
+      .optional(),
+    replicaWaitMs: whole(0, DAY_MS).default(2_000),
     namespace: z
       .string()
       .default(DEFAULT_NAMESPACE)
@@ -317,6 +330,7 @@ export function checkBridgeConfig(input: unknown): ConfigCheck {
     signingKeys,
     allowedHosts,
     regions: regionList,
+    replicaUrl,
     ...rest
   } = parsed.data;
   return {
@@ -329,6 +343,7 @@ export function checkBridgeConfig(input: unknown): ConfigCheck {
       ...(tables === undefined ? {} : { tables: Object.freeze([...tables]) }),
       ...(logger === undefined ? {} : { logger }),
       ...(boardPassword === undefined ? {} : { boardPassword }),
+      ...(replicaUrl === undefined ? {} : { replicaUrl }),
       allowedHosts: Object.freeze([...new Set(allowedHosts)]),
       signingKeys: Object.freeze([...signingKeys]),
       regions: Object.freeze(regionList.map((r) => Object.freeze({ ...r }))),

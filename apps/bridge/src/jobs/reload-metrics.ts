@@ -1,3 +1,4 @@
+import { REPLICA_FALLBACK_REASONS } from '@pg-static-cache/postgres';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { QueueState } from './queue-state.ts';
 
@@ -121,6 +122,8 @@ export class ReloadWorkerMetrics {
   readonly duration: Histogram;
   readonly bytes: Gauge<'table'>;
   readonly rows: Gauge<'table'>;
+  readonly replicaReads: Counter;
+  readonly replicaFallbacks: Counter<'reason'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -158,8 +161,20 @@ export class ReloadWorkerMetrics {
       labelNames: ['table'],
       registers,
     });
+    this.replicaReads = new Counter({
+      name: 'psc_reload_replica_reads_total',
+      help: 'Table queries of reload jobs the read replica (PSC_REPLICA_URL) served, once it had replayed the job position',
+      registers,
+    });
+    this.replicaFallbacks = new Counter({
+      name: 'psc_reload_replica_fallbacks_total',
+      help: 'Table queries of reload jobs meant for the read replica that the primary served, by reason: lagging (not replayed within PSC_REPLICA_WAIT_MS) or unavailable (down, failing, or no replica of the primary)',
+      labelNames: ['reason'],
+      registers,
+    });
     for (const outcome of ['completed', 'retried', 'failed'] satisfies JobOutcome[]) {
       this.jobs.inc({ outcome }, 0);
     }
+    for (const reason of REPLICA_FALLBACK_REASONS) this.replicaFallbacks.inc({ reason }, 0);
   }
 }

@@ -9,7 +9,7 @@ import {
   type Snapshot,
   type SnapshotMessage,
 } from '@pg-static-cache/protocol';
-import { FailureStreak } from '@pg-static-cache/postgres';
+import { FailureStreak, lsnValue } from '@pg-static-cache/postgres';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -26,6 +26,7 @@ import { parseReloadJobData, type ReloadJobData } from './reload-job.ts';
 import { ReloadWorkerMetrics } from './reload-metrics.ts';
 import { SnapshotStore } from './snapshot-store.ts';
 import { resolveJobTable, selectTextRows } from './table-snapshot.ts';
+import { WorkerReplica } from './worker-replica.ts';
 
 /** Test seams: pause a job at a known point (a test holds it there while it commits). */
 export interface ReloadWorkerHooks {
@@ -86,6 +87,8 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
   readonly #metrics: ReloadWorkerMetrics;
   readonly #hooks: ReloadWorkerHooks;
   readonly #pool: pg.Pool;
+  /** Where table queries go once it replayed the job's position (PSC_REPLICA_URL). */
+  readonly #replica: WorkerReplica | undefined;
   readonly #redis: Redis;
   readonly #ownRedis: boolean;
   readonly #store: SnapshotStore;
@@ -107,6 +110,7 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
     this.#hooks = options.hooks ?? {};
     // Its own sessions: a long table query must not hold up the bridge's lock polling.
     this.#pool = createPool(config, config.workerConcurrency, logger, 'pg-static-cache-worker');
+    this.#replica = WorkerReplica.of(config, logger, this.#metrics);
     this.#ownRedis = options.redis === undefined;
     this.#redis = options.redis ?? createRedis(config.redisUrl, 'commands', logger);
     this.#signer = new Signer(config.signingKeys);
@@ -237,7 +241,14 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
       const lsn = await new LsnReader(client).read();
       const at = Date.now();
       await this.#hooks.beforeQuery?.(data);
-      const { fields, rows } = await selectTextRows(client, table);
+      // On a replica, only once it replayed `lsn`: its rows then include every commit up to it,
+      // and the snapshot records `lsn` (never the replica's own, later position, which the rows
+      // may include but nothing here proved). `lsn` rather than the job's: it was read after every
+      // event this job stands for (a waiting job drops the adds that come after the first).
+      const { fields, rows } =
+        this.#replica === undefined
+          ? await selectTextRows(client, table)
+          : await this.#replica.read(lsnValue(lsn), client, (db) => selectTextRows(db, table));
       const snapshot = createSnapshot({
         table: table.display,
         oid: table.oid,
@@ -280,6 +291,6 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
       .catch((error: unknown) => this.#log.warn({ err: toError(error) }, 'closing worker failed'));
     this.#workerConnection?.disconnect();
     if (this.#ownRedis) this.#redis.disconnect();
-    await this.#pool.end();
+    await Promise.all([this.#pool.end(), this.#replica?.close()]);
   }
 }
