@@ -5,9 +5,15 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { LeaderMessage } from '../e2e/support/event-log.ts';
 import { recordMs } from '../e2e/support/measured.ts';
+import { namesFor, type Names } from '@pg-static-cache/protocol';
+import { FAST_BRIDGE_ENV } from '../e2e/support/bridges.ts';
+import { startEventLog } from '../e2e/support/event-log.ts';
+import { createTablesSchema } from '../support/fixtures/direct-mode.ts';
+import { startPrivateRedis } from '../support/fixtures/private-redis.ts';
 import { scrape, seriesValue } from '../support/metrics.ts';
-import { waitFor } from '../support/index.ts';
-import { startRegionWorld, type RegionWorld } from './region-world.ts';
+import { redisUrl, tableDigest, uniqueName, waitFor } from '../support/index.ts';
+import { parseJsonLine, spawnCli } from '../support/process.ts';
+import { startRegionApp, startRegionWorld, TABLE, type RegionWorld } from './region-world.ts';
 
 /** Fast enough that a publish held up by a dead region would show: the leader's lease is 1.5 s. */
 const NORMAL_MS = 1_000;
@@ -32,6 +38,28 @@ async function subscribers(url: string, channel: string): Promise<number> {
     return 0;
   } finally {
     redis.disconnect();
+  }
+}
+
+/** Deletes what a bridge leaves in the shared home Redis (the lease, epoch, status, presence). */
+async function cleanUpHome(names: Names): Promise<void> {
+  const home = new Redis(redisUrl());
+  try {
+    await home.del(names.leader, names.epoch, names.status, names.bridges);
+  } finally {
+    home.disconnect();
+  }
+}
+
+/** The `regions` field of the status hash in the home Redis, parsed. */
+async function statusRegions(names: Names): Promise<Record<string, unknown>[]> {
+  const home = new Redis(redisUrl());
+  try {
+    const text = await home.hget(names.status, 'regions');
+    const value: unknown = JSON.parse(text ?? '[]');
+    return Array.isArray(value) ? (value as Record<string, unknown>[]) : [];
+  } finally {
+    home.disconnect();
   }
 }
 
@@ -75,6 +103,11 @@ describe('regions: one leader, a Redis per region', () => {
     expect(during.body.regions?.['a']).toMatchObject({ state: 'failing', owesResync: true });
     expect(during.body.regions?.['a']?.reason).toMatch(/^Redis unreachable/);
     expect(during.body.regions?.['b']).toMatchObject({ state: 'ok', owesResync: false });
+    // `pg-static-cache status` reads the status hash: each heartbeat writes the regions into it.
+    await waitFor('the status hash to show region a failing', async () => {
+      const regions = await statusRegions(world.names);
+      return regions.some((r) => r['region'] === 'a' && r['state'] === 'failing');
+    });
     const metrics = await scrape(world.httpBase('b1'));
     expect(seriesValue(metrics, 'psc_bridge_region_up{region="a"}')).toBe(0);
     expect(seriesValue(metrics, 'psc_bridge_region_up{region="b"}')).toBe(1);
@@ -165,6 +198,72 @@ describe('regions: one leader, a Redis per region', () => {
     for (const place of ['a', 'b'] as const) {
       const seen = sequence(world.events[place].since(0), next.lease.epoch);
       expect(homeSeq.slice(0, seen.length)).toEqual(seen);
+    }
+  });
+
+  it("snapshot mode: a region's own worker builds its snapshots from the leader's jobs", async () => {
+    await using schema = await createTablesSchema([TABLE], { prefix: 'psc_regions_snap' });
+    const names = namesFor(uniqueName('psc_regions_snap'));
+    await using regionB = await startPrivateRedis();
+    await using events = await startEventLog(regionB.url, names);
+    const common = {
+      DATABASE_URL: schema.url,
+      PSC_NAMESPACE: names.namespace,
+      PSC_HTTP_PORT: '0',
+    };
+    // The flag form; the home worker runs in the bridge, region b's is a process of its own.
+    await using bridge = spawnCli(['bridge', '--region', `b=${regionB.url}`], {
+      env: {
+        ...FAST_BRIDGE_ENV,
+        ...common,
+        REDIS_URL: redisUrl(),
+        PSC_CHANNEL: schema.channel,
+        PSC_BRIDGE_ID: 'leader',
+        PSC_JOBS: '1',
+        PSC_WORKER: '1',
+      },
+    });
+    await using worker = spawnCli(['worker'], {
+      env: { ...common, REDIS_URL: regionB.url, PSC_BRIDGE_ID: 'worker-b' },
+    });
+    await Promise.all([
+      bridge.waitForLine((line) => line.includes('"event":"started"')),
+      worker.waitForLine((line) => line.includes('"event":"started"')),
+    ]);
+    try {
+      const app = await startRegionApp('b', { schema, names, url: regionB.url, mode: 'snapshot' });
+      try {
+        await schema.pool.query(`UPDATE ${TABLE} SET label = 'from a snapshot' WHERE id = 1`);
+        const digest = await tableDigest(schema.pool, TABLE);
+        const loaded = await app.proc.waitForLine(
+          (line) => {
+            const event = parseJsonLine(line);
+            return event?.['digest'] === digest && event['source'] === 'snapshot';
+          },
+          { stream: 'stderr', timeoutMs: 20_000 },
+        );
+        expect(parseJsonLine(loaded)).toMatchObject({ event: 'reload', source: 'snapshot' });
+        // Built by region b's worker, stored and announced in region b's Redis (the home worker
+        // in the bridge announces in home only).
+        const key = names.snapshot(`${schema.schema}.${TABLE}`);
+        const snapshots = events.raw
+          .map((text) => parseJsonLine(text))
+          .filter((m) => m?.['type'] === 'snapshot');
+        expect(snapshots.length).toBeGreaterThan(0);
+        for (const snapshot of snapshots) {
+          expect(snapshot).toMatchObject({ worker: 'worker-b', key });
+        }
+        const stored = new Redis(regionB.url);
+        try {
+          expect(await stored.exists(key)).toBe(1);
+        } finally {
+          stored.disconnect();
+        }
+      } finally {
+        await app.proc.stop('SIGKILL');
+      }
+    } finally {
+      await cleanUpHome(names);
     }
   });
 });
