@@ -5,18 +5,10 @@ import {
 } from '@pg-static-cache/postgres';
 import pg from 'pg';
 import { ClientError } from './errors.ts';
+import { msOption } from './ms-option.ts';
 
 /** How an app hands a read replica to a subscriber: a URL, a pool config, or its own pool. */
 export type ReplicaOption = string | pg.PoolConfig | pg.Pool;
-
-/** The `replicaWaitMs` option, checked (JavaScript callers are not type-checked). */
-function replicaWaitMs(option: number | undefined): number {
-  const waitMs = option ?? DEFAULT_REPLICA_WAIT_MS;
-  if (!Number.isFinite(waitMs) || waitMs < 0) {
-    throw new ClientError('INVALID_OPTIONS', `replicaWaitMs must be a number ≥ 0, not ${waitMs}`);
-  }
-  return waitMs;
-}
 
 /**
  * A subscriber's read replica: its pool (made from the option, and ended on close, unless it is
@@ -37,7 +29,7 @@ export class Replica {
         'replica must be a connection string, a pool config or a pg.Pool',
       );
     }
-    const waitMs = replicaWaitMs(waitOption);
+    const waitMs = msOption('replicaWaitMs', waitOption, DEFAULT_REPLICA_WAIT_MS);
     this.#ownsPool = !(option instanceof pg.Pool);
     this.#pool =
       option instanceof pg.Pool

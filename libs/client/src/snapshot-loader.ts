@@ -14,6 +14,7 @@ import {
 import type { ReloadReason } from './cache-reloader.ts';
 import { ClientError, toError } from './errors.ts';
 import type { ResyncCause } from './invalidation-source.ts';
+import { msOption } from './ms-option.ts';
 import type { PostgresLoader } from './postgres-loader.ts';
 import type { RedisOption } from './redis-connection.ts';
 import type { LoadResult, LoaderContext, RowLoader } from './row-loader.ts';
@@ -28,11 +29,7 @@ export const DEFAULT_SNAPSHOT_WAIT_MS = 2_000;
 
 /** The `snapshotWaitMs` option, checked (JavaScript callers are not type-checked). */
 export function snapshotWaitMs(option: number | undefined): number {
-  const waitMs = option ?? DEFAULT_SNAPSHOT_WAIT_MS;
-  if (!Number.isFinite(waitMs) || waitMs < 0) {
-    throw new ClientError('INVALID_OPTIONS', `snapshotWaitMs must be a number ≥ 0, not ${waitMs}`);
-  }
-  return waitMs;
+  return msOption('snapshotWaitMs', option, DEFAULT_SNAPSHOT_WAIT_MS);
 }
 
 /** Settings of {@link SnapshotLoader}. */

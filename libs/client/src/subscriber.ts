@@ -5,6 +5,7 @@ import { CacheReloader, type LoadTarget, type ReloadReason } from './cache-reloa
 import { createRowLoader } from './create-loader.ts';
 import { createSource } from './create-source.ts';
 import { ClientError } from './errors.ts';
+import { msOption } from './ms-option.ts';
 import type {
   InvalidationSource,
   InvalidReason,
@@ -282,14 +283,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 /** The `tableCheckIntervalMs` option, checked (JavaScript callers are not type-checked), with its per-mode default. */
 function tableCheckIntervalMs(options: SubscriberOptions): number {
   const fallback = (options.mode ?? 'direct') === 'direct' ? DEFAULT_TABLE_CHECK_INTERVAL_MS : 0;
-  const intervalMs = options.tableCheckIntervalMs ?? fallback;
-  if (!Number.isFinite(intervalMs) || intervalMs < 0) {
-    throw new ClientError(
-      'INVALID_OPTIONS',
-      `tableCheckIntervalMs must be a number ≥ 0, not ${intervalMs}`,
-    );
-  }
-  return intervalMs;
+  return msOption('tableCheckIntervalMs', options.tableCheckIntervalMs, fallback);
 }
 
 /** Creates a subscriber; call `start()` to load the caches and begin following changes. */
