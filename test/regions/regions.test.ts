@@ -7,7 +7,7 @@ import type { LeaderMessage } from '../e2e/support/event-log.ts';
 import { recordMs } from '../e2e/support/measured.ts';
 import { namesFor, type Names } from '@pg-static-cache/protocol';
 import { FAST_BRIDGE_ENV } from '../e2e/support/bridges.ts';
-import { startEventLog } from '../e2e/support/event-log.ts';
+import { startEventLog, type EventLog } from '../e2e/support/event-log.ts';
 import { createTablesSchema } from '../support/fixtures/direct-mode.ts';
 import { startPrivateRedis } from '../support/fixtures/private-redis.ts';
 import { scrape, seriesValue } from '../support/metrics.ts';
@@ -21,24 +21,6 @@ const NORMAL_MS = 1_000;
 /** `(seq, type)` of each message of `epoch`, as one place heard them. */
 function sequence(messages: readonly LeaderMessage[], epoch: number): string[] {
   return messages.filter((m) => m.epoch === epoch).map((m) => `${m.seq}:${m.type}`);
-}
-
-/** How many connections are subscribed to `channel` on the Redis at `url`. */
-async function subscribers(url: string, channel: string): Promise<number> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  try {
-    await redis.connect();
-    const reply: unknown = await redis.pubsub('NUMSUB', channel);
-    return Array.isArray(reply) ? Number(reply[1]) : 0;
-  } catch {
-    return 0;
-  } finally {
-    redis.disconnect();
-  }
 }
 
 /** Deletes what a bridge leaves in the shared home Redis (the lease, epoch, status, presence). */
@@ -119,34 +101,32 @@ describe('regions: one leader, a Redis per region', () => {
     ).toBeGreaterThan(0);
 
     // Back: region a is sent the resync it was owed, under the leader's own epoch and seq. The
-    // leader is held (SIGSTOP) until our subscriber is back on region a, so we hear it for sure.
-    const mark = world.events.a.entries.length;
+    // leader is held (SIGSTOP) until a subscriber of ours is on region a, so we hear it for sure.
     leader.proc.child.kill('SIGSTOP');
+    let back: EventLog;
     try {
       await world.redis.a.start();
-      await waitFor('the app and our log to subscribe to region a again', async () => {
-        return (await subscribers(world.urlOf('a'), world.names.events)) >= 2;
-      });
+      back = await startEventLog(world.urlOf('a'), world.names);
     } finally {
       leader.proc.child.kill('SIGCONT');
     }
-    const owed = await world.events.a.waitFor(
+    await using regionA = back;
+    const owed = await regionA.waitFor(
       'the resync region a was owed',
       (m) => m.type === 'resync' && m.epoch === epoch,
-      { from: mark },
     );
     expect(owed.message).toMatchObject({ reason: 'reconnect', bridge: leader.id });
-    const homeTwin = await world.events.home.waitFor(
+    // Under a seq of home's: in place of the message home had there (or, had the lease expired
+    // while the leader was held, home's own resync for the messages the fence dropped).
+    await world.events.home.waitFor(
       'the same seq at home',
       (m) => m.epoch === epoch && m.seq === owed.message.seq,
     );
-    // At home that seq was an ordinary message: region a got a resync in its place.
-    expect(homeTwin.message.type).not.toBe('resync');
     const last = await world.commit('after');
     await Promise.all(world.apps.map((app) => world.printed(app, last.digest)));
     await waitFor('region a to be ok again', async () => (await regionState(world, 'a')) === 'ok');
     const healed = await scrape(world.httpBase('b1'));
-    expect(seriesValue(healed, 'psc_bridge_region_resyncs_total{region="a"}')).toBe(1);
+    expect(seriesValue(healed, 'psc_bridge_region_resyncs_total{region="a"}')).toBeGreaterThan(0);
     expect(seriesValue(healed, 'psc_bridge_region_up{region="a"}')).toBe(1);
     expect(seriesValue(healed, 'psc_bridge_region_resyncs_total{region="b"}')).toBe(0);
 
@@ -155,17 +135,18 @@ describe('regions: one leader, a Redis per region', () => {
     const bSeq = sequence(world.events.b.since(0), epoch);
     expect(bSeq.length).toBeGreaterThan(5);
     expect(homeSeq.slice(0, bSeq.length)).toEqual(bSeq);
-    // Region a too once back, but for the resync it was owed, which took the place of one message.
+    // Region a too once back, but for the resyncs it was owed, each in the place of a message (more
+    // than one when a publish timed out while the leader was held, yet still went out).
     const homeBySeq = new Map(
       world.events.home
         .since(0)
         .filter((m) => m.epoch === epoch)
         .map((m) => [m.seq, m.type]),
     );
-    const aAfter = world.events.a.since(mark).filter((m) => m.epoch === epoch);
+    const aAfter = regionA.since(0).filter((m) => m.epoch === epoch);
     expect(aAfter.length).toBeGreaterThan(2);
     const differing = aAfter.filter((m) => homeBySeq.get(m.seq) !== m.type);
-    expect(differing).toEqual([owed.message]);
+    expect(differing.every((m) => m.type === 'resync' && m.reason === 'reconnect')).toBe(true);
     expect(aAfter.map((m) => m.seq)).toEqual([...aAfter.map((m) => m.seq)].sort((x, y) => x - y));
   });
 
