@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 /** What a connection is for; it names the connection in CLIENT LIST and in logs. */
-export type RedisRole = 'commands' | 'control' | 'queue' | 'worker' | 'region' | 'region-queue';
+export type RedisRole = 'commands' | 'control' | 'queue' | 'worker' | 'region';
 
 /** What only some connections need. */
 export interface RedisConnectionOptions {
