@@ -103,6 +103,7 @@ describe('status', { timeout: 120_000 }, () => {
       'triggers',
       'tables',
       'queue',
+      'regions',
     ]);
     expect(report).toMatchObject({
       namespace: names.namespace,
@@ -126,6 +127,8 @@ describe('status', { timeout: 120_000 }, () => {
       tables: [{ table: items, state: 'ok', ok: true, drifted: null, snapshotVersion: 12 }],
       problems: [],
       queue: { paused: false, waiting: 0, active: 0, delayed: 0, failed: 0 },
+      // A bridge without --region writes no `regions` field.
+      regions: [],
     });
     const leader = report['leader'] as { leaseAgeMs: number };
     expect(leader.leaseAgeMs).toBeGreaterThanOrEqual(500);
@@ -142,6 +145,7 @@ describe('status', { timeout: 120_000 }, () => {
       /^reload queue: +running \(0 waiting, 0 active, 0 delayed, 0 failed\)$/m,
     );
     expect(human.stdout).toMatch(/^status: ok$/m);
+    expect(human.stdout).not.toMatch(/REGION/);
   });
 
   it('exit 1 when a recorded table lost its trigger, or when no leader holds the lease', async () => {
@@ -192,6 +196,70 @@ describe('status', { timeout: 120_000 }, () => {
       triggers: 'recorded',
       tables: [],
       queue: { paused: false, waiting: 0, active: 0, delayed: 0, failed: 0 },
+      regions: [],
+    });
+  });
+
+  // Before, a region whose Redis was down for minutes read as `ok`: only the leader knew.
+  it('shows each region the leader records; a failing one is exit 1 with its own problem line', async () => {
+    const names = newNamespace();
+    const now = await writeLeaderState(names, [
+      { table: `${s.schema}.items`, state: 'ok', ok: true },
+    ]);
+    // What the leader writes with each heartbeat (apps/bridge: Regions.report()).
+    const regions = [
+      {
+        region: 'b',
+        state: 'ok',
+        lastPublishAt: now - 1_500,
+        failingSince: null,
+        queued: 0,
+        owesResync: false,
+      },
+      {
+        region: 'c',
+        state: 'idle',
+        lastPublishAt: null,
+        failingSince: null,
+        queued: 0,
+        owesResync: false,
+      },
+    ];
+    await redis.hset(names.status, 'regions', JSON.stringify(regions));
+    const args = ['status', '--namespace', names.namespace];
+    const healthy = await cli([...args, '--json']);
+    expect(healthy).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(healthy.stdout)).toMatchObject({
+      ok: true,
+      problems: [],
+      // An ok or idle region has no reason: null, like every unknown value.
+      regions: regions.map((region) => ({ ...region, reason: null })),
+    });
+
+    const failing = {
+      region: 'c',
+      state: 'failing',
+      lastPublishAt: now - 40_000,
+      failingSince: now - 30_000,
+      reason: 'connect ECONNREFUSED 127.0.0.1:6390',
+      queued: 3,
+      owesResync: true,
+    };
+    await redis.hset(names.status, 'regions', JSON.stringify([regions[0], failing]));
+    const human = await cli(args);
+    expect(human).toMatchObject({ code: 1, stderr: '' });
+    expect(human.stdout).toMatch(/^REGION +STATE +LAST PUBLISH +QUEUED +RESYNC OWED$/m);
+    expect(human.stdout).toMatch(/^b +ok +[\d.]+ s ago +0 +no$/m);
+    expect(human.stdout).toMatch(/^c +failing +4\d s ago +3 +yes$/m);
+    expect(human.stdout).toMatch(
+      /^status: NOT OK: region c: publishes failing for 3\d s \(connect ECONNREFUSED 127\.0\.0\.1:6390\), 3 queued, resync owed$/m,
+    );
+    const json = await cli([...args, '--json']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      ok: false,
+      problems: [expect.stringMatching(/^region c: publishes failing for 3\d s/) as string],
+      regions: [{ region: 'b', state: 'ok' }, failing],
     });
   });
 

@@ -2,7 +2,12 @@ import type { TriggerReport } from '@pg-static-cache/postgres';
 import { namesFor } from '@pg-static-cache/protocol';
 import { describe, expect, it } from 'vitest';
 import { formatAge } from './status.ts';
-import { buildStatusReport, recordedTables, withLiveTriggers } from './status-report.ts';
+import {
+  buildStatusReport,
+  recordedRegions,
+  recordedTables,
+  withLiveTriggers,
+} from './status-report.ts';
 
 const names = namesFor('t');
 const NOW = 1_000_000;
@@ -30,6 +35,22 @@ describe('status report', () => {
     expect(
       recordedTables({ tables: '[null, 1, {"table":"s.t"}, {"table":"s.u","state":"ok"}]' }),
     ).toEqual([{ table: 's.u', state: 'ok', ok: false, drifted: null }]);
+    expect(recordedRegions({ regions: '{' })).toEqual([]);
+    expect(
+      recordedRegions({
+        regions: '[null, {"region":"b"}, {"region":"c","state":"ok","queued":"x","owesResync":1}]',
+      }),
+    ).toEqual([
+      {
+        region: 'c',
+        state: 'ok',
+        lastPublishAt: null,
+        failingSince: null,
+        reason: null,
+        queued: null,
+        owesResync: false,
+      },
+    ]);
   });
 
   it('ok needs a lease and every table ok; a recorded table the live check misses is missing', () => {

@@ -78,6 +78,23 @@ export interface TableStatus {
   readonly snapshotVersion?: number | null;
 }
 
+/** One region besides home (`bridge --region`), as the leader recorded it with its last heartbeat. */
+export interface RegionStatus {
+  readonly region: string;
+  /** `idle` (nothing sent yet), `ok` or `failing`; another word when a newer bridge wrote it. */
+  readonly state: string;
+  /** When a message last reached the region; null before the first. */
+  readonly lastPublishAt: number | null;
+  /** Since when publishes to it fail; null unless failing. */
+  readonly failingSince: number | null;
+  /** Why they fail (Redis' own first line); null unless failing. */
+  readonly reason: string | null;
+  /** Messages waiting in the leader's buffer for it. */
+  readonly queued: number | null;
+  /** Whether its clients are owed a resync (it goes out with the next message that gets through). */
+  readonly owesResync: boolean;
+}
+
 /** The whole `status --json` document. */
 export interface StatusReport {
   readonly namespace: string;
@@ -85,7 +102,7 @@ export interface StatusReport {
   readonly ok: boolean;
   /**
    * What is wrong, one line each: no leader, heartbeats no longer published (publishes failing),
-   * tables without a working trigger, a paused reload queue.
+   * tables without a working trigger, a paused reload queue, each region whose publishes fail.
    */
   readonly problems: readonly string[];
   /** When this report was taken, ms since the Unix epoch. */
@@ -98,6 +115,8 @@ export interface StatusReport {
   readonly tables: readonly TableStatus[];
   /** The reload queue; null when it was not read (unit tests). */
   readonly queue: QueueState | null;
+  /** The regions besides home, as the leader recorded them; empty without regions. */
+  readonly regions: readonly RegionStatus[];
 }
 
 /** What Redis holds for a namespace, before evaluation. */
@@ -162,26 +181,62 @@ function termStatus(hash: Readonly<Record<string, string>>, now: number): TermSt
   };
 }
 
-/** The tables the leader recorded (`tables` field: JSON [{table, state, ok, drifted?}]). */
-export function recordedTables(hash: Readonly<Record<string, string>>): TableStatus[] {
+// A JSON array of objects in the status hash; anything else (or a malformed item) reads as absent.
+function recordedObjects(
+  hash: Readonly<Record<string, string>>,
+  field: string,
+): Record<string, unknown>[] {
   let value: unknown;
   try {
-    value = JSON.parse(hash['tables'] ?? '[]');
+    value = JSON.parse(hash[field] ?? '[]');
   } catch {
     return [];
   }
   if (!Array.isArray(value)) return [];
-  const tables: TableStatus[] = [];
-  for (const item of value as unknown[]) {
-    if (typeof item !== 'object' || item === null) continue;
-    const entry = item as Record<string, unknown>;
+  return (value as unknown[]).filter(
+    (item): item is Record<string, unknown> => typeof item === 'object' && item !== null,
+  );
+}
+
+/** The tables the leader recorded (`tables` field: JSON [{table, state, ok, drifted?}]). */
+export function recordedTables(hash: Readonly<Record<string, string>>): TableStatus[] {
+  return recordedObjects(hash, 'tables').flatMap((entry) => {
     const table = stringOf(entry['table']);
     const state = stringOf(entry['state']);
-    if (table === null || state === null) continue;
+    if (table === null || state === null) return [];
     const drifted = typeof entry['drifted'] === 'boolean' ? entry['drifted'] : null;
-    tables.push({ table, state, ok: entry['ok'] === true, drifted });
-  }
-  return tables;
+    return [{ table, state, ok: entry['ok'] === true, drifted }];
+  });
+}
+
+/** The regions the leader recorded (`regions` field: JSON [{region, state, lastPublishAt, ...}]). */
+export function recordedRegions(hash: Readonly<Record<string, string>>): RegionStatus[] {
+  return recordedObjects(hash, 'regions').flatMap((entry) => {
+    const region = stringOf(entry['region']);
+    const state = stringOf(entry['state']);
+    if (region === null || state === null) return [];
+    return [
+      {
+        region,
+        state,
+        lastPublishAt: numberOf(entry['lastPublishAt']),
+        failingSince: numberOf(entry['failingSince']),
+        reason: stringOf(entry['reason']),
+        queued: numberOf(entry['queued']),
+        owesResync: entry['owesResync'] === true,
+      },
+    ];
+  });
+}
+
+/** `region b: publishes failing for 12 s (reason), 3 queued, resync owed`. */
+function regionProblem(region: RegionStatus, now: number): string {
+  const failingMs = age(now, region.failingSince);
+  const since = failingMs === null ? '' : ` for ${Math.round(failingMs / 1000)} s`;
+  const reason = region.reason === null ? '' : ` (${region.reason})`;
+  const queued = region.queued === null ? '' : `, ${region.queued} queued`;
+  const owed = region.owesResync ? ', resync owed' : '';
+  return `region ${region.region}: publishes failing${since}${reason}${queued}${owed}`;
 }
 
 /** Trigger naming for the live check: flags win, else what the leader recorded, else defaults. */
@@ -228,6 +283,8 @@ function problemsOf(
   term: TermStatus | null,
   tables: readonly TableStatus[],
   queue: QueueState | null,
+  regions: readonly RegionStatus[],
+  now: number,
 ): string[] {
   const problems: string[] = [];
   if (leader === null) problems.push('no leader holds the lease');
@@ -245,6 +302,9 @@ function problemsOf(
   if (bad > 0) problems.push(`${bad} table${bad === 1 ? '' : 's'} without a working trigger`);
   if (queue?.paused === true) {
     problems.push('the reload queue is paused: no snapshot is stored until it is resumed');
+  }
+  for (const region of regions) {
+    if (region.state === 'failing') problems.push(regionProblem(region, now));
   }
   return problems;
 }
@@ -265,7 +325,8 @@ export function buildStatusReport(
     .filter((b): b is BridgeStatus => b !== undefined)
     .sort((a, b) => a.bridge.localeCompare(b.bridge));
   const term = termStatus(state.status, now);
-  const problems = problemsOf(leader, term, tables.list, queue);
+  const regions = recordedRegions(state.status);
+  const problems = problemsOf(leader, term, tables.list, queue, regions, now);
   return {
     namespace: names.namespace,
     ok: problems.length === 0,
@@ -277,6 +338,7 @@ export function buildStatusReport(
     triggers: tables.source,
     tables: tables.list,
     queue,
+    regions,
   };
 }
 

@@ -25,7 +25,10 @@ function queueLine(queue: QueueState): string {
   return `${queue.paused ? 'PAUSED' : 'running'} (${counts})`;
 }
 
-/** The human summary: who leads, who stands by, how fresh the leader's signs of life are, the tables. */
+/**
+ * The human summary: who leads, who stands by, how fresh the leader's signs of life are, the
+ * tables, the regions.
+ */
 export function formatStatus(report: StatusReport): string {
   const { leader, term } = report;
   const ago = (at: number | null): string => formatAge(at === null ? null : report.at - at);
@@ -69,6 +72,17 @@ export function formatStatus(report: StatusReport): string {
     ]);
     lines.push('', formatColumns([['TABLE', 'TRIGGER', 'DRIFTED', 'SNAPSHOT'], ...tableRows]));
   }
+  if (report.regions.length > 0) {
+    const regionRows = report.regions.map((r) => [
+      r.region,
+      r.state,
+      ago(r.lastPublishAt),
+      r.queued === null ? '-' : String(r.queued),
+      r.owesResync ? 'yes' : 'no',
+    ]);
+    const header = ['REGION', 'STATE', 'LAST PUBLISH', 'QUEUED', 'RESYNC OWED'];
+    lines.push('', formatColumns([header, ...regionRows]));
+  }
   lines.push('', `status: ${verdict(report)}`);
   return lines.join('\n');
 }
@@ -78,7 +92,7 @@ export function registerStatus(program: Command, context: CommandContext): Comma
   const command = program
     .command('status')
     .description(
-      "show the bridges' leader, standbys, signs of life and the watched tables' triggers",
+      "show the bridges' leader, standbys, signs of life, the watched tables' triggers and the regions",
     )
     .option('--namespace <name>', 'namespace of the bridges (PSC_NAMESPACE; default: psc)')
     .option('--json', 'print the report as one JSON object');
@@ -90,7 +104,8 @@ Reads Redis (REDIS_URL or --redis-url): the leader lease, the bridges' presence,
 status record and the reload queue. With DATABASE_URL (or --database-url) the triggers are checked live, else the
 leader's last recorded check is shown. The naming flags default to what the leader recorded.
 
---json prints {"namespace","ok","problems","at","leader","bridges","term","triggers","tables","queue"}:
+--json prints {"namespace","ok","problems","at","leader","bridges","term","triggers","tables","queue",
+"regions"}:
   problems [string], one line per problem (empty when ok)
   leader   null | {"bridge","epoch","backendPid","renewedAt","leaseAgeMs"}
   bridges  [{"bridge","role","epoch","pid","host","lastSeenAt","ageMs"}]
@@ -100,10 +115,13 @@ leader's last recorded check is shown. The naming flags default to what the lead
   tables   [{"table","state","ok","drifted","snapshotVersion"}]
            (state: ok, missing, disabled, wrong-channel, ...; snapshotVersion: null when none stored)
   queue    {"paused","waiting","active","delayed","failed"}: the reload queue
+  regions  [{"region","state","lastPublishAt","failingSince","reason","queued","owesResync"}]:
+           the regions besides home (bridge --region) as of the leader's last heartbeat
+           (state: idle, ok, failing); empty without regions
 Times are ms since the Unix epoch, ages in ms; an unknown value is null.
 
-Exits 0 when a leader holds the lease and publishes its heartbeats, every table's trigger is ok
-and the reload queue is not paused; 1 otherwise; 2 on bad input or when Redis (or the given
+Exits 0 when a leader holds the lease and publishes its heartbeats, every table's trigger is ok,
+the reload queue is not paused and no region's publishes are failing; 1 otherwise; 2 on bad input or when Redis (or the given
 database) cannot be reached.`,
     )
     .action(async (_options: unknown, self: Command) => {
