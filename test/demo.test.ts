@@ -1,7 +1,8 @@
 // `npm run demo` end to end: the real entry point, as a child process, against the test run's
 // services, in a schema (and bridge namespace) and on a channel of its own. The default run is
 // snapshot mode (two bridges with reload workers, the leader killed midway); `--mode redis` has the
-// same bridges without workers, `--mode direct` keeps the LISTEN-per-app flow. The apps are
+// same bridges without workers, `--regions` adds a region b (its own Redis, worker, apps and a
+// delayed replica), `--mode direct` keeps the LISTEN-per-app flow. The apps are
 // `pg-static-cache watch` processes; each run counts the table queries Postgres ran per change.
 import { repoRoot } from '@pg-static-cache/local-services';
 import { dropDemo, dropDemoNamespace } from '@pg-static-cache/demo';
@@ -10,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { databaseUrl, redisUrl, uniqueName } from './support/index.ts';
 import { runCommand, type CliRun, type ChildEnv } from './support/process.ts';
 
-// The demo promises to finish within 60 s; the three runs take about 20 s together on a quiet machine.
+// The demo promises to finish within 60 s; the first three runs take about 20 s together on a quiet
+// machine, --regions (a replica to copy, reads that wait for its 1 s delay) more on its own.
 const DEADLINE_MS = 60_000;
 
 /** Runs the demo like `npm run demo -- ...args`; killed at the deadline. */
@@ -59,11 +61,11 @@ async function runConverging(args: readonly string[]): Promise<string> {
 }
 
 /** What redis and snapshot mode share: two bridges, one killed midway and replaced. */
-function expectBridgeFailover(stdout: string): void {
+function expectBridgeFailover(stdout: string, apps = 3): void {
   expect(stdout).toMatch(/^\[.*\] bridge-[ab] leads: epoch \d+/m);
   expect(stdout).toMatch(/SIGKILL it/);
   expect(stdout).toMatch(/bridge-[ab] took over: epoch \d+, [\d.]+ ms after the kill/);
-  expect(stdout).toMatch(/kill → all 3 apps converged in [\d.]+ ms/);
+  expect(stdout).toMatch(new RegExp(`kill → all ${apps} apps converged in [\\d.]+ ms`));
   expect(stdout).toMatch(/bridge-[ab] restarted \(pid \d+\): standby/);
   expect(stdout).toMatch(/pg_terminate_backend\(\d+\) \(LISTEN session of the leader bridge-[ab]/);
 }
@@ -97,6 +99,35 @@ const RUNS: readonly { title: string; args: string[]; check: (stdout: string) =>
     },
   },
   {
+    title: '--regions: region b follows its own Redis, worker and a replica 1 s behind',
+    args: ['--regions'],
+    check: (stdout) => {
+      expectBridgeFailover(stdout, 5);
+      expect(stdout).toMatch(/region b: Redis redis:\/\/\S+, replica \S+ replaying 1000 ms behind/);
+      expect(stdout).toMatch(
+        /the bridges also publish to \S+ \(--region b=\S+\) and a worker there/,
+      );
+      for (const app of ['app-b1', 'app-b2']) {
+        expect(stdout).toMatch(
+          new RegExp(`^\\s+${app}\\s.*\\sconverged: digest matches the database$`, 'm'),
+        );
+      }
+      // Every step says who served each region's rows, and region b's apps converged each time.
+      const converged = stdout.match(/→ converged \(.*$/gm) ?? [];
+      expect(converged.length).toBeGreaterThanOrEqual(8);
+      for (const line of converged) {
+        expect(line).toMatch(/ app-b1 [\d.]+ ms · app-b2 [\d.]+ ms/);
+        expect(line).toMatch(
+          / · home: \d+ (snapshot|primary).* · b: \d+ (snapshot|replica|primary)/,
+        );
+      }
+      expect(stdout).toMatch(/region b's worker: [1-9]\d* table queries on the replica/);
+      expect(stdout).toContain(
+        'demo passed: every app in both regions converged after every change',
+      );
+    },
+  },
+  {
     title: '--mode direct: each app LISTENs itself, one loses its session and reconnects',
     args: ['--mode', 'direct'],
     check: (stdout) => {
@@ -110,7 +141,7 @@ const RUNS: readonly { title: string; args: string[]; check: (stdout: string) =>
 
 describe('npm run demo', () => {
   for (const { title, args, check } of RUNS) {
-    it(`${title}; all 3 apps converge, exit 0`, { timeout: DEADLINE_MS + 30_000 }, async () => {
+    it(`${title}; every app converges, exit 0`, { timeout: DEADLINE_MS + 30_000 }, async () => {
       check(await runConverging(args));
     });
   }
@@ -120,5 +151,11 @@ describe('npm run demo', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/^demo: invalid schema "Bad Name".*\n$/);
     expect(run.stdout).toBe('');
+    const direct = await runDemo(['--regions', '--mode', 'direct'], {});
+    expect(direct).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: 'demo: --regions needs the bridges: use --mode snapshot or redis\n',
+    });
   });
 });

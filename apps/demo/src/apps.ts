@@ -26,6 +26,8 @@ export interface AppEvent {
   readonly reason: string | undefined;
   readonly source: string | undefined;
   readonly fallback: string | undefined;
+  /** With --replica, who served a table query: `replica`, or the primary and why (`lagging`, …). */
+  readonly replica: string | undefined;
   readonly status: string | undefined;
 }
 
@@ -37,6 +39,8 @@ export interface AppOptions {
   readonly redisUrl: string;
   readonly schema: string;
   readonly channel: string;
+  /** Its region's read replica, as the app role: `watch --replica`. */
+  readonly replicaUrl?: string;
 }
 
 const text = (value: unknown): string | undefined =>
@@ -45,11 +49,14 @@ const text = (value: unknown): string | undefined =>
 /** One running `watch` process and what it said. */
 export class App {
   readonly name: string;
+  /** `home`, or the region whose Redis it follows. */
+  readonly region: string;
   readonly #proc: SpawnedProcess;
   readonly #schema: string;
 
-  constructor(name: string, options: AppOptions) {
+  constructor(name: string, options: AppOptions, region = 'home') {
     this.name = name;
+    this.region = region;
     this.#schema = options.schema;
     // application_name tells this app's sessions apart in pg_stat_activity (direct mode's LISTEN).
     const url = new URL(options.databaseUrl);
@@ -57,6 +64,7 @@ export class App {
     const tables = DEMO_TABLES.map((t) => `${options.schema}.${t}`);
     const where =
       options.mode === 'direct' ? ['--channel', options.channel] : ['--namespace', options.schema];
+    if (options.replicaUrl !== undefined) where.push('--replica', options.replicaUrl);
     this.#proc = spawnCli(
       ['watch', '--events', '--mode', options.mode, '--table', ...tables, ...where],
       { env: { DATABASE_URL: url.toString(), REDIS_URL: options.redisUrl } },
@@ -93,14 +101,15 @@ export class App {
       const value = parseJsonLine(line);
       const event = text(value?.['event']);
       if (value === undefined || event === undefined) return [];
-      const [table, reason, source, fallback, status] = [
+      const [table, reason, source, fallback, replica, status] = [
         'table',
         'reason',
         'source',
         'fallback',
+        'replica',
         'status',
       ].map((key) => text(value[key]));
-      return [{ event, table, reason, source, fallback, status }];
+      return [{ event, table, reason, source, fallback, replica, status }];
     });
   }
 

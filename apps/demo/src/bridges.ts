@@ -2,7 +2,9 @@
 // operator would run it. Its stdout says when it started, its role changes and each leadership
 // term it begins; the lease in Redis names the leader's LISTEN session. In snapshot mode each
 // bridge also runs a reload worker.
+import { REPLICA_FALLBACK_REASONS } from '@pg-static-cache/postgres';
 import { namesFor, parseLease, type LeaseValue, type Names } from '@pg-static-cache/protocol';
+import { scrape, seriesValue } from '@pg-static-cache/test-support/metrics';
 import {
   parseJsonLine,
   spawnCli,
@@ -47,6 +49,23 @@ export interface BridgeOptions {
   readonly tables: readonly string[];
   /** Reload jobs and a worker in each bridge (snapshot mode). */
   readonly jobs: boolean;
+  /** A second region: the bridges publish to its Redis too (`--region`), and it has a worker. */
+  readonly region?: DemoRegion;
+}
+
+/** A region besides home: its Redis, and the delayed read replica its worker and apps query. */
+export interface DemoRegion {
+  readonly name: string;
+  readonly redisUrl: string;
+  /** The replica's host and port, taken with each role's own URL. */
+  readonly replicaUrl: string;
+}
+
+/** `url` (a role's URL on the primary) pointed at the replica: same role, same database. */
+export function onReplica(url: string, replicaUrl: string): string {
+  const at = new URL(url);
+  at.host = new URL(replicaUrl).host;
+  return at.toString();
 }
 
 /** The running bridges, and Redis as an operator sees it. */
@@ -54,23 +73,43 @@ export class Bridges {
   readonly names: Names;
   readonly #options: BridgeOptions;
   readonly #redis: Redis;
+  /** The region's Redis (same names); the home one without a region. */
+  readonly #regionRedis: Redis;
   readonly #procs = new Map<string, SpawnedProcess>();
   /** Processes the demo killed or replaced (their exit is expected). */
   readonly #gone: SpawnedProcess[] = [];
 
-  private constructor(options: BridgeOptions, redis: Redis) {
+  private constructor(options: BridgeOptions, redis: Redis, regionRedis: Redis) {
     this.#options = options;
     this.#redis = redis;
+    this.#regionRedis = regionRedis;
     this.names = namesFor(options.namespace);
   }
 
-  /** Forgets an earlier run's state in the namespace and starts both bridges. */
+  /**
+   * Forgets an earlier run's state in the namespace (in the region's Redis too) and starts both
+   * bridges, and the region's worker.
+   */
   static async start(options: BridgeOptions): Promise<Bridges> {
-    const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1 });
-    redis.on('error', () => undefined);
-    const bridges = new Bridges(options, redis);
+    const connect = (url: string): Redis => {
+      const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+      redis.on('error', () => undefined);
+      return redis;
+    };
+    const redis = connect(options.redisUrl);
+    const { region } = options;
+    const bridges = new Bridges(options, redis, region ? connect(region.redisUrl) : redis);
     await dropNamespace(redis, bridges.names);
+    if (region !== undefined) await dropNamespace(bridges.#regionRedis, bridges.names);
     for (const id of BRIDGE_IDS) bridges.#spawn(id);
+    // The region's snapshots are built there, from its replica (`pg-static-cache worker`).
+    if (region !== undefined && options.jobs) {
+      const env = {
+        REDIS_URL: region.redisUrl,
+        PSC_REPLICA_URL: onReplica(options.databaseUrl, region.replicaUrl),
+      };
+      bridges.#procs.set(`worker-${region.name}`, spawnCli(['worker'], { env: bridges.#env(env) }));
+    }
     return bridges;
   }
 
@@ -121,10 +160,36 @@ export class Bridges {
     await proc?.waitForLine((line) => /"role":"standby"/.test(line), { timeoutMs });
   }
 
-  /** Whether a reload worker stored a snapshot of every one of `tables`. */
+  /** Whether a reload worker stored a snapshot of every one of `tables` (in every region). */
   async snapshotsStored(): Promise<boolean> {
     const keys = this.#options.tables.map((table) => this.names.snapshot(table));
-    return (await this.#redis.exists(...keys)) === keys.length;
+    const counts = await Promise.all(
+      [this.#redis, this.#regionRedis].map((r) => r.exists(...keys)),
+    );
+    return counts.every((count) => count === keys.length);
+  }
+
+  /**
+   * What the region's worker says on /metrics: table queries the replica served, and those the
+   * primary served instead, by reason. Undefined without a region worker.
+   */
+  async regionReads(): Promise<
+    { readonly replica: number; readonly primary: Readonly<Record<string, number>> } | undefined
+  > {
+    const { region } = this.#options;
+    const worker = region && this.#procs.get(`worker-${region.name}`);
+    const http = worker?.lines.map(parseJsonLine).find((l) => l?.['event'] === 'started')?.['http'];
+    if (typeof http !== 'string') return undefined;
+    const text = await scrape(http);
+    const count = (series: string): number => seriesValue(text, series) ?? 0;
+    const primary = REPLICA_FALLBACK_REASONS.map((reason) => [
+      reason,
+      count(`psc_reload_replica_fallbacks_total{reason="${reason}"}`),
+    ]);
+    return {
+      replica: count('psc_reload_replica_reads_total'),
+      primary: Object.fromEntries(primary) as Record<string, number>,
+    };
   }
 
   /** SIGKILLs bridge `id`: no goodbye, no lease release; its Postgres sessions die with it. */
@@ -151,6 +216,7 @@ export class Bridges {
       ),
     );
     this.#redis.disconnect();
+    this.#regionRedis.disconnect();
     const bad = exits.filter(([, exit]) => exit.code !== 0);
     if (bad.length > 0) throw new Error(`bridges did not stop cleanly: ${JSON.stringify(bad)}`);
   }
@@ -164,22 +230,31 @@ export class Bridges {
   }
 
   #spawn(id: string): void {
-    const { databaseUrl, redisUrl, namespace, channel, tables, jobs } = this.#options;
-    // The user's own PSC_* settings must not change the demo's bridges.
-    const unset = Object.keys(process.env).filter((key) => key.startsWith('PSC_'));
-    const env = {
-      ...Object.fromEntries(unset.map((key) => [key, undefined])),
-      ...SETTINGS,
-      DATABASE_URL: databaseUrl,
-      REDIS_URL: redisUrl,
-      PSC_NAMESPACE: namespace,
+    const { channel, tables, jobs, region } = this.#options;
+    const env = this.#env({
       PSC_CHANNEL: channel,
       PSC_BRIDGE_ID: id,
       PSC_TABLES: tables.join(','),
       // Redis mode's apps query Postgres themselves: snapshots would be work nobody reads.
       PSC_JOBS: jobs ? '1' : '0',
-    };
+      ...(region === undefined ? {} : { PSC_REGIONS: `${region.name}=${region.redisUrl}` }),
+    });
     this.#procs.set(id, spawnCli(['bridge'], { env }));
+  }
+
+  // The environment of the demo's bridges and workers, with `extra` on top.
+  #env(extra: Readonly<Record<string, string>>): Record<string, string | undefined> {
+    const { databaseUrl, redisUrl, namespace } = this.#options;
+    // The user's own PSC_* settings must not change the demo's bridges.
+    const unset = Object.keys(process.env).filter((key) => key.startsWith('PSC_'));
+    return {
+      ...Object.fromEntries(unset.map((key) => [key, undefined])),
+      ...SETTINGS,
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redisUrl,
+      PSC_NAMESPACE: namespace,
+      ...extra,
+    };
   }
 }
 

@@ -27,6 +27,8 @@ export interface DemoConfig {
   readonly channel: string;
   /** @default 'snapshot' */
   readonly mode: Mode;
+  /** A second region (its own Redis, worker, apps and a delayed read replica). @default false */
+  readonly regions: boolean;
   /** Deadline for each step to converge. @default 10000 */
   readonly stepTimeoutMs: number;
   /** Deadline for processes to start and load. @default 30000 */
@@ -38,6 +40,7 @@ export interface DemoConfig {
 
 /** Shown by `--help`. */
 export const USAGE = `usage: npm run demo [-- --keep] [--schema NAME] [--channel NAME] [--mode snapshot|redis|direct]
+                    [--regions]
 
 Starts Postgres and Redis (or uses DATABASE_URL and REDIS_URL when both are set), creates demo
 tables in a fresh schema, runs 3 apps (pg-static-cache watch) that cache them, changes the data in
@@ -53,6 +56,9 @@ changes and the leading one is killed midway. Exit code 0 when every app serves 
                                       store a snapshot in Redis; the apps load it
                   redis:              the bridges relay the changes; each app queries Postgres
                   direct:             each app LISTENs to Postgres itself and queries it
+  --regions       also a region b: its own Redis (the bridges publish there too), reload worker
+                  and 2 apps, reading a read replica delayed by 1 s; each step says who served
+                  each region's rows (snapshot, replica, primary). Not with --mode direct
 `;
 
 // No quoting needed anywhere, and `<schema>_bridge` (the longest role name) fits 63 bytes; also a
@@ -70,6 +76,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Dem
         schema: { type: 'string' },
         channel: { type: 'string' },
         mode: { type: 'string', default: MODES[0] },
+        regions: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -88,6 +95,9 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Dem
       `unknown --mode ${JSON.stringify(values.mode)} (expected ${MODES.join(', ')})`,
     );
   }
+  if (values.regions && mode === 'direct') {
+    throw new ConfigError('--regions needs the bridges: use --mode snapshot or redis');
+  }
   const channel = values.channel ?? env['PSC_DEMO_CHANNEL'] ?? DEFAULT_CHANNEL;
   try {
     triggerNaming({ channel });
@@ -101,6 +111,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Dem
     schema,
     channel,
     mode,
+    regions: values.regions,
     stepTimeoutMs: 10_000,
     readyTimeoutMs: 30_000,
     services:

@@ -2,11 +2,12 @@
 // while the data changes in every way a table can change, and the demo shows each of them
 // converging and how many table queries Postgres ran for it. In snapshot mode (the default) two
 // bridges (`pg-static-cache bridge`) relay the changes and their reload workers query each changed
-// table once for all apps; the leader is killed midway.
+// table once for all apps; the leader is killed midway. With --regions a region b follows its own
+// Redis, worker and read replica (delayed 1 s), and every step says who served each region's rows.
 import { waitFor } from '@pg-static-cache/test-support/wait';
 import pg from 'pg';
 import { App } from './apps.ts';
-import { BRIDGE_IDS, Bridges } from './bridges.ts';
+import { BRIDGE_IDS, Bridges, onReplica, type DemoRegion } from './bridges.ts';
 import { ConfigError, readConfig, USAGE, type DemoConfig } from './config.ts';
 import { formatMs, Narrator } from './narrator.ts';
 import { formatTable, printQueries, printReport, printSessions, problemOf } from './report.ts';
@@ -16,6 +17,8 @@ import { acquireServices } from './services.ts';
 import { openTableQueries } from './table-queries.ts';
 
 const APPS = 3;
+/** Apps in region b (--regions). */
+const REGION_APPS = 2;
 const STOP_DEADLINE_MS = 5_000;
 
 /** Rejects on the first Ctrl-C (or SIGTERM), so every wait raced with it ends. */
@@ -55,6 +58,8 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
     if (demo.triggers.some((r) => !r.ok)) throw new Error('triggers are not all ok');
     const queries = await openTableQueries(db, demo, config.mode === 'snapshot', log);
 
+    const region: DemoRegion | undefined =
+      services.regionB === undefined ? undefined : { name: 'b', ...services.regionB };
     let bridges: Bridges | undefined;
     if (config.mode !== 'direct') {
       const tables = DEMO_TABLES.map((t) => `${config.schema}.${t}`);
@@ -66,12 +71,22 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
         channel: config.channel,
         tables,
         jobs: config.mode === 'snapshot',
+        ...(region === undefined ? {} : { region }),
       });
       bridges = fleet;
       cleanups.push(() => fleet.close(STOP_DEADLINE_MS));
       log.line(
         `starting ${BRIDGE_IDS.length} bridges (pg-static-cache bridge, PSC_NAMESPACE=${config.schema} PSC_TABLES=${tables.join(',')}), logged in as ${demo.bridgeRole}`,
       );
+      if (region !== undefined) {
+        const worker =
+          config.mode === 'snapshot'
+            ? ` and a worker there (pg-static-cache worker, REDIS_URL=${region.redisUrl} --replica)`
+            : '';
+        log.line(
+          `region b: the bridges also publish to ${region.redisUrl} (--region b=${region.redisUrl})${worker}`,
+        );
+      }
       const term = await race(fleet.nextTerm(0, config.readyTimeoutMs));
       const standbys = BRIDGE_IDS.filter((id) => id !== term.bridge);
       await race(Promise.all(standbys.map((id) => fleet.standby(id, config.readyTimeoutMs))));
@@ -89,16 +104,24 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
     }
 
     const spawned = performance.now();
-    const apps = Array.from({ length: APPS }, (_, i) => {
-      const options = { ...config, databaseUrl: demo.appUrl, redisUrl: services.redisUrl };
-      return new App(`app-${i + 1}`, options);
-    });
+    const options = { ...config, databaseUrl: demo.appUrl, redisUrl: services.redisUrl };
+    const apps = Array.from({ length: APPS }, (_, i) => new App(`app-${i + 1}`, options));
+    if (region !== undefined) {
+      const replicaUrl = onReplica(demo.appUrl, region.replicaUrl);
+      const there = { ...options, redisUrl: region.redisUrl, replicaUrl };
+      for (let i = 1; i <= REGION_APPS; i += 1) apps.push(new App(`app-b${i}`, there, 'b'));
+    }
     cleanups.push(async () => {
       await Promise.all(apps.map((app) => app.stop(STOP_DEADLINE_MS)));
     });
     log.line(
       `starting ${APPS} apps: pg-static-cache watch --events --mode ${config.mode} --table ${DEMO_TABLES.map((t) => `${config.schema}.${t}`).join(' ')}`,
     );
+    if (region !== undefined) {
+      log.line(
+        `starting ${REGION_APPS} apps in region b (app-b1, app-b2): the same, with REDIS_URL=${region.redisUrl} --replica (as ${demo.role}, on ${new URL(region.replicaUrl).host})`,
+      );
+    }
     await race(Promise.all(apps.map((app) => app.ready(config.readyTimeoutMs))));
     const pids = apps.map((app) => `${app.name} pid ${app.pid ?? '?'}`).join(' · ');
     const loads = apps.flatMap((app) => app.events().filter((e) => e.event === 'reload'));
@@ -114,7 +137,21 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
       failed = true;
       log.line(`FAILED: ${error instanceof Error ? error.message : String(error)}`);
     }
-    await printSessions(db, { apps: demo.role, bridges: demo.bridgeRole }, config.mode, APPS, log);
+    const reads = await bridges?.regionReads();
+    if (reads !== undefined) {
+      const why = Object.entries(reads.primary).map(([reason, n]) => `${reason} ${n}`);
+      const onPrimary = Object.values(reads.primary).reduce((a, b) => a + b, 0);
+      log.line(
+        `region b's worker: ${reads.replica} table queries on the replica (each once it had replayed the change), ${onPrimary} on the primary (${why.join(', ')})`,
+      );
+    }
+    await printSessions(
+      db,
+      { apps: demo.role, bridges: demo.bridgeRole },
+      config.mode,
+      apps.length,
+      log,
+    );
     const expected = await tableDigests(db, config.schema);
     const problems = await Promise.all(
       apps.map((app) =>
@@ -131,7 +168,7 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
       ),
     );
     printReport(log, apps, problems, scenario.results);
-    printQueries(log, scenario.results, config.mode, APPS);
+    printQueries(log, scenario.results, config.mode, apps.length);
     if (problems.some((p) => p !== undefined) || scenario.results.some((r) => !r.ok)) failed = true;
 
     // Kept even after a failure: a running setup is the best place to look into it.
@@ -155,7 +192,11 @@ async function runDemo(config: DemoConfig, log: Narrator): Promise<number> {
     }
     dispose();
   }
-  log.line(failed ? 'demo FAILED' : 'demo passed: every app converged after every change');
+  log.line(
+    failed
+      ? 'demo FAILED'
+      : `demo passed: every app${config.regions ? ' in both regions' : ''} converged after every change`,
+  );
   return failed ? 1 : 0;
 }
 
@@ -176,7 +217,7 @@ function main(): Promise<number> {
   process.stdout.on('error', () => undefined);
   const log = new Narrator();
   log.plain(
-    `pg-static-cache demo: ${APPS} apps cache ${DEMO_TABLES.length} tables in ${config.mode} mode; every change must reach all of them`,
+    `pg-static-cache demo: ${APPS} apps${config.regions ? ` (+ ${REGION_APPS} in region b)` : ''} cache ${DEMO_TABLES.length} tables in ${config.mode} mode; every change must reach all of them`,
   );
   return runDemo(config, log);
 }

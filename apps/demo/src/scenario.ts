@@ -77,6 +77,28 @@ const versionsOf = (app: App): Record<DemoTable, number> =>
     number
   >;
 
+/**
+ * Who served the rows of `loads`, counted: `2 snapshot, 1 replica, 1 primary (lagging)`. The
+ * primary's reason is the snapshot's fallback and the replica's outcome, when there are any.
+ */
+export function servedBy(loads: readonly AppEvent[]): string {
+  if (loads.length === 0) return 'no reload';
+  const counts = new Map<string, number>();
+  for (const { source, fallback, replica } of loads) {
+    const why = [fallback, replica === 'replica' ? undefined : replica].filter(
+      (w) => w !== undefined,
+    );
+    const who =
+      source === 'snapshot'
+        ? 'snapshot'
+        : replica === 'replica'
+          ? 'replica'
+          : `primary${why.length === 0 ? '' : ` (${why.join(', ')})`}`;
+    counts.set(who, (counts.get(who) ?? 0) + 1);
+  }
+  return [...counts].map(([who, n]) => `${n} ${who}`).join(', ');
+}
+
 /** Drives the steps and keeps their results. */
 export class Scenario {
   readonly results: StepResult[] = [];
@@ -338,15 +360,18 @@ export class Scenario {
         ? undefined
         : queriesBetween(sample, await queries.sample());
     // Read after the count's round trip: each reload event follows its stdout line on stderr.
-    const loads = apps.flatMap((app, i) =>
-      app.events(marks[i]?.stderr).filter((e) => e.event === 'reload'),
-    );
+    const loadsIn = (region?: string): AppEvent[] =>
+      apps.flatMap((app, i) =>
+        region === undefined || app.region === region
+          ? app.events(marks[i]?.stderr).filter((e) => e.event === 'reload')
+          : [],
+      );
     const counted =
       sample === undefined
         ? ''
         : ` · table queries: ${formatQueries(count, this.#ctx.mode === 'snapshot')}`;
     log.detail(
-      `→ converged (${versions.join(', ')}): ${timings}${from === undefined ? '' : ` (from ${from})`}${this.#sources(loads)}${counted}`,
+      `→ converged (${versions.join(', ')}): ${timings}${from === undefined ? '' : ` (from ${from})`}${this.#sources(loadsIn)}${counted}`,
     );
     return this.#record({
       title,
@@ -358,8 +383,14 @@ export class Scenario {
     });
   }
 
-  /** Snapshot mode: where the loads came from (the other modes always query Postgres). */
-  #sources(loads: readonly AppEvent[]): string {
+  /**
+   * With regions: who served each region's rows. Else, in snapshot mode: where the loads came from
+   * (the other modes always query Postgres).
+   */
+  #sources(loadsIn: (region?: string) => AppEvent[]): string {
+    const regions = [...new Set(this.#ctx.apps.map((app) => app.region))];
+    if (regions.length > 1) return regions.map((r) => ` · ${r}: ${servedBy(loadsIn(r))}`).join('');
+    const loads = loadsIn();
     if (this.#ctx.mode !== 'snapshot' || loads.length === 0) return '';
     const queried = loads.filter((e) => e.source === 'postgres');
     if (queried.length === 0) return ' · from snapshots';
