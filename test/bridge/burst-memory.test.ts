@@ -7,7 +7,6 @@ import { readFile } from 'node:fs/promises';
 import { installTriggers } from '@pg-static-cache/postgres';
 import { namesFor, parseLease, type Names } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import {
   createTestSchema,
@@ -17,6 +16,7 @@ import {
   type TestSchema,
 } from '../support/index.ts';
 import { spawnCli, type SpawnedProcess } from '../support/process.ts';
+import { updateBurst } from '../support/update-burst.ts';
 
 const COMMITS = Number(process.env['PSC_BURST_COMMITS'] ?? 20_000);
 const CONNECTIONS = 4;
@@ -127,23 +127,6 @@ async function peakRss(pid: number): Promise<number> {
   return Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1]) * 1024;
 }
 
-/** COMMITS single-row updates, one transaction each, from CONNECTIONS connections at once. */
-async function burst(url: string): Promise<void> {
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async (_, c) => {
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      try {
-        for (let i = c; i < COMMITS; i += CONNECTIONS) {
-          await client.query('UPDATE counters SET n = n + 1 WHERE id = $1', [(i % ROWS) + 1]);
-        }
-      } finally {
-        await client.end();
-      }
-    }),
-  );
-}
-
 /** Resolves once every watcher printed a version with `digest`; rejects when the bridge exits. */
 function converged(
   bridge: SpawnedProcess,
@@ -194,7 +177,7 @@ describe('bridge: a burst of commits in bounded memory', () => {
 
       const heap = sampleHeap(http);
       const start = Date.now();
-      await burst(w.schema.url);
+      await updateBurst(w.schema.url, { commits: COMMITS, connections: CONNECTIONS, rows: ROWS });
       const committedMs = Date.now() - start;
       const digest = await tableDigest(w.schema.pool, 'counters');
       await converged(bridge, watchers, digest, CONVERGE_TIMEOUT_MS);

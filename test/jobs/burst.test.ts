@@ -1,8 +1,8 @@
 // A burst of 10,000 single-row commits from 4 connections: the bridge folds them per table into
 // fewer invalidates and job adds, BullMQ coalesces those, and the last snapshot equals the table.
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createJobsWorld } from '../support/jobs-kit.ts';
+import { updateBurst } from '../support/update-burst.ts';
 
 const COMMITS = 10_000;
 const CONNECTIONS = 4;
@@ -32,19 +32,7 @@ describe('reload jobs: a burst of commits', () => {
       const enqueued = 'psc_reload_jobs_enqueued_total{trigger="invalidate"}';
 
       const started = Date.now();
-      await Promise.all(
-        Array.from({ length: CONNECTIONS }, async (_, c) => {
-          const client = new pg.Client({ connectionString: w.schema.url });
-          await client.connect();
-          try {
-            for (let i = c; i < COMMITS; i += CONNECTIONS) {
-              await client.query('UPDATE counters SET n = n + 1 WHERE id = $1', [(i % ROWS) + 1]);
-            }
-          } finally {
-            await client.end();
-          }
-        }),
-      );
+      await updateBurst(w.schema.url, { commits: COMMITS, connections: CONNECTIONS, rows: ROWS });
       const committedMs = Date.now() - started;
       const final = await w.waitForCurrentSnapshot(table, 60_000);
       const convergedMs = Date.now() - started;
