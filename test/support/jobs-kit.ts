@@ -16,7 +16,6 @@ import {
 import { installTriggers, resolveTable, type ResolvedTable } from '@pg-static-cache/postgres';
 import {
   namesFor,
-  parseMessage,
   type Message,
   type Names,
   type Snapshot,
@@ -26,7 +25,14 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { createTestSchema, redisUrl, uniqueName, waitFor, type TestSchema } from './index.ts';
+import {
+  createTestSchema,
+  recordEvents,
+  redisUrl,
+  uniqueName,
+  waitFor,
+  type TestSchema,
+} from './index.ts';
 
 /** One test's world: a schema, a NOTIFY channel, a namespace (queue, snapshots, events). */
 export interface JobsWorld extends AsyncDisposable {
@@ -73,13 +79,7 @@ export async function createJobsWorld(prefix = 'psc_jobs'): Promise<JobsWorld> {
   const queueConnection = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
   const queue = new Queue<ReloadJobData>(names.queue, { connection: queueConnection });
   const store = new SnapshotStore(redis, names);
-  const events: Message[] = [];
-  const subscriber = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
-  subscriber.on('message', (_channel: string, text: string) => {
-    const parsed = parseMessage(text);
-    if (parsed.ok) events.push(parsed.message);
-  });
-  await subscriber.subscribe(names.events);
+  const { events, ...recorder } = await recordEvents(names);
   const closers: (() => Promise<void>)[] = [];
 
   const config = (overrides: Partial<BridgeConfigInput> = {}): BridgeConfigInput => ({
@@ -160,7 +160,7 @@ export async function createJobsWorld(prefix = 'psc_jobs'): Promise<JobsWorld> {
     },
     async [Symbol.asyncDispose]() {
       for (const close of closers.reverse()) await close();
-      subscriber.disconnect();
+      recorder.disconnect();
       await queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();
       queueConnection.disconnect();
