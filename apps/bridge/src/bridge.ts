@@ -306,7 +306,9 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
       );
     }
     const credentials = password === undefined ? undefined : { user, password };
-    const board = queueBoard([this.#reloads.queue], { credentials, allowedHosts, httpHost });
+    // Home first (the board reads Redis' own details from its first queue), then each region's.
+    const queues = [{ queue: this.#reloads.queue }, ...this.#regions.queues()];
+    const board = queueBoard(queues, { credentials, allowedHosts, httpHost });
     return [{ path: BOARD_PATH, handler: board }];
   }
 

@@ -5,9 +5,24 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import express, { type Request, type RequestHandler } from 'express';
+import { QueueReachability } from './queue-reachability.ts';
 
 /** Where Bull Board is served on the bridge's HTTP server. */
 export const BOARD_PATH = '/queues';
+
+/**
+ * How long the board waits for a region's Redis to answer before it leaves that region's queue
+ * out of a page: Bull Board reads every queue's counts at once, so one Redis that hangs would hold
+ * the whole board.
+ */
+export const REGION_QUEUE_TIMEOUT_MS = 1_000;
+
+/** A queue the board shows: the home reload queue, or a region's (in that region's Redis). */
+export interface BoardQueue {
+  readonly queue: Queue;
+  /** The region whose Redis holds the queue; undefined for home. */
+  readonly region?: string | undefined;
+}
 
 /** Who may change the queues through the board. */
 export interface BoardCredentials {
@@ -119,19 +134,36 @@ const ownOriginChanges: RequestHandler = (req, res, next) => {
   else refuse(403, 'cross-origin request refused')(req, res, next);
 };
 
+// A region's queue is named `<region>.<queue>` on the board (a region or namespace name has no
+// '.', so it never meets the home queue's name) and labelled with its region. While the region's
+// Redis does not answer, the queue is left out of every page and route (404), rather than failing
+// the listing of the others; /readyz and psc_bridge_region_up say why.
+function adapterOf({ queue, region }: BoardQueue, readOnlyMode: boolean): BullMQAdapter {
+  if (region === undefined) return new BullMQAdapter(queue, { readOnlyMode });
+  const adapter = new BullMQAdapter(queue, {
+    readOnlyMode,
+    prefix: `${region}.`,
+    displayName: `${queue.name} (region ${region})`,
+    description: `Reload jobs for region ${region}, in its own Redis; its workers take them.`,
+  });
+  const reachability = new QueueReachability(queue, REGION_QUEUE_TIMEOUT_MS);
+  adapter.setVisibilityGuard(() => reachability.answers());
+  return adapter;
+}
+
 /**
- * Bull Board for `queues`, to mount at {@link BOARD_PATH} (its base path must equal the mount
- * path, or its pages load their assets from the wrong place). Refuses Host names not allowed;
- * with credentials, full access behind basic auth; without, read-only for loopback peers.
- * No cookies or sessions.
+ * Bull Board for `queues` (home first), to mount at {@link BOARD_PATH} (its base path must equal
+ * the mount path, or its pages load their assets from the wrong place). Refuses Host names not
+ * allowed; with credentials, full access behind basic auth; without, read-only for loopback
+ * peers; the same for every queue. No cookies or sessions.
  */
-export function queueBoard(queues: readonly Queue[], access: BoardAccess): RequestHandler {
+export function queueBoard(queues: readonly BoardQueue[], access: BoardAccess): RequestHandler {
   const readOnlyMode = access.credentials === undefined;
   const adapter = new ExpressAdapter();
   adapter.setBasePath(BOARD_PATH);
   createBullBoard({
     // Read-only queues also hide the board's buttons that would change them.
-    queues: queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode })),
+    queues: queues.map((queue) => adapterOf(queue, readOnlyMode)),
     serverAdapter: adapter,
     options: { uiConfig: { boardTitle: 'pg-static-cache reloads' } },
   });

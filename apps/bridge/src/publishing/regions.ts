@@ -1,4 +1,5 @@
 import { serializeMessage, type Names, type Signer } from '@pg-static-cache/protocol';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { BridgeConfig, RegionConfig } from '../config.ts';
@@ -31,8 +32,10 @@ export interface RegionsOptions {
 }
 
 interface Region {
+  readonly name: string;
   readonly link: RegionLink;
   readonly redis: Redis;
+  readonly queue: ReloadQueue | undefined;
   readonly jobs: RegionJobs | undefined;
 }
 
@@ -72,6 +75,13 @@ export class Regions {
     for (const { jobs } of this.#regions) jobs?.add(targets, lsn, trigger);
   }
 
+  /** Each region's reload queue (with jobs on), for Bull Board. */
+  queues(): { readonly region: string; readonly queue: Queue }[] {
+    return this.#regions.flatMap(({ name, queue }) =>
+      queue === undefined ? [] : [{ region: name, queue: queue.queue }],
+    );
+  }
+
   /** Every region now. */
   report(): RegionReport[] {
     return this.#regions.map(({ link }) => link.report());
@@ -97,16 +107,19 @@ export class Regions {
     const redis = createRedis(region.redisUrl, 'region', logger, {
       commandTimeoutMs: config.leaseMs,
     });
-    const jobs = config.jobs
+    const queue = config.jobs
+      ? new ReloadQueue({
+          config,
+          queueName: names.queue,
+          logger,
+          registry: undefined,
+          redisUrl: region.redisUrl,
+        })
+      : undefined;
+    const jobs = queue
       ? new RegionJobs({
           region: region.name,
-          queue: new ReloadQueue({
-            config,
-            queueName: names.queue,
-            logger,
-            registry: undefined,
-            redisUrl: region.redisUrl,
-          }),
+          queue,
           allTables: options.allTables,
           lsn: options.lsn,
           metrics,
@@ -136,6 +149,6 @@ export class Regions {
       logger,
       onDelivered: (healed) => (healed ? jobs?.reloadAll() : jobs?.retry()),
     });
-    return { link, redis, jobs };
+    return { name: region.name, link, redis, queue, jobs };
   }
 }
