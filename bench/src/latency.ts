@@ -1,7 +1,7 @@
 // One latency run: sequential single-row updates, each timed from the commit returning to the
-// subscriber reporting that its cache holds the new row.
+// subscriber (or each of several) reporting that its cache holds the new row.
 import type pg from 'pg';
-import type { LocalTable } from './local-table.ts';
+import type { Expected, LocalTable } from './local-table.ts';
 import { updateToken } from './protocol.ts';
 import { RunningSystem } from './running-system.ts';
 import { summarize, type LatencySummary } from './stats.ts';
@@ -39,18 +39,93 @@ export interface TimedUpdate {
   readonly arrived: number | undefined;
 }
 
+/**
+ * What shows a change: a subscriber process (its report lines), or anything that waits for a
+ * change the same way (the regions step's replica). `mark()` is taken before the update.
+ */
+export interface ChangeWatcher {
+  /** Its name in the report (a subscriber's system). */
+  readonly system: string;
+  mark(): number;
+  waitToShow(
+    expected: Expected,
+    what: 'change',
+    from: number,
+    timeoutMs: number,
+  ): Promise<{ readonly at: number } | undefined>;
+}
+
+/** One update seen by several watchers: when each saw it (undefined past the deadline). */
+export interface FannedUpdate {
+  readonly sent: number;
+  readonly committed: number;
+  readonly arrived: readonly (number | undefined)[];
+  /** What the watchers had to show. */
+  readonly expected: Expected;
+}
+
+/** One update: sends it, and waits (up to the deadline) for every watcher to show it. */
+export async function timeUpdateEverywhere(
+  db: pg.Client,
+  watchers: readonly ChangeWatcher[],
+  options: Pick<LatencyOptions, 'local' | 'deadlineMs' | 'nextSeq'>,
+): Promise<FannedUpdate> {
+  const seq = options.nextSeq();
+  const from = watchers.map((w) => w.mark());
+  const sent = performance.now();
+  const { committed, expected } = await options.local.update(db, rowOf(seq), updateToken(seq));
+  const arrived = await Promise.all(
+    watchers.map(async (w, i) => {
+      const seen = await w.waitToShow(expected, 'change', from[i] ?? 0, options.deadlineMs);
+      return seen?.at;
+    }),
+  );
+  return { sent, committed, arrived, expected };
+}
+
 /** One update: sends it, and waits (up to the deadline) for the subscriber to report it. */
 export async function timeUpdate(
   db: pg.Client,
   subscriber: SubscriberProcess,
   options: Pick<LatencyOptions, 'local' | 'deadlineMs' | 'nextSeq'>,
 ): Promise<TimedUpdate> {
-  const seq = options.nextSeq();
-  const from = subscriber.mark();
-  const sent = performance.now();
-  const { committed, expected } = await options.local.update(db, rowOf(seq), updateToken(seq));
-  const line = await subscriber.waitToShow(expected, 'change', from, options.deadlineMs);
-  return { sent, committed, arrived: line?.at };
+  const { sent, committed, arrived } = await timeUpdateEverywhere(db, [subscriber], options);
+  return { sent, committed, arrived: arrived[0] };
+}
+
+/** Sends the warm-up updates (not measured) through `watchers`. */
+export async function warmUp(
+  db: pg.Client,
+  watchers: readonly ChangeWatcher[],
+  options: LatencyOptions,
+): Promise<void> {
+  for (let i = 0; i < options.warmup; i += 1) await timeUpdateEverywhere(db, watchers, options);
+}
+
+/** Times `options.updates` updates, each seen by every watcher: run `run`'s figures per watcher. */
+export async function timeUpdates(
+  db: pg.Client,
+  watchers: readonly ChangeWatcher[],
+  run: number,
+  options: LatencyOptions,
+): Promise<LatencyRun[]> {
+  const samples = watchers.map((): number[] => []);
+  for (let i = 0; i < options.updates; i += 1) {
+    const { committed, arrived } = await timeUpdateEverywhere(db, watchers, options);
+    arrived.forEach((at, w) => {
+      if (at !== undefined) samples[w]?.push(at - committed);
+    });
+  }
+  return watchers.map((watcher, w) => {
+    const own = samples[w] ?? [];
+    return {
+      system: watcher.system,
+      run,
+      samples: own.length,
+      failures: options.updates - own.length,
+      ...summarize(own),
+    };
+  });
 }
 
 /** Starts the system (bridge and subscriber), warms it up, measures `updates` updates and stops it. */
@@ -61,23 +136,11 @@ export async function measureLatency(
   options: LatencyOptions,
 ): Promise<LatencyRun> {
   const system = await RunningSystem.start(command, options.urls);
-  const { subscriber } = system;
   try {
-    for (let i = 0; i < options.warmup; i += 1) await timeUpdate(db, subscriber, options);
-    const samples: number[] = [];
-    let failures = 0;
-    for (let i = 0; i < options.updates; i += 1) {
-      const { committed, arrived } = await timeUpdate(db, subscriber, options);
-      if (arrived === undefined) failures += 1;
-      else samples.push(arrived - committed);
-    }
-    return {
-      system: command.system,
-      run,
-      samples: samples.length,
-      failures,
-      ...summarize(samples),
-    };
+    await warmUp(db, [system.subscriber], options);
+    const [result] = await timeUpdates(db, [system.subscriber], run, options);
+    if (result === undefined) throw new Error('no latency run');
+    return result;
   } finally {
     await system.stop();
   }

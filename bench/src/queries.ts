@@ -6,11 +6,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { BridgeProcess } from './bridge-process.ts';
 import { startFleet } from './fleet.ts';
-import type { Expected, LocalTable } from './local-table.ts';
-import { updateToken } from './protocol.ts';
+import { timeUpdateEverywhere } from './latency.ts';
+import type { LocalTable } from './local-table.ts';
 import type { SubscriberProcess } from './subscriber-process.ts';
 import { BRIDGED, OURS, SNAPSHOT, type SubscriberCommand } from './systems.ts';
-import { BENCH_DATABASE, BENCH_TABLE, rowOf, type BenchUrls } from './workload.ts';
+import { BENCH_DATABASE, BENCH_TABLE, type BenchUrls } from './workload.ts';
 
 /** A change's reloads are all reported; a bridge's worker may still be storing its snapshot. */
 const SETTLE_MS = 1_000;
@@ -54,21 +54,6 @@ async function tableQueries(db: pg.Client, table: string): Promise<Totals> {
   return { calls: Number(row?.calls ?? 0), ms: row?.ms ?? 0 };
 }
 
-async function everyoneHas(
-  subscribers: readonly SubscriberProcess[],
-  from: readonly number[],
-  expected: Expected,
-): Promise<void> {
-  await Promise.all(
-    subscribers.map(async (s, i) => {
-      const line = await s.waitToShow(expected, 'change', from[i] ?? 0, CHANGE_DEADLINE_MS);
-      if (line === undefined) {
-        throw new Error(`${s.system}: change ${expected.token ?? '?'} not reported in time`);
-      }
-    }),
-  );
-}
-
 async function measureMode(
   db: pg.Client,
   command: SubscriberCommand,
@@ -88,11 +73,16 @@ async function measureMode(
     await sleep(SETTLE_MS);
     const before = await tableQueries(db, options.table);
     for (let i = 0; i < options.changes; i += 1) {
-      const seq = options.nextSeq();
-      const token = updateToken(seq);
-      const from = subscribers.map((s) => s.mark());
-      const { expected } = await options.local.update(db, rowOf(seq), token);
-      await everyoneHas(subscribers, from, expected);
+      const change = await timeUpdateEverywhere(db, subscribers, {
+        ...options,
+        deadlineMs: CHANGE_DEADLINE_MS,
+      });
+      const late = subscribers.find((_, w) => change.arrived[w] === undefined);
+      if (late !== undefined) {
+        throw new Error(
+          `${late.system}: change ${change.expected.token ?? '?'} not reported in time`,
+        );
+      }
     }
     await sleep(SETTLE_MS);
     const after = await tableQueries(db, options.table);

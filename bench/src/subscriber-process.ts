@@ -1,7 +1,7 @@
 // A subscriber under test, run as its own process: its report lines come with the time the driver
 // read them, and the driver waits on them with deadlines.
 import type { SpawnedProcess } from '@pg-static-cache/test-support/process';
-import { parseWatchEvent } from '@pg-static-cache/test-support/watch-process';
+import { parseWatchEvent, type WatchEvent } from '@pg-static-cache/test-support/watch-process';
 import type { Expected } from './local-table.ts';
 import type { ReportLine } from './protocol.ts';
 import type { SpawnOptions, SubscriberCommand } from './systems.ts';
@@ -136,10 +136,16 @@ export class SubscriberProcess {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const line of this.#proc.stderrLines) {
-      const event = parseWatchEvent(line);
-      if (line !== '' && event?.event !== 'status')
+      const event = parseWatchEvent(line)?.event;
+      // Statuses and (`--events`) reloads are the run going as planned, counted where needed.
+      if (line !== '' && event !== 'status' && event !== 'reload')
         process.stderr.write(`${this.system}: ${line}\n`);
     }
+  }
+
+  /** What `watch --events` said on stderr so far, parsed (other lines left out). */
+  events(): WatchEvent[] {
+    return this.#proc.stderrLines.flatMap((line) => parseWatchEvent(line) ?? []);
   }
 
   #report(text: string, index: number): ReportLine | undefined {

@@ -63,14 +63,21 @@ function probeEnv(probeFile: string | undefined): Readonly<Record<string, string
 const showsRows = (line: ReportLine, expected: Expected): boolean =>
   line.kind !== 'digest' && line.value === expected.rowsDigest();
 
-// `pg-static-cache watch` in `mode`, every setting at its default but where to listen.
-function watch(system: string, mode: 'direct' | 'redis' | 'snapshot'): SubscriberCommand {
+/**
+ * `pg-static-cache watch` in `mode`, every setting at its default but where to listen and the
+ * `flags` given (e.g. `--events`, `--replica URL`).
+ */
+export function watchCommand(
+  system: string,
+  mode: 'direct' | 'redis' | 'snapshot',
+  flags: readonly string[] = [],
+): SubscriberCommand {
   const where = mode === 'direct' ? ['--channel', BENCH_CHANNEL] : ['--namespace', BENCH_NAMESPACE];
   return Object.freeze({
     system,
     ...(mode === 'direct' ? {} : { bridged: true }),
     spawn: ({ databaseUrl, redisUrl, table, probeFile }: SpawnOptions) =>
-      spawnCli(['watch', '--mode', mode, '--table', table, ...where], {
+      spawnCli(['watch', '--mode', mode, '--table', table, ...where, ...flags], {
         env: { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, ...probeEnv(probeFile) },
       }),
     read: parseWatchLine,
@@ -80,10 +87,10 @@ function watch(system: string, mode: 'direct' | 'redis' | 'snapshot'): Subscribe
 }
 
 /** `watch` in direct mode: its own LISTEN session. */
-export const OURS = watch('ours', 'direct');
+export const OURS = watchCommand('ours', 'direct');
 
 /** `watch` in redis mode, following a bridge process with default settings. */
-export const BRIDGED = watch('ours-bridged', 'redis');
+export const BRIDGED = watchCommand('ours-bridged', 'redis');
 
 /** `watch` in snapshot mode, following a bridge (reload jobs and worker on, its defaults). */
-export const SNAPSHOT = watch('ours-snapshot', 'snapshot');
+export const SNAPSHOT = watchCommand('ours-snapshot', 'snapshot');
