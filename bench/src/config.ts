@@ -15,6 +15,8 @@ export interface BenchConfig {
   readonly burstConnections: number;
   /** Leave Ruby Sequel out (no Ruby needed). @default false */
   readonly skipSequel: boolean;
+  /** Leave our direct-mode system out of latency and burst. @default false */
+  readonly skipDirect: boolean;
   /** Leave the bridged system (bridge process + redis-mode subscriber) out of latency and burst. @default false */
   readonly skipBridge: boolean;
   /** Leave out counting the Postgres connections of many subscriber processes. @default false */
@@ -29,6 +31,12 @@ export interface BenchConfig {
   readonly queryChanges: number;
   /** Updates (reloads) per system on the 100,000-row table; the median is reported. @default 3 */
   readonly bigUpdates: number;
+  /** Leave out commit → applied per region (home and a region b with its own Redis and replica). @default false */
+  readonly skipRegions: boolean;
+  /** Region b's replica replay delay in the regions step's second pass; 0: no second pass. @default 500 */
+  readonly replicaDelayMs: number;
+  /** Measured updates per run of that delayed pass (each waits out the delay). @default 50 */
+  readonly delayedUpdates: number;
   /** Profile the bridged path step by step even when its p99 meets the target. @default false */
   readonly profileBridge: boolean;
   /** Subscriber processes per mode in the connection count. @default 20 */
@@ -46,18 +54,24 @@ export class UsageError extends Error {
 
 /** Usage text for `--help`. */
 export const USAGE = `Usage: npm run bench -- [--runs N] [--updates N] [--burst N] [--skip-sequel]
-                        [--skip-bridge] [--skip-snapshot] [--skip-connections]
-                        [--skip-queries] [--skip-big] [--profile-bridge]
+                        [--skip-direct] [--skip-bridge] [--skip-snapshot]
+                        [--skip-connections] [--skip-queries] [--skip-big]
+                        [--skip-regions] [--replica-delay-ms N] [--profile-bridge]
 
   --runs N            latency runs per system, median reported (default 3)
   --updates N         measured updates per run (default 500)
   --burst N           updates in the burst, 0 to skip it (default 10000)
   --skip-sequel       leave Ruby Sequel out (no Ruby needed)
+  --skip-direct       leave our direct-mode system out of latency and burst
   --skip-bridge       leave the bridged system (bridge + redis-mode subscriber) out
   --skip-snapshot     leave the snapshot-mode system (bridge + worker + snapshot subscriber) out
   --skip-connections  do not count the Postgres connections of 20 processes per mode
   --skip-queries      do not count table queries per change for 20 processes per mode
   --skip-big          do not measure reload time and memory on a 100,000-row table
+  --skip-regions      do not measure commit → applied per region (home, and region b with
+                      its own Redis, worker and streaming replica)
+  --replica-delay-ms N  region b's replica replay delay in the regions step's second pass,
+                      50 updates per run; 0 skips that pass (default 500)
   --profile-bridge    time each step of the bridged path (done anyway when its p99 misses 10 ms)`;
 
 function count(flag: string, value: string | undefined, fallback: number, min: number): number {
@@ -80,11 +94,14 @@ export function parseConfig(args: readonly string[]): BenchConfig | undefined {
         updates: { type: 'string' },
         burst: { type: 'string' },
         'skip-sequel': { type: 'boolean' },
+        'skip-direct': { type: 'boolean' },
         'skip-bridge': { type: 'boolean' },
         'skip-snapshot': { type: 'boolean' },
         'skip-connections': { type: 'boolean' },
         'skip-queries': { type: 'boolean' },
         'skip-big': { type: 'boolean' },
+        'skip-regions': { type: 'boolean' },
+        'replica-delay-ms': { type: 'string' },
         'profile-bridge': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -102,6 +119,7 @@ export function parseConfig(args: readonly string[]): BenchConfig | undefined {
     burst: count('burst', values.burst, 10_000, 0),
     burstConnections: 4,
     skipSequel: values['skip-sequel'] === true,
+    skipDirect: values['skip-direct'] === true,
     skipBridge: values['skip-bridge'] === true,
     skipSnapshot: values['skip-snapshot'] === true,
     skipConnections: values['skip-connections'] === true,
@@ -109,6 +127,9 @@ export function parseConfig(args: readonly string[]): BenchConfig | undefined {
     skipBig: values['skip-big'] === true,
     queryChanges: 50,
     bigUpdates: 3,
+    skipRegions: values['skip-regions'] === true,
+    replicaDelayMs: count('replica-delay-ms', values['replica-delay-ms'], 500, 0),
+    delayedUpdates: 50,
     profileBridge: values['profile-bridge'] === true,
     connectionProcesses: 20,
     deadlineMs: 5_000,

@@ -1,6 +1,8 @@
 // `npm run bench`: commit → reload latency of Ruby Sequel, of our direct subscriber and of our
 // redis- and snapshot-mode subscribers behind a bridge, then a burst for each, then the Postgres
-// connections and the table queries per change of 20 processes per mode, then a 100,000-row table. Starts the local services if needed (and stops only what it started).
+// connections and the table queries per change of 20 processes per mode, then a 100,000-row table,
+// then commit → applied per region. Starts the local services if needed (and stops only what it
+// started).
 import { join } from 'node:path';
 import {
   repoRoot,
@@ -28,6 +30,7 @@ import {
 } from './report.ts';
 import { ms } from './stats.ts';
 import { LocalTable } from './local-table.ts';
+import { regionsStep } from './regions.ts';
 import { bigTableStep, queriesStep } from './resource-steps.ts';
 import { BRIDGED, OURS, SEQUEL, SNAPSHOT, type SubscriberCommand } from './systems.ts';
 import {
@@ -192,6 +195,7 @@ async function measure(setup: BenchSetup, db: pg.Client): Promise<BenchResults> 
     connections: await connections(run, db),
     queries: await queriesStep(db, { ...run, log }),
     bigTable: await bigTableStep(db, { ...run, log }),
+    regions: await regionsStep(db, { ...run, log }),
     loadAtEnd: loadAverage(),
   };
 }
@@ -200,7 +204,7 @@ async function measure(setup: BenchSetup, db: pg.Client): Promise<BenchResults> 
 async function bench(config: BenchConfig, services: LocalServices): Promise<BenchResults> {
   const systems = [
     ...(config.skipSequel ? [] : [SEQUEL]),
-    OURS,
+    ...(config.skipDirect ? [] : [OURS]),
     ...(config.skipBridge ? [] : [BRIDGED]),
     ...(config.skipSnapshot ? [] : [SNAPSHOT]),
   ];
@@ -209,7 +213,11 @@ async function bench(config: BenchConfig, services: LocalServices): Promise<Benc
   const run: BenchSetup = { config, systems, urls, nextSeq: () => (seq += 1) };
   // Only bridges and the redis- and snapshot-mode subscribers use Redis; without them it need not be up.
   const usesRedis =
-    !config.skipBridge || !config.skipSnapshot || !config.skipConnections || !config.skipQueries;
+    !config.skipBridge ||
+    !config.skipSnapshot ||
+    !config.skipConnections ||
+    !config.skipQueries ||
+    !config.skipRegions;
   const admin = driverClient(services.databaseUrl);
   await admin.connect();
   try {

@@ -15,6 +15,8 @@ import type { LatencyRun } from './latency.ts';
 import { table } from './markdown.ts';
 import { STEP_NAMES, type BridgeProfile } from './profile.ts';
 import type { QueriesOutcome } from './queries.ts';
+import type { RegionsOutcome } from './regions.ts';
+import { regionsLines } from './report-regions.ts';
 import { bigTableLines, queriesLines } from './report-resources.ts';
 import { medianOfRuns, ms, type LatencySummary } from './stats.ts';
 
@@ -47,6 +49,8 @@ export interface BenchResults {
   readonly queries: QueriesOutcome | undefined;
   /** Undefined when skipped. */
   readonly bigTable: BigTableOutcome | undefined;
+  /** Undefined when skipped. */
+  readonly regions: RegionsOutcome | undefined;
   /** 1, 5 and 15 minute load averages when the bench ended (see Machine.loadAtStart). */
   readonly loadAtEnd: readonly number[];
 }
@@ -163,24 +167,32 @@ function connectionTable(result: ConnectionsResult): string[] {
   return lines;
 }
 
+/** Median p50, p99 and max with failures and samples, one row per system (first column `first`). */
+export function latencyTable(first: string, latency: readonly SystemLatency[]): string[] {
+  return table(
+    [first, 'p50', 'p99', 'max', 'failures', 'samples'],
+    latency.map((l) => [
+      l.system,
+      ms(l.p50),
+      ms(l.p99),
+      ms(l.max),
+      String(l.failures),
+      String(l.samples),
+    ]),
+  );
+}
+
 /** The markdown printed at the end of a run. */
 export function formatMarkdown(results: BenchResults): string {
   const { config } = results;
-  const lines = [
-    `## Commit → reload latency (ms; median of ${config.runs} runs × ${config.updates} updates, ${config.warmup} warm-up updates per run)`,
-    '',
-    ...table(
-      ['system', 'p50', 'p99', 'max', 'failures', 'samples'],
-      results.latency.map((l) => [
-        l.system,
-        ms(l.p50),
-        ms(l.p99),
-        ms(l.max),
-        String(l.failures),
-        String(l.samples),
-      ]),
-    ),
-  ];
+  const lines: string[] = [];
+  if (results.latency.length > 0) {
+    lines.push(
+      `## Commit → reload latency (ms; median of ${config.runs} runs × ${config.updates} updates, ${config.warmup} warm-up updates per run)`,
+      '',
+      ...latencyTable('system', results.latency),
+    );
+  }
   if (results.p99Ratio !== undefined) {
     lines.push('', `Sequel p99 / ours p99 = ${results.p99Ratio.toFixed(2)}×`);
   }
@@ -221,13 +233,15 @@ export function formatMarkdown(results: BenchResults): string {
   if (results.connections !== undefined) lines.push('', ...connectionLines(results.connections));
   if (results.queries !== undefined) lines.push('', ...queriesLines(results.queries));
   if (results.bigTable !== undefined) lines.push('', ...bigTableLines(results.bigTable));
+  if (results.regions !== undefined) lines.push('', ...regionsLines(results.regions, config.runs));
   lines.push(
     '',
     `Machine: ${machineLine(results.machine)}`,
     '',
     `Load average (1/5/15 min): ${formatLoad(results.machine.loadAtStart)} at the start, ${formatLoad(results.loadAtEnd)} at the end`,
   );
-  return lines.join('\n');
+  // Without latency runs the first section's blank separator would lead.
+  return lines.join('\n').trimStart();
 }
 
 /** Writes the results as pretty JSON, creating the folder. */

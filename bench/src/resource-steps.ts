@@ -27,7 +27,12 @@ export interface StepContext {
   readonly log: (line: string) => void;
 }
 
-function failed(step: string, error: unknown, log: (line: string) => void): { error: string } {
+/** Logs why `step` was not measured and returns it as the step's outcome. */
+export function failed(
+  step: string,
+  error: unknown,
+  log: (line: string) => void,
+): { error: string } {
   const message = error instanceof Error ? error.message : String(error);
   log(`${step}: not measured: ${message}`);
   return { error: message };
