@@ -25,6 +25,12 @@ describe.concurrent('bad input: exit 2, one stderr line, no stack trace', () => 
       {},
       /--redis-url is not a valid/,
     ],
+    [
+      'status with a cluster URL whose node has no valid port',
+      ['status'],
+      { REDIS_URL: 'redis-cluster://:hunter2@127.0.0.1:7000,127.0.0.1:99999' },
+      /^pg-static-cache: REDIS_URL is not a valid Redis URL \(a cluster node is not host:port\); expected redis:\/\/.*redis-cluster:\/\/.*$/,
+    ],
     ['bridge without REDIS_URL', ['bridge'], { REDIS_URL: undefined }, /no Redis: set REDIS_URL/],
     ['bridge with an unknown flag', ['bridge', '--bogus'], {}, /unknown option '--bogus'/],
     [

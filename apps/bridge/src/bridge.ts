@@ -1,14 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { PostgresError, resolveTable, type Queryable } from '@pg-static-cache/postgres';
 import {
-  namesFor,
   Signer,
   type BridgeRole,
   type Message,
   type Names,
   type ResyncMessage,
 } from '@pg-static-cache/protocol';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -22,7 +20,7 @@ import { BridgeError, startFailure } from './errors.ts';
 import { LsnReader } from './connections/lsn-reader.ts';
 import { createPool } from './connections/postgres-pool.ts';
 import { checkPostgres, connectRedis } from './connections/reachability.ts';
-import { createRedis } from './connections/redis-connection.ts';
+import { createRedis, namesOn, type RedisClient } from './connections/redis-connection.ts';
 import { checkEvictionPolicy } from './ops/eviction-policy.ts';
 import {
   startHttpServer,
@@ -96,8 +94,8 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
   readonly #metrics: BridgeMetrics;
   readonly #pool: pg.Pool;
   readonly #hotPool: pg.Pool;
-  readonly #redis: Redis;
-  readonly #subscriber: Redis;
+  readonly #redis: RedisClient;
+  readonly #subscriber: RedisClient;
   readonly #presence: Presence;
   readonly #status = new LeadershipStatus();
   readonly #watch: StandbyWatch;
@@ -111,7 +109,7 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
   private constructor(config: BridgeConfig, hooks: BridgeHooks) {
     super();
     this.config = config;
-    this.names = namesFor(config.namespace);
+    this.names = namesOn(config.redisUrl, config.namespace);
     const logger = createLogger(config);
     this.#logger = logger;
     this.#log = logger.child({ component: 'bridge' });
@@ -125,7 +123,7 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
     const staleMs = Math.max(30_000, 10 * Math.max(config.standbyPollMs, config.heartbeatMs));
     this.#presence = new Presence(this.#redis, this.names, config.bridgeId, staleMs);
     this.#reloads = config.jobs
-      ? new ReloadQueue({ config, queueName: this.names.queue, logger, registry: metrics.registry })
+      ? new ReloadQueue({ config, names: this.names, logger, registry: metrics.registry })
       : undefined;
     const lock = new LeaderLock(config.namespace);
     const watched = new WatchedTables({
@@ -138,7 +136,6 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
     const lsn = new LsnReader(this.#hotPool);
     this.#regions = new Regions({
       config,
-      names: this.names,
       signer: new Signer(config.signingKeys),
       metrics: metrics.regions,
       logger,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DEFAULT_CHANNEL, triggerNaming, type TriggerOptions } from '@pg-static-cache/postgres';
-import { DEFAULT_NAMESPACE, namesFor } from '@pg-static-cache/protocol';
+import { DEFAULT_NAMESPACE, namesFor, parseRedisUrl } from '@pg-static-cache/protocol';
 import { validate as validCron } from 'node-cron';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -142,10 +142,9 @@ const passes =
     }
   };
 
-const redisUrl = z
-  .string()
-  .regex(/^rediss?:\/\//i, 'expected redis://host:port')
-  .refine((url) => URL.canParse(url), 'not a valid URL');
+// One server (redis://, rediss://) or a cluster (redis-cluster://host:port,host:port); the message
+// of a bad one never repeats the URL, which may hold a password.
+const redisUrl = z.string().superRefine(passes(parseRedisUrl));
 
 // The charset of a namespace (libs/protocol's namesFor): a region's name ends up in metric labels,
 // log lines and the status hash. `home` names the home Redis in those places, so no region takes it.

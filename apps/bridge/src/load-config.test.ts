@@ -139,12 +139,17 @@ describe('loadConfig', () => {
   it('reads regions from repeated --region flags or PSC_REGIONS, the flag winning', () => {
     const eu = 'redis://:secret@eu-cache:6379/2';
     const us = 'rediss://us-cache:6380';
+    // A cluster URL's comma-separated nodes stay one region: a new one starts at `name=`.
+    const ap = 'redis-cluster://:pw@ap-1:7000,ap-2:7000,ap-3:7000';
     expect(
-      loadConfig({ role: 'bridge', env: { ...urls, PSC_REGIONS: ` eu=${eu}, us-east_1=${us},` } })
-        .regions,
+      loadConfig({
+        role: 'bridge',
+        env: { ...urls, PSC_REGIONS: ` eu=${eu}, us-east_1=${us},ap=${ap}` },
+      }).regions,
     ).toEqual([
       { name: 'eu', redisUrl: eu },
       { name: 'us-east_1', redisUrl: us },
+      { name: 'ap', redisUrl: ap },
     ]);
     const flagged = loadConfig({
       role: 'bridge',
@@ -179,11 +184,15 @@ describe('loadConfig', () => {
       ],
       [
         { role: 'bridge', env: { ...urls, PSC_REGIONS: 'eu=http://:secret@eu-cache' } },
-        'PSC_REGIONS: region "eu": expected redis://host:port',
+        'PSC_REGIONS: region "eu": not a valid Redis URL (unknown form); expected redis://[user:password@]host:port[/db], rediss://..., or redis-cluster://[user:password@]host:port,host:port,...',
+      ],
+      [
+        { role: 'bridge', env: { ...urls, PSC_REGIONS: 'eu=redis-cluster://:secret@a:1,b:0' } },
+        'PSC_REGIONS: region "eu": not a valid Redis URL (a cluster node is not host:port); expected redis://[user:password@]host:port[/db], rediss://..., or redis-cluster://[user:password@]host:port,host:port,...',
       ],
       [
         { role: 'bridge', env: { ...urls, PSC_REGIONS: 'eu=' } },
-        'PSC_REGIONS: region "eu": expected redis://host:port',
+        'PSC_REGIONS: region "eu": not a valid Redis URL (unknown form); expected redis://[user:password@]host:port[/db], rediss://..., or redis-cluster://[user:password@]host:port,host:port,...',
       ],
       [
         { role: 'bridge', env: { ...urls, PSC_REGIONS: `${eu},us=redis://:secret@eu-cache:6379` } },

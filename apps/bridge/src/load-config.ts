@@ -27,6 +27,9 @@ export interface ConfigSources {
 
 type Value = string | number | boolean | readonly string[];
 
+// A comma that starts the next `name=`; a name has the charset of a namespace.
+const PAIR_SEPARATOR = /,(?=\s*[A-Za-z0-9_-]+=)/;
+
 function invalid(message: string): BridgeError {
   return new BridgeError('INVALID_CONFIG', message);
 }
@@ -35,8 +38,9 @@ function invalid(message: string): BridgeError {
 // flag in the error, never the value (a URL or key is a secret).
 function read(setting: Setting, raw: string | readonly string[] | boolean, source: string): Value {
   if (typeof raw === 'boolean') return raw;
-  if (setting.kind === 'list') {
-    const items = typeof raw === 'string' ? raw.split(',') : raw;
+  if (setting.kind === 'list' || setting.kind === 'pairs') {
+    const separator = setting.kind === 'pairs' ? PAIR_SEPARATOR : ',';
+    const items = typeof raw === 'string' ? raw.split(separator) : raw;
     return items.map((item) => item.trim()).filter((item) => item !== '');
   }
   const text = typeof raw === 'string' ? raw : raw.join(',');

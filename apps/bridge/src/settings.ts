@@ -8,8 +8,12 @@ import type { BridgeConfig } from './config.ts';
 /** Who reads a setting: a bridge (with its in-process worker) or a reload worker run alone. */
 export type SettingRole = 'bridge' | 'worker';
 
-/** How a setting's text is read: as is, a whole number, a switch (1/0), or a comma-separated list. */
-export type SettingKind = 'text' | 'integer' | 'switch' | 'list';
+/**
+ * How a setting's text is read: as is, a whole number, a switch (1/0), a comma-separated list, or
+ * a comma-separated list of `name=value` whose values may hold commas themselves (a cluster URL's
+ * nodes): a new item starts only at a comma followed by `name=`.
+ */
+export type SettingKind = 'text' | 'integer' | 'switch' | 'list' | 'pairs';
 
 /** The config fields a setting fills (an embedding app's `logger` is code, not a setting). */
 export type SettingKey = Exclude<keyof BridgeConfig, 'logger'>;
@@ -74,7 +78,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
     'PSC_REGIONS',
     '--region',
     '<name=url...>',
-    'list',
+    'pairs',
     BRIDGE,
     'none',
     'More regions (name=redis://…; repeat the flag, comma-separate the variable): each gets every message and its own reload jobs.',

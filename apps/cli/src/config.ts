@@ -1,4 +1,5 @@
 import { parseTableName, type TableName, type TriggerOptions } from '@pg-static-cache/postgres';
+import { parseRedisUrl, ProtocolError, type RedisEndpoint } from '@pg-static-cache/protocol';
 import { InvalidArgumentError } from 'commander';
 import { CliError } from './errors.ts';
 
@@ -30,8 +31,10 @@ export interface DatabaseConfig {
 
 /** How the Redis commands (bridge, status, resync, watch --mode redis) reach Redis; validated, frozen. */
 export interface RedisConfig {
-  /** From `--redis-url`, else `REDIS_URL`; always `redis://` or `rediss://`. */
+  /** From `--redis-url`, else `REDIS_URL`; `redis://`, `rediss://` or `redis-cluster://`. */
   readonly url: string;
+  /** What the URL names: one server or a cluster. */
+  readonly endpoint: RedisEndpoint;
   /** Give up on a connection attempt after this long; one-shot commands never retry. @default 3000 */
   readonly connectTimeoutMs: number;
   /** CLIENT SETNAME of the CLI's own connections. @default 'pg-static-cache' */
@@ -39,7 +42,6 @@ export interface RedisConfig {
 }
 
 const URL_FORM = /^postgres(?:ql)?:\/\//i;
-const REDIS_URL_FORM = /^rediss?:\/\//i;
 
 // The flag wins over the environment; `source` names where a bad value came from, never the value.
 function flagOrEnv(
@@ -84,13 +86,20 @@ export function loadRedisConfig(flags: GlobalFlags, env: CliEnv): RedisConfig {
   if (url === undefined || url === '') {
     throw new CliError('NO_REDIS', 'no Redis: set REDIS_URL or pass --redis-url');
   }
-  if (!REDIS_URL_FORM.test(url) || !URL.canParse(url)) {
-    throw new CliError(
-      'BAD_URL',
-      `${source} is not a valid Redis URL (expected redis://[user:password@]host:port[/db] or rediss://...)`,
-    );
+  let endpoint: RedisEndpoint;
+  try {
+    endpoint = parseRedisUrl(url);
+  } catch (error) {
+    // The protocol's message never holds the URL.
+    const detail = error instanceof ProtocolError ? error.message : 'not a valid Redis URL';
+    throw new CliError('BAD_URL', `${source} is ${detail}`);
   }
-  return Object.freeze({ url, connectTimeoutMs: 3_000, connectionName: 'pg-static-cache' });
+  return Object.freeze({
+    url,
+    endpoint,
+    connectTimeoutMs: 3_000,
+    connectionName: 'pg-static-cache',
+  });
 }
 
 /** Validates table names as written in SQL before anything connects, keeping the text as given. */

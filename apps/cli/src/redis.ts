@@ -1,12 +1,15 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from './config.ts';
 import { CliError } from './errors.ts';
+
+/** A connection to one Redis server or to a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
 
 /**
  * ioredis settings for a one-shot command: connect only when asked, never reconnect, fail a
  * command rather than queue it, so an unreachable Redis ends the run within connectTimeoutMs.
  */
-export function redisOptions(config: RedisConfig) {
+export function redisOptions(config: Pick<RedisConfig, 'connectionName' | 'connectTimeoutMs'>) {
   return {
     lazyConnect: true,
     connectionName: config.connectionName,
@@ -17,15 +20,29 @@ export function redisOptions(config: RedisConfig) {
   } as const satisfies RedisOptions;
 }
 
+function createClient(config: RedisConfig): RedisClient {
+  const { endpoint } = config;
+  if (endpoint.layout === 'single') return new Redis(config.url, redisOptions(config));
+  const { lazyConnect, enableOfflineQueue, retryStrategy, ...node } = redisOptions(config);
+  return new Cluster([...endpoint.nodes], {
+    lazyConnect,
+    enableOfflineQueue,
+    clusterRetryStrategy: retryStrategy,
+    // A command (status, resync) subscribes to one channel at most: sharded in a cluster.
+    shardedSubscribers: true,
+    redisOptions: { ...node, ...endpoint.nodeOptions },
+  });
+}
+
 // ioredis' disconnect() of a connection that already ended waits 2 s (disconnectTimeout) for a
 // `close` that never comes again, which would hold a failed command's exit back.
-function disconnect(redis: Redis): void {
+function disconnect(redis: RedisClient): void {
   if (redis.status !== 'end') redis.disconnect();
 }
 
 /** Connects a new connection, turning ioredis' bare "Connection is closed." into the reason it closed. */
-async function connect(config: RedisConfig): Promise<Redis> {
-  const redis = new Redis(config.url, redisOptions(config));
+async function connect(config: RedisConfig): Promise<RedisClient> {
+  const redis = createClient(config);
   // The reason only arrives as an `error` event; later errors reject the pending command anyway.
   let reason: Error | undefined;
   redis.on('error', (error: Error) => (reason ??= error));
@@ -42,11 +59,11 @@ async function connect(config: RedisConfig): Promise<Redis> {
 /** The Redis connections of one command run; `await using` disconnects them all. */
 export class RedisSession implements AsyncDisposable {
   /** The command connection. */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly #config: RedisConfig;
-  readonly #opened: Redis[] = [];
+  readonly #opened: RedisClient[] = [];
 
-  private constructor(config: RedisConfig, redis: Redis) {
+  private constructor(config: RedisConfig, redis: RedisClient) {
     this.#config = config;
     this.redis = redis;
     this.#opened.push(redis);
@@ -58,7 +75,7 @@ export class RedisSession implements AsyncDisposable {
   }
 
   /** One more connection, for SUBSCRIBE (a subscribed connection can do nothing but pub/sub). */
-  async subscriber(): Promise<Redis> {
+  async subscriber(): Promise<RedisClient> {
     const redis = await connect(this.#config);
     this.#opened.push(redis);
     return redis;

@@ -1,7 +1,7 @@
-import { namesFor } from '@pg-static-cache/protocol';
 import type { SourceOptions } from './create-source.ts';
 import { ClientError } from './errors.ts';
 import { PostgresLoader } from './postgres-loader.ts';
+import { namesIn } from './redis-connection.ts';
 import { Replica } from './replica.ts';
 import type { LoaderContext, RowLoader } from './row-loader.ts';
 import { signerFor } from './signing-key.ts';
@@ -27,7 +27,7 @@ export function createRowLoader(options: SourceOptions, context: LoaderContext):
     context,
     postgres,
     redis,
-    names: namesFor(options.namespace),
+    names: namesIn(redis, options.namespace),
     ...(backoff === undefined ? {} : { backoff }),
     waitMs: snapshotWaitMs(options.snapshotWaitMs),
     signer: signerFor(options.signingKey),

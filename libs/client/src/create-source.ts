@@ -1,11 +1,11 @@
 import { DEFAULT_CHANNEL, type BackoffOptions } from '@pg-static-cache/postgres';
 import { ProtocolError } from '@pg-static-cache/protocol';
-import type { Redis, RedisOptions } from 'ioredis';
 import pg from 'pg';
 import { DirectSource } from './direct-source.ts';
 import { ClientError } from './errors.ts';
 import type { InvalidationSource } from './invalidation-source.ts';
 import { RedisSource } from './redis-source.ts';
+import type { RedisOption } from './redis-connection.ts';
 import type { ReplicaOption } from './replica.ts';
 import { rejectRenamedOptions } from './renamed-options.ts';
 import { signerFor } from './signing-key.ts';
@@ -47,9 +47,10 @@ export interface SourceOptions {
   /**
    * Redis and snapshot mode, and required there: URL, ioredis options, or the app's instance
    * (duplicated for the subscription and, in snapshot mode, for reading snapshots; the app's
-   * instance is never closed by the subscriber).
+   * instance is never closed by the subscriber). A Redis Cluster: a `redis-cluster://host:port,…`
+   * URL or the app's `Cluster`; the subscription is sharded (SSUBSCRIBE) and names hash-tagged.
    */
-  readonly redis?: string | RedisOptions | Redis;
+  readonly redis?: RedisOption;
   /** Redis and snapshot mode: namespace of the channel `<namespace>:events` and snapshot keys. @default 'psc' */
   readonly namespace?: string;
   /**

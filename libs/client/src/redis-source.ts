@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { backoffDelay, type BackoffOptions } from '@pg-static-cache/postgres';
-import { namesFor, parseMessage, Signer, type Message } from '@pg-static-cache/protocol';
-import type { Redis } from 'ioredis';
+import { parseMessage, Signer, type Message, type Names } from '@pg-static-cache/protocol';
 import { ClientError, toError } from './errors.ts';
 import type {
   InvalidationSource,
@@ -12,8 +11,10 @@ import type {
 import { LeaderSequence } from './leader-sequence.ts';
 import {
   closeRedis,
+  namesIn,
   redisConnection,
   type OurRedisOptions,
+  type RedisClient,
   type RedisOption,
 } from './redis-connection.ts';
 import { rejectRenamedOptions } from './renamed-options.ts';
@@ -39,7 +40,7 @@ export interface RedisSourceOptions {
 }
 
 /** The dedicated subscriber connection; our settings win over the app's. */
-function subscriberConnection(redis: RedisOption, backoff?: BackoffOptions): Redis {
+function subscriberConnection(redis: RedisOption, backoff?: BackoffOptions): RedisClient {
   const ours: OurRedisOptions = {
     lazyConnect: true,
     // Pub/sub payloads are plain strings in every mapping; pinned so the app's choice cannot matter.
@@ -52,7 +53,7 @@ function subscriberConnection(redis: RedisOption, backoff?: BackoffOptions): Red
     // Never gives up (rule 2 needs the subscription back), but with jitter and a cap.
     retryStrategy: (times) => backoffDelay(times - 1, backoff),
   };
-  return redisConnection(redis, ours);
+  return redisConnection(redis, ours, { sharded: true });
 }
 
 /**
@@ -69,7 +70,8 @@ function subscriberConnection(redis: RedisOption, backoff?: BackoffOptions): Red
  * make the legitimate leader's epoch lower than one seen before.
  */
 export class RedisSource extends EventEmitter<SourceEvents> implements InvalidationSource {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
+  readonly #names: Names;
   readonly #channel: string;
   readonly #silenceMs: number;
   readonly #sequence = new LeaderSequence();
@@ -86,16 +88,26 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
 
   constructor(options: RedisSourceOptions) {
     super();
-    this.#channel = namesFor(options.namespace).events;
+    this.#names = namesIn(options.redis, options.namespace);
+    this.#channel = this.#names.events;
     this.#signer = options.signer ?? new Signer();
     rejectRenamedOptions(options, 'redis');
     this.#silenceMs = options.bridgeSilenceMs ?? DEFAULT_BRIDGE_SILENCE_MS;
     this.#redis = subscriberConnection(options.redis, options.backoff);
     this.#redis.on('ready', () => this.#subscribe());
     this.#redis.on('close', () => this.#lost());
+    // In a cluster each master has its own subscriber connection, which ioredis replaces (and
+    // resubscribes silently) when a node fails or slots move: the old one going may have lost
+    // messages, and the new ones being ready is when we subscribe again and resync.
+    this.#redis.on('-subscriber', () => this.#lost());
+    // (It also comes once while the cluster connects, before `ready`, which subscribes anyway.)
+    this.#redis.on('subscribersReady', () => {
+      if (this.#redis.status === 'ready') this.#subscribe();
+    });
     // Without a listener ioredis would throw; each failed reconnect attempt lands here.
     this.#redis.on('error', (error: Error) => this.#warn(error));
-    this.#redis.on('message', (channel: string, text: string) => {
+    const sharded = this.#names.layout === 'cluster';
+    this.#redis.on(sharded ? 'smessage' : 'message', (channel: string, text: string) => {
       if (channel !== this.#channel || this.#status === 'closed') return;
       try {
         this.#onMessage(text);
@@ -145,7 +157,11 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
   #subscribe(): void {
     if (this.#status === 'closed') return;
     const generation = ++this.#generation;
-    this.#redis.subscribe(this.#channel).then(
+    const subscribed =
+      this.#names.layout === 'cluster'
+        ? this.#redis.ssubscribe(this.#channel)
+        : this.#redis.subscribe(this.#channel);
+    subscribed.then(
       () => {
         if (generation === this.#generation && this.#status !== 'closed') this.#subscribed();
       },

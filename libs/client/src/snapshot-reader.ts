@@ -1,7 +1,11 @@
 import { backoffDelay, type BackoffOptions } from '@pg-static-cache/postgres';
 import type { Names } from '@pg-static-cache/protocol';
-import type { Redis } from 'ioredis';
-import { closeRedis, redisConnection, type RedisOption } from './redis-connection.ts';
+import {
+  closeRedis,
+  redisConnection,
+  type RedisClient,
+  type RedisOption,
+} from './redis-connection.ts';
 
 /** A GET of a large snapshot takes milliseconds; one that takes this long goes to Postgres instead. */
 const READ_TIMEOUT_MS = 10_000;
@@ -11,7 +15,7 @@ const READ_TIMEOUT_MS = 10_000;
  * pub/sub, and the app's instance may have settings (a key prefix, a blocked pipeline) of its own.
  */
 export class SnapshotReader {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #names: Names;
 
   constructor(redis: RedisOption, names: Names, backoff?: BackoffOptions) {

@@ -1,5 +1,6 @@
 /** What went wrong, as a stable string a caller can switch on. */
-export type ProtocolErrorCode = 'INVALID_NAMESPACE' | 'INVALID_MESSAGE' | 'INVALID_SIGNING_KEY';
+export type ProtocolErrorCode =
+  'INVALID_NAMESPACE' | 'INVALID_MESSAGE' | 'INVALID_SIGNING_KEY' | 'INVALID_REDIS_URL';
 
 /** Base error of @pg-static-cache/protocol. */
 export class ProtocolError extends Error {

@@ -7,7 +7,22 @@ export {
 } from './control-messages.ts';
 export { ProtocolError, type ProtocolErrorCode } from './errors.ts';
 export { leaseTermPrefix, parseLease, serializeLease, type LeaseValue } from './lease.ts';
-export { DEFAULT_NAMESPACE, namesFor, type Names, type SnapshotKeys } from './names.ts';
+export {
+  DEFAULT_NAMESPACE,
+  namesFor,
+  type Names,
+  type RedisLayout,
+  type SnapshotKeys,
+} from './names.ts';
+export {
+  REDIS_URL_FORMS,
+  parseRedisUrl,
+  type ClusterEndpoint,
+  type ClusterNodeAddress,
+  type ClusterNodeOptions,
+  type RedisEndpoint,
+  type SingleEndpoint,
+} from './redis-endpoint.ts';
 export {
   MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,

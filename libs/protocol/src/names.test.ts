@@ -16,6 +16,7 @@ describe('names', () => {
     const names = namesFor('eu1');
     expect({ ...names, snapshot: undefined, snapshotKeys: undefined }).toEqual({
       namespace: 'eu1',
+      layout: 'single',
       events: 'eu1:events',
       control: 'eu1:control',
       leader: 'eu1:leader',
@@ -23,6 +24,7 @@ describe('names', () => {
       status: 'eu1:status',
       bridges: 'eu1:bridges',
       queue: 'eu1-reload',
+      queuePrefix: 'bull',
       snapshot: undefined,
       snapshotKeys: undefined,
     });
@@ -34,6 +36,26 @@ describe('names', () => {
       generation: 'eu1:snapshot-generation:public.plans',
     });
     expect(namesFor().events).toBe('psc:events');
+  });
+
+  // Redis Cluster hashes only the first {…} of a key: one tag per namespace puts the lease, the
+  // status hash, the channel and every snapshot and queue key in one slot, as the scripts need.
+  it('hash-tags every name with the namespace in a cluster', () => {
+    const names = namesFor('eu1', 'cluster');
+    const keys = [
+      names.events,
+      names.control,
+      names.leader,
+      names.epoch,
+      names.status,
+      names.bridges,
+      `${names.queuePrefix}:${names.queue}:wait`,
+      ...keyList(names.snapshotKeys('"we{ird}".t')),
+    ];
+    for (const key of keys) expect(key.startsWith('{eu1}:'), key).toBe(true);
+    expect(names.events).toBe('{eu1}:events');
+    expect(names.snapshot('public.plans')).toBe('{eu1}:snapshot:public.plans');
+    expect(names.queue).toBe('eu1-reload');
   });
 
   it('refuses namespaces that would break keys', () => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.ts';
 
 /**
  * A Lua script run by EVALSHA (one round trip, the script text sent only once), falling back to
@@ -19,7 +19,7 @@ export class LuaScript {
 
   /** Runs the script with exactly `keys.length` (as declared) keys, then `args`. */
   async run(
-    redis: Redis,
+    redis: RedisClient,
     keys: readonly string[],
     args: readonly (string | number)[],
   ): Promise<unknown> {

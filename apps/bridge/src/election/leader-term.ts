@@ -9,7 +9,7 @@ import {
   type ResyncMessage,
   type ResyncReason,
 } from '@pg-static-cache/protocol';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections/redis-connection.ts';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { triggerOptionsOf, type BridgeConfig } from '../config.ts';
@@ -49,7 +49,7 @@ export interface TermParts extends PublishingParts {
   readonly regions: Pick<Regions, 'addJobs' | 'forward' | 'report' | 'size'>;
   readonly config: TermConfig;
   /** Commands connection: the epoch counter, the lease and its fence, the status hash. */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly names: Names;
   readonly presence: Pick<Presence, 'write'>;
   readonly metrics: BridgeMetrics;
@@ -288,7 +288,8 @@ export class LeaderTerm {
         this.#lose('lease taken by another bridge');
         return;
       }
-      if (result === 'recreated') this.#log.warn('lease was missing (Redis restarted?): recreated');
+      if (result === 'recreated')
+        this.#log.warn('lease was missing (RedisClient restarted?): recreated');
       if (this.#owesResync) {
         this.#owesResync = false;
         await this.resync('reconnect').catch(() => {

@@ -4,7 +4,7 @@ import {
   type LeaseValue,
   type Names,
 } from '@pg-static-cache/protocol';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections/redis-connection.ts';
 import { LuaScript } from '../connections/lua-script.ts';
 
 // The fence compares everything but renewedAt: the term's prefix `{"bridge":…,"epoch":…,"backendPid":…,`
@@ -44,15 +44,19 @@ return 2`,
 // lease is absent (Redis restarted: the next renewal recreates it), -2 when it is another's. The
 // channel is an ARGV, not a KEY: Redis checks KEYS against the user's key patterns, and a channel
 // is no key (a least-privilege bridge user needs no key access named like its channel).
-const FENCED_PUBLISH = new LuaScript(
-  `local lease = redis.call('GET', KEYS[1])
+// In a cluster the message goes out by SPUBLISH: the channel shares the lease's hash slot (see
+// namesFor), so the script may publish on it, and only that shard's subscribers receive it.
+const fencedPublish = (command: 'PUBLISH' | 'SPUBLISH'): LuaScript =>
+  new LuaScript(
+    `local lease = redis.call('GET', KEYS[1])
 if not lease then return -1 end
 if not (${SAME_TERM}) then return -2 end
-local receivers = redis.call('PUBLISH', ARGV[2], ARGV[3])
+local receivers = redis.call('${command}', ARGV[2], ARGV[3])
 if #ARGV > 3 then redis.call('HSET', KEYS[2], unpack(ARGV, 4)) end
 return receivers`,
-  2,
-);
+    2,
+  );
+const FENCED_PUBLISH = { single: fencedPublish('PUBLISH'), cluster: fencedPublish('SPUBLISH') };
 
 // KEYS: lease, status hash. ARGV: prefix, then field/value pairs.
 const FENCED_STATUS = new LuaScript(
@@ -72,7 +76,7 @@ return 0`,
 );
 
 /** The next leader epoch: INCR of `names.epoch`, but never below `floor`. */
-export async function nextEpoch(redis: Redis, names: Names, floor: number): Promise<number> {
+export async function nextEpoch(redis: RedisClient, names: Names, floor: number): Promise<number> {
   return Number(await NEXT_EPOCH.run(redis, [names.epoch], [floor]));
 }
 
@@ -84,14 +88,14 @@ export type RenewResult = 'renewed' | 'recreated' | 'lost';
 
 /** The lease of one leadership term, and the fence every publish of the term goes through. */
 export class TermLease {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #names: Names;
   readonly #identity: Omit<LeaseValue, 'renewedAt'>;
   readonly #prefix: string;
   readonly #leaseMs: number;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     names: Names,
     identity: Omit<LeaseValue, 'renewedAt'>,
     leaseMs: number,
@@ -128,7 +132,7 @@ export class TermLease {
     text: string,
     status: readonly (readonly [string, string])[] = [],
   ): Promise<PublishResult> {
-    const result = await FENCED_PUBLISH.run(
+    const result = await FENCED_PUBLISH[this.#names.layout].run(
       this.#redis,
       [this.#names.leader, this.#names.status],
       [this.#prefix, channel, text, ...status.flat()],

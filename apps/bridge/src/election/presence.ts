@@ -5,7 +5,7 @@ import {
   type Names,
   type PresenceEntry,
 } from '@pg-static-cache/protocol';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections/redis-connection.ts';
 import { LuaScript } from '../connections/lua-script.ts';
 
 // KEYS: bridges hash. ARGV: bridge id, entry JSON, now, staleMs. Redis 7.0 has no per-field TTL,
@@ -29,13 +29,13 @@ return 1`,
 
 /** Keeps this bridge's entry in the bridges hash (`names.bridges`) fresh. */
 export class Presence {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #key: string;
   readonly #bridge: string;
   readonly #staleMs: number;
   readonly #host = hostname();
 
-  constructor(redis: Redis, names: Names, bridge: string, staleMs: number) {
+  constructor(redis: RedisClient, names: Names, bridge: string, staleMs: number) {
     this.#redis = redis;
     this.#key = names.bridges;
     this.#bridge = bridge;

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { FailureStreak, type Queryable } from '@pg-static-cache/postgres';
 import { parseLease, type Names } from '@pg-static-cache/protocol';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections/redis-connection.ts';
 import type { Logger } from 'pino';
 import { toError } from '../errors.ts';
 import type { LeaderLock } from './leader-lock.ts';
@@ -28,7 +28,7 @@ export interface StandbyWatchParts {
   /** Where the lock holder is looked up, and fenced from. */
   readonly db: Queryable;
   /** Where the lease is read. */
-  readonly redis: Pick<Redis, 'get'>;
+  readonly redis: Pick<RedisClient, 'get'>;
   readonly names: Pick<Names, 'leader'>;
   /** A lock holder without a lease for this long is fenced. */
   readonly leaseMs: number;

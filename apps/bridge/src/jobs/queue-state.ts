@@ -1,5 +1,6 @@
+import type { Names } from '@pg-static-cache/protocol';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections/redis-connection.ts';
 
 /** The reload queue as `status` shows it. */
 export interface QueueState {
@@ -12,12 +13,17 @@ export interface QueueState {
 }
 
 /**
- * Reads whether `queueName` is paused and its job counts on `redis` (left open) with read-only
- * commands on BullMQ's keys (`bull:<queue>:meta`, `wait`, `paused`, `active`, `delayed`, `failed`): a BullMQ Queue object writes its meta key when created, which a read-only `status`
- * user (deploy/redis-users.acl, ops) may not do. Checked against BullMQ's own counts in a test.
+ * Reads whether the reload queue of `names` is paused and its job counts on `redis` (left open)
+ * with read-only commands on BullMQ's keys (`<prefix>:<queue>:meta`, `wait`, `paused`, `active`,
+ * `delayed`, `failed`): a BullMQ Queue object writes its meta key when created, which a read-only
+ * `status` user (deploy/redis-users.acl, ops) may not do. Checked against BullMQ's own counts in a
+ * test.
  */
-export async function readQueueState(redis: Redis, queueName: string): Promise<QueueState> {
-  const key = (name: string) => `bull:${queueName}:${name}`;
+export async function readQueueState(
+  redis: RedisClient,
+  names: Pick<Names, 'queue' | 'queuePrefix'>,
+): Promise<QueueState> {
+  const key = (name: string) => `${names.queuePrefix}:${names.queue}:${name}`;
   const replies = await redis
     .multi()
     .hexists(key('meta'), 'paused')

@@ -27,7 +27,7 @@ describe('reload queue depth metrics', () => {
         redisUrl: redis.url,
         namespace: names.namespace,
       }),
-      queueName: names.queue,
+      names,
       logger: pino({ level: 'silent' }),
       registry,
       depthTimeoutMs: DEPTH_TIMEOUT_MS,

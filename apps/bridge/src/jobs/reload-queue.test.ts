@@ -36,7 +36,7 @@ function createQueueWorld(overrides: Partial<BridgeConfigInput> = {}): QueueWorl
   const registry = new Registry();
   const reloads = new ReloadQueue({
     config,
-    queueName: names.queue,
+    names,
     logger: pino({ level: 'silent' }),
     registry,
   });

@@ -1,12 +1,12 @@
 import type { ResolvedTable } from '@pg-static-cache/postgres';
+import type { Names } from '@pg-static-cache/protocol';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { BridgeConfig } from '../config.ts';
 import { toError } from '../errors.ts';
 import { queueStateOf } from './queue-state.ts';
-import { createRedis } from '../connections/redis-connection.ts';
+import { createRedis, type RedisClient } from '../connections/redis-connection.ts';
 import { RELOAD_JOB, reloadJobOptions, type ReloadJobData } from './reload-job.ts';
 import { ReloadQueueMetrics, type ReloadTrigger } from './reload-metrics.ts';
 
@@ -16,8 +16,8 @@ export type ReloadTarget = Pick<ResolvedTable, 'display' | 'oid'>;
 /** What a {@link ReloadQueue} needs. */
 export interface ReloadQueueOptions {
   readonly config: BridgeConfig;
-  /** The queue is `names.queue` (BullMQ prefixes its keys with `bull:`). */
-  readonly queueName: string;
+  /** The names of the queue's Redis: the queue is `names.queue`, its keys under `names.queuePrefix`. */
+  readonly names: Names;
   readonly logger: Logger;
   /** Where the enqueue and queue depth metrics go (the bridge's registry); none for a region's queue. */
   readonly registry: Registry | undefined;
@@ -36,7 +36,7 @@ export class ReloadQueue implements AsyncDisposable {
   /** The BullMQ queue (for Bull Board and tests). */
   readonly queue: Queue<ReloadJobData>;
   readonly #config: BridgeConfig;
-  readonly #connection: Redis;
+  readonly #connection: RedisClient;
   readonly #metrics: ReloadQueueMetrics | undefined;
   readonly #log: Logger;
   #closing: Promise<void> | undefined;
@@ -56,7 +56,11 @@ export class ReloadQueue implements AsyncDisposable {
     // and a first attempt that fails (a region's Redis down when the bridge starts) would leave the
     // queue failing for good. Started, it waits until Redis is ready, then works.
     this.#connection.connect().catch(() => undefined);
-    this.queue = new Queue<ReloadJobData>(options.queueName, { connection: this.#connection });
+    const { queue, queuePrefix } = options.names;
+    this.queue = new Queue<ReloadJobData>(queue, {
+      connection: this.#connection,
+      prefix: queuePrefix,
+    });
     // Connection errors are logged by createRedis, once per outage; BullMQ re-emits them here.
     this.queue.on('error', () => undefined);
   }

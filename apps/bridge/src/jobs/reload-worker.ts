@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import {
   createSnapshot,
-  namesFor,
   serializeMessage,
   Signer,
   type Names,
@@ -11,7 +10,6 @@ import {
 } from '@pg-static-cache/protocol';
 import { FailureStreak, lsnValue } from '@pg-static-cache/postgres';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -21,7 +19,12 @@ import { checkEvictionPolicy } from '../ops/eviction-policy.ts';
 import { LsnReader } from '../connections/lsn-reader.ts';
 import { createPool } from '../connections/postgres-pool.ts';
 import { checkPostgres, connectRedis } from '../connections/reachability.ts';
-import { createRedis } from '../connections/redis-connection.ts';
+import {
+  createRedis,
+  namesOn,
+  publish,
+  type RedisClient,
+} from '../connections/redis-connection.ts';
 import { parseReloadJobData, type ReloadJobData } from './reload-job.ts';
 import { ReloadWorkerMetrics } from './reload-metrics.ts';
 import { SnapshotStore } from './snapshot-store.ts';
@@ -64,7 +67,7 @@ export interface ReloadWorkerOptions {
   /** Where the worker's metrics go: the bridge's registry, or the standalone worker's. */
   readonly registry: Registry;
   /** A commands connection for snapshots and publishes; the worker opens its own when absent. */
-  readonly redis?: Redis;
+  readonly redis?: RedisClient;
   readonly hooks?: ReloadWorkerHooks;
 }
 
@@ -89,12 +92,12 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
   readonly #pool: pg.Pool;
   /** Where table queries go once it replayed the job's position (PSC_REPLICA_URL). */
   readonly #replica: WorkerReplica | undefined;
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #ownRedis: boolean;
   readonly #store: SnapshotStore;
   readonly #signer: Signer;
   #worker: Worker<ReloadJobData, ReloadResult> | undefined;
-  #workerConnection: Redis | undefined;
+  #workerConnection: RedisClient | undefined;
   #closing: Promise<void> | undefined;
   // BullMQ repeats a connection error on every retry: one line per outage.
   readonly #errors: FailureStreak<Error>;
@@ -103,7 +106,7 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
     super();
     const { config, logger } = options;
     this.#config = config;
-    this.#names = namesFor(config.namespace);
+    this.#names = namesOn(config.redisUrl, config.namespace);
     this.#logger = logger;
     this.#log = logger.child({ component: 'reload-worker' });
     this.#metrics = new ReloadWorkerMetrics(options.registry);
@@ -160,6 +163,7 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
       (job) => this.#process(job),
       {
         connection: this.#workerConnection,
+        prefix: this.#names.queuePrefix,
         name: config.bridgeId,
         concurrency: config.workerConcurrency,
         lockDuration: config.jobLockMs,
@@ -220,7 +224,8 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
       at: snapshot.at,
       worker: this.#config.bridgeId,
     } as const satisfies SnapshotMessage;
-    await this.#redis.publish(this.#names.events, serializeMessage(message, this.#signer));
+    const text = serializeMessage(message, this.#signer);
+    await publish(this.#redis, this.#names, this.#names.events, text);
     this.emit('snapshot', message);
   }
 

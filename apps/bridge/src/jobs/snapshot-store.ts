@@ -6,7 +6,7 @@ import {
   type Names,
   type Snapshot,
 } from '@pg-static-cache/protocol';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections/redis-connection.ts';
 import { LuaScript } from '../connections/lua-script.ts';
 
 // INCR, but never at or below the stored version: if the counter alone was lost (evicted, deleted
@@ -62,11 +62,11 @@ function pair(reply: unknown): [number, number] {
 
 /** Table snapshots in Redis, with versions that only move forward; signed when `signer` has keys. */
 export class SnapshotStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #names: Names;
   readonly #signer: Signer;
 
-  constructor(redis: Redis, names: Names, signer: Signer = new Signer()) {
+  constructor(redis: RedisClient, names: Names, signer: Signer = new Signer()) {
     this.#redis = redis;
     this.#names = names;
     this.#signer = signer;

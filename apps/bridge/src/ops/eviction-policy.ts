@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections/redis-connection.ts';
 import type { Logger } from 'pino';
 
 /**
@@ -15,7 +15,7 @@ const EVICTING = /^allkeys-/;
  * cannot be read (a managed Redis may hide it): then nothing is said beyond a debug line.
  */
 export async function checkEvictionPolicy(
-  redis: Redis,
+  redis: RedisClient,
   logger: Logger,
 ): Promise<string | undefined> {
   let policy: string | undefined;

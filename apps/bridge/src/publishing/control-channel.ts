@@ -7,7 +7,7 @@ import {
   type ResyncRequest,
   type Signer,
 } from '@pg-static-cache/protocol';
-import type { Redis } from 'ioredis';
+import { publish, subscribe, type RedisClient } from '../connections/redis-connection.ts';
 import type { Logger } from 'pino';
 import { toError } from '../errors.ts';
 import type { BridgeMetrics } from '../ops/metrics.ts';
@@ -26,8 +26,8 @@ export interface ControlTarget {
  * `resync-done` carrying the same requestId so `pg-static-cache resync` can wait for it.
  */
 export class ControlChannel {
-  readonly #subscriber: Redis;
-  readonly #redis: Redis;
+  readonly #subscriber: RedisClient;
+  readonly #redis: RedisClient;
   readonly #names: Names;
   readonly #metrics: BridgeMetrics;
   readonly #log: Logger;
@@ -35,8 +35,8 @@ export class ControlChannel {
   readonly #signer: Signer;
 
   constructor(options: {
-    readonly subscriber: Redis;
-    readonly redis: Redis;
+    readonly subscriber: RedisClient;
+    readonly redis: RedisClient;
     readonly names: Names;
     readonly metrics: BridgeMetrics;
     readonly logger: Logger;
@@ -55,14 +55,12 @@ export class ControlChannel {
 
   /** Subscribes; resolves once Redis acknowledged the subscription. */
   async start(): Promise<void> {
-    this.#subscriber.on('message', (channel: string, text: string) => {
-      this.#onMessage(channel, text);
-    });
-    await this.#subscriber.subscribe(this.#names.control);
+    await subscribe(this.#subscriber, this.#names, this.#names.control, (text) =>
+      this.#onMessage(text),
+    );
   }
 
-  #onMessage(channel: string, text: string): void {
-    if (channel !== this.#names.control) return;
+  #onMessage(text: string): void {
     const message = parseControlMessage(text, this.#signer);
     if (message === undefined) {
       this.#metrics.invalidControl.inc();
@@ -94,10 +92,9 @@ export class ControlChannel {
       };
       log.warn({ err: toError(error) }, 'manual resync failed');
     }
-    await this.#redis
-      .publish(this.#names.control, serializeControlMessage(done, this.#signer))
-      .catch((error: unknown) =>
-        log.warn({ err: toError(error) }, 'cannot reply to a resync request'),
-      );
+    const text = serializeControlMessage(done, this.#signer);
+    await publish(this.#redis, this.#names, this.#names.control, text).catch((error: unknown) =>
+      log.warn({ err: toError(error) }, 'cannot reply to a resync request'),
+    );
   }
 }

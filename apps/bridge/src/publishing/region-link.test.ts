@@ -1,7 +1,7 @@
 // One region's link against a real Redis of its own, stopped and started: its buffer stays bounded
 // while the region is down, and the first message that reaches it again is the resync it was owed,
 // under that message's own epoch and seq.
-import { parseMessage, serializeMessage, type Message } from '@pg-static-cache/protocol';
+import { namesFor, parseMessage, serializeMessage, type Message } from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -13,7 +13,8 @@ import { RegionMetrics } from '../ops/region-metrics.ts';
 import type { LeaderMessage } from './publisher.ts';
 import { RegionLink } from './region-link.ts';
 
-const CHANNEL = 'psc_region_link:events';
+const NAMES = namesFor('psc_region_link');
+const CHANNEL = NAMES.events;
 
 function heartbeat(seq: number): LeaderMessage {
   return { v: 1, type: 'heartbeat', seq, at: Date.now(), bridge: 'b1', epoch: 7 };
@@ -30,7 +31,7 @@ describe('RegionLink', () => {
     const link = new RegionLink({
       region: 'a',
       redis,
-      channel: CHANNEL,
+      names: NAMES,
       resyncText: (m) =>
         serializeMessage({ ...m, v: 1, type: 'resync', reason: 'reconnect', at: Date.now() }),
       maxQueued: 3,

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import type { Redis } from 'ioredis';
+import type { Names } from '@pg-static-cache/protocol';
 import type { Logger } from 'pino';
+import { publish, type RedisClient } from '../connections/redis-connection.ts';
 import { describeRedisFailure, redisFailureOf } from '../connections/redis-failure.ts';
 import { toError } from '../errors.ts';
 import type { RegionDrop, RegionMetrics } from '../ops/region-metrics.ts';
@@ -29,9 +30,9 @@ export interface RegionReport {
 export interface RegionLinkOptions {
   readonly region: string;
   /** The region's own commands connection (see createRedis' `region` role). */
-  readonly redis: Redis;
-  /** The events channel (the same name in every region). */
-  readonly channel: string;
+  readonly redis: RedisClient;
+  /** The names in the region's Redis: messages go out on `names.events`. */
+  readonly names: Names;
   /** The text of a resync of everything that takes `message`'s place: same epoch, seq and bridge. */
   readonly resyncText: (message: LeaderMessage) => string;
   /** Most messages the buffer holds; more drop the oldest, and the region is owed a resync. */
@@ -137,12 +138,13 @@ export class RegionLink {
   }
 
   async #send({ message, text }: Outgoing): Promise<void> {
-    const { redis, channel, metrics } = this.#options;
+    const { redis, names, metrics } = this.#options;
     const { region } = this;
     // A resync of everything pays the debt by itself; anything else goes out as one.
     const owed = this.#owesResync && !(message.type === 'resync' && message.tables === undefined);
     try {
-      await redis.publish(channel, owed ? this.#options.resyncText(message) : text);
+      const out = owed ? this.#options.resyncText(message) : text;
+      await publish(redis, names, names.events, out);
     } catch (error) {
       const err = toError(error);
       metrics.publishFailures.inc({ region, reason: redisFailureOf(err) });

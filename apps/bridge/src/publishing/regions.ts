@@ -1,9 +1,8 @@
-import { serializeMessage, type Names, type Signer } from '@pg-static-cache/protocol';
+import { serializeMessage, type Signer } from '@pg-static-cache/protocol';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { BridgeConfig, RegionConfig } from '../config.ts';
-import { createRedis } from '../connections/redis-connection.ts';
+import { createRedis, namesOn, type RedisClient } from '../connections/redis-connection.ts';
 import { ReloadQueue, type ReloadTarget } from '../jobs/reload-queue.ts';
 import type { ReloadTrigger } from '../jobs/reload-metrics.ts';
 import type { RegionMetrics } from '../ops/region-metrics.ts';
@@ -20,7 +19,6 @@ export const REGION_MAX_QUEUED = 1_000;
 /** What {@link Regions} needs. */
 export interface RegionsOptions {
   readonly config: BridgeConfig;
-  readonly names: Names;
   /** Signs the resync a region is owed, as the leader signs its messages. */
   readonly signer: Signer;
   readonly metrics: RegionMetrics;
@@ -34,7 +32,7 @@ export interface RegionsOptions {
 interface Region {
   readonly name: string;
   readonly link: RegionLink;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly queue: ReloadQueue | undefined;
   readonly jobs: RegionJobs | undefined;
 }
@@ -101,8 +99,10 @@ export class Regions {
   }
 
   #open(region: RegionConfig, options: RegionsOptions): Region {
-    const { config, names, signer, metrics } = options;
+    const { config, signer, metrics } = options;
     const logger = this.#log.child({ region: region.name });
+    // The region's own layout: a cluster region hash-tags its names whatever home does.
+    const names = namesOn(region.redisUrl, config.namespace);
     // A region slower than the lease counts as failing: its publish gives up and it is owed a resync.
     const redis = createRedis(region.redisUrl, 'region', logger, {
       commandTimeoutMs: config.leaseMs,
@@ -110,7 +110,7 @@ export class Regions {
     const queue = config.jobs
       ? new ReloadQueue({
           config,
-          queueName: names.queue,
+          names,
           logger,
           registry: undefined,
           redisUrl: region.redisUrl,
@@ -129,7 +129,7 @@ export class Regions {
     const link = new RegionLink({
       region: region.name,
       redis,
-      channel: names.events,
+      names,
       resyncText: (message) =>
         serializeMessage(
           {

@@ -46,9 +46,9 @@ async function answerTo(
 /** Asks the leader for a resync and waits for its answer; the exit code says how it went. */
 export async function resync(flags: ResyncFlags, env: CliEnv): Promise<ExitCode> {
   const tables = flags.table === undefined ? undefined : parseTables(flags.table);
-  const names = namesFor(flags.namespace ?? env['PSC_NAMESPACE']);
-  const signer = new Signer(parseSigningKeys(flags.signingKey ?? env['PSC_SIGNING_KEY']));
   const config = loadRedisConfig(flags, env);
+  const names = namesFor(flags.namespace ?? env['PSC_NAMESPACE'], config.endpoint.layout);
+  const signer = new Signer(parseSigningKeys(flags.signingKey ?? env['PSC_SIGNING_KEY']));
   const requestId = randomUUID();
   const request = serializeControlMessage(
     {
@@ -63,12 +63,18 @@ export async function resync(flags: ResyncFlags, env: CliEnv): Promise<ExitCode>
   await using session = await RedisSession.open(config);
   const subscriber = await session.subscriber();
   const signal = AbortSignal.timeout(flags.timeoutMs);
+  // Sharded pub/sub in a cluster: the control channel lives on its namespace's shard.
+  const sharded = names.layout === 'cluster';
   // Listening (and subscribed) before publishing, so even an instant answer is not missed.
-  const messages = on(subscriber, 'message', { signal });
+  const messages = on(subscriber, sharded ? 'smessage' : 'message', { signal });
   try {
-    await subscriber.subscribe(names.control);
+    await (sharded ? subscriber.ssubscribe(names.control) : subscriber.subscribe(names.control));
     // Our own subscription is one receiver; nobody else means no bridge runs in this namespace.
-    const receivers = await session.redis.publish(names.control, request);
+    const receivers = Number(
+      await (sharded
+        ? session.redis.spublish(names.control, request)
+        : session.redis.publish(names.control, request)),
+    );
     if (receivers <= 1) {
       printProblem(`no bridge is running in namespace ${names.namespace}`);
       return ExitCode.NOT_OK;

@@ -8,7 +8,6 @@ import {
   type BridgeRole,
   type Names,
 } from '@pg-static-cache/protocol';
-import type { Redis } from 'ioredis';
 import {
   hasDatabase,
   loadDatabaseConfig,
@@ -19,7 +18,7 @@ import {
   type NamingFlags,
 } from '../config.ts';
 import { withClient } from '../database.ts';
-import { RedisSession } from '../redis.ts';
+import { RedisSession, type RedisClient } from '../redis.ts';
 
 /** The flags of `status`. */
 export interface StatusFlags extends GlobalFlags, NamingFlags {
@@ -127,7 +126,7 @@ export interface RedisState {
 }
 
 /** Reads the lease, the presence hash and the status hash (read-only; no lock, no message). */
-export async function readRedisState(redis: Redis, names: Names): Promise<RedisState> {
+export async function readRedisState(redis: RedisClient, names: Names): Promise<RedisState> {
   const [lease, bridges, status] = await Promise.all([
     redis.get(names.leader),
     redis.hgetall(names.bridges),
@@ -344,7 +343,7 @@ export function buildStatusReport(
 
 /** The stored snapshot version of each table (null when none), read in one round trip. */
 export async function withSnapshotVersions(
-  redis: Redis,
+  redis: RedisClient,
   names: Names,
   tables: readonly TableStatus[],
 ): Promise<TableStatus[]> {
@@ -358,8 +357,8 @@ export async function loadStatus(flags: StatusFlags, env: CliEnv): Promise<Statu
   // The namespace a bridge of the same environment uses (one configuration).
   const fromEnv = env['PSC_NAMESPACE'];
   const namespace = flags.namespace ?? (fromEnv === undefined || fromEnv === '' ? 'psc' : fromEnv);
-  const names = namesFor(namespace);
   const redisConfig = loadRedisConfig(flags, env);
+  const names = namesFor(namespace, redisConfig.endpoint.layout);
   const database = hasDatabase(flags, env) ? loadDatabaseConfig(flags, env) : undefined;
   await using session = await RedisSession.open(redisConfig);
   const state = await readRedisState(session.redis, names);
@@ -373,6 +372,6 @@ export async function loadStatus(flags: StatusFlags, env: CliEnv): Promise<Statu
     list = withLiveTriggers(recorded, live);
   }
   const tables = await withSnapshotVersions(session.redis, names, list);
-  const queue = await readQueueState(session.redis, names.queue);
+  const queue = await readQueueState(session.redis, names);
   return buildStatusReport(names, state, { source, list: tables }, Date.now(), queue);
 }
