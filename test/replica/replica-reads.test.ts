@@ -6,32 +6,21 @@
 // keep following commits.
 import { startPrivateReplica, type PrivateReplica } from '@pg-static-cache/local-services';
 import { namesFor, type Names } from '@pg-static-cache/protocol';
-import {
-  databaseUrl,
-  redisUrl,
-  tableDigest,
-  uniqueName,
-  waitFor,
-} from '@pg-static-cache/test-support';
+import { databaseUrl, redisUrl, uniqueName } from '@pg-static-cache/test-support';
 import {
   createTablesSchema,
   type TablesSchema,
 } from '@pg-static-cache/test-support/fixtures/direct-mode';
 import { scrape, seriesValue } from '@pg-static-cache/test-support/metrics';
 import { spawnCli, type SpawnedProcess } from '@pg-static-cache/test-support/process';
-import {
-  startWatch,
-  type WatchEvent,
-  type WatchProcess,
-} from '@pg-static-cache/test-support/watch-process';
+import { startWatch, type WatchProcess } from '@pg-static-cache/test-support/watch-process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBridgeFleet, type BridgeFleet } from '../e2e/support/bridges.ts';
+import { commitAndFollow } from './follow-commit.ts';
 
 const DELAY_MS = 1_500;
 const MODES = ['direct', 'redis', 'snapshot'] as const;
 const FALLBACK_WARNING = 'reading the primary instead of the replica';
-
-type Reload = Extract<WatchEvent, { event: 'reload' }>;
 
 describe('watch --replica and worker --replica', () => {
   let schema: TablesSchema;
@@ -104,46 +93,26 @@ describe('watch --replica and worker --replica', () => {
     return found;
   }
 
-  const reloads = (watch: WatchProcess): Reload[] =>
-    watch.events.filter((e): e is Reload => e.event === 'reload');
-
   const fallbackWarnings = (watch: WatchProcess): number =>
     watch.events.filter((e) => e.event === 'warning' && e.message.startsWith(FALLBACK_WARNING))
       .length;
 
-  /**
-   * Commits one change and waits until every app printed the version holding it; then every
-   * version each app printed after the commit returned must hold it, and direct and redis mode's
-   * table queries must have been served as `served` says.
-   */
-  async function commitAndFollow(label: string, served: 'replica' | 'unavailable') {
-    const before = new Map(MODES.map((mode) => [mode, reloads(app(mode)).length]));
-    await schema.pool.query('UPDATE plans SET label = $1 WHERE id = 1', [label]);
-    const committed = await tableDigest(schema.pool, 'plans');
-    const printedAfter = (mode: (typeof MODES)[number]) =>
-      reloads(app(mode)).slice(before.get(mode));
-    await waitFor(
-      `every app to print the version holding ${label}`,
-      () => MODES.every((mode) => printedAfter(mode).some((r) => r.digest === committed)),
-      30_000,
+  // Direct and redis mode's table queries are served as `served` says; the snapshot-mode app's
+  // rows come from the worker's snapshots (checked by its metrics).
+  const commitAndFollowAll = (label: string, served: 'replica' | 'unavailable') =>
+    commitAndFollow(
+      schema.pool,
+      'plans',
+      label,
+      MODES.map((mode) => ({
+        name: mode,
+        watch: app(mode),
+        ...(mode === 'snapshot' ? {} : { served }),
+      })),
     );
-    for (const mode of MODES) {
-      const after = printedAfter(mode);
-      expect(
-        after.map((r) => r.digest),
-        mode,
-      ).toEqual(after.map(() => committed));
-      // The snapshot-mode app's rows come from the worker's snapshots (checked by its metrics).
-      if (mode !== 'snapshot')
-        expect(
-          after.map((r) => r.replica),
-          mode,
-        ).toEqual(after.map(() => served));
-    }
-  }
 
   it('after each commit, every version each app prints holds it, all of them read from the replica', async () => {
-    for (const label of ['one', 'two', 'three']) await commitAndFollow(label, 'replica');
+    for (const label of ['one', 'two', 'three']) await commitAndFollowAll(label, 'replica');
     // The snapshot-mode app's versions came from the worker, which read the replica.
     const metrics = await scrape(workerHttp);
     expect(seriesValue(metrics, 'psc_reload_replica_reads_total')).toBeGreaterThanOrEqual(3);
@@ -156,7 +125,7 @@ describe('watch --replica and worker --replica', () => {
   it('reads the primary while the replica is stopped: counted, warned once, caches still follow', async () => {
     await replica.stop();
     try {
-      for (const label of ['down-1', 'down-2']) await commitAndFollow(label, 'unavailable');
+      for (const label of ['down-1', 'down-2']) await commitAndFollowAll(label, 'unavailable');
       for (const mode of ['direct', 'redis'] as const) {
         expect(fallbackWarnings(app(mode)), mode).toBe(1);
       }
