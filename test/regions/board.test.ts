@@ -1,8 +1,9 @@
 // Bull Board on `pg-static-cache bridge --region b=URL`, through real HTTP requests: the board
 // lists region b's reload queue beside home's, labelled with its region and counted from region
-// b's own Redis, where region b's worker takes the leader's jobs. It is read-only without
-// PSC_BOARD_PASSWORD, as home's queue is. Region b's Redis hung (CLIENT PAUSE) or stopped leaves
-// the board answering with home's queue, and the leader ready; back, region b is listed again.
+// b's own Redis, where region b's worker takes the leader's jobs. As for home's queue, it is
+// read-only without PSC_BOARD_PASSWORD, and with it a change needs the credentials and the board's
+// origin. Region b's Redis hung (CLIENT PAUSE) or stopped leaves the board answering with home's
+// queue, and the leader ready; back, region b is listed again.
 import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -10,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createWorld, started, TEST_TIMEOUT_MS, type World } from '../cli/bridge-world.ts';
 import { startPrivateRedis } from '../support/fixtures/private-redis.ts';
-import { httpRequest } from '../support/http.ts';
+import { basicAuthorization, httpRequest } from '../support/http.ts';
 import { waitFor } from '../support/index.ts';
 
 /** How long a page of the board may take while a region's Redis does not answer (its wait is 1 s). */
@@ -152,6 +153,50 @@ describe('Bull Board with regions', () => {
       await waitFor('region b to be listed again once its Redis is back', async () => {
         return queueOf((await readBoard(http)).queues, b) !== undefined;
       });
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "with PSC_BOARD_PASSWORD: region b's queue is paused only with the credentials, in b's Redis",
+    async () => {
+      await using world = await createWorld();
+      await using regionB = await startPrivateRedis();
+      const bridge = world.spawn(
+        [
+          'bridge',
+          ...world.naming,
+          '--bridge-id',
+          'guarded',
+          '--region',
+          `b=${regionB.url}`,
+          '--no-worker',
+          '--http-port',
+          '0',
+          '--log-level',
+          'warn',
+        ],
+        { PSC_BOARD_PASSWORD: 's3cret', PSC_BOARD_USER: 'ops' },
+      );
+      const { http } = await started(bridge);
+      await using direct = regionQueue(world, regionB.url);
+      const b = `b.${world.names.queue}`;
+      await waitFor("region b's queue to be listed", async () => {
+        const answer = await httpRequest(`${http}/queues/api/queues`, {
+          headers: { authorization: basicAuthorization('ops', 's3cret') },
+        });
+        return answer.status === 200 && answer.text.includes(`"${b}"`);
+      });
+      const pause = `${http}/queues/api/queues/${encodeURIComponent(b)}/pause`;
+      const authorization = basicAuthorization('ops', 's3cret');
+      const attempt = (headers: Record<string, string>) =>
+        httpRequest(pause, { method: 'PUT', headers });
+
+      expect((await attempt({})).status).toBe(401);
+      expect((await attempt({ authorization, origin: 'http://evil.example' })).status).toBe(403);
+      expect(await direct.queue.isPaused()).toBe(false);
+      expect((await attempt({ authorization, origin: http })).status).toBe(200);
+      expect(await direct.queue.isPaused()).toBe(true);
     },
     TEST_TIMEOUT_MS,
   );
