@@ -60,9 +60,9 @@ function clusterOptions(
   return {
     ...(lazyConnect === undefined ? {} : { lazyConnect }),
     ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
-    ...(retryStrategy === undefined
-      ? {}
-      : { clusterRetryStrategy: retryStrategy, clusterNodeRetryStrategy: retryStrategy }),
+    // Not for single nodes (clusterNodeRetryStrategy): a node that died must be dropped so the
+    // next command refreshes the slots and finds the replica promoted in its place.
+    ...(retryStrategy === undefined ? {} : { clusterRetryStrategy: retryStrategy }),
     shardedSubscribers: settings.sharded ?? false,
     redisOptions: { ...node, ...nodeOptions },
   };

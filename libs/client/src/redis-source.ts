@@ -83,6 +83,8 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
   #generation = 0;
   #firstSubscription: { resolve(): void; reject(error: Error): void } | undefined;
   #silent = false;
+  /** Connection errors already reported since the last subscription. */
+  readonly #troubleSeen = new Set<string>();
   #heardAt = 0;
   #watchdog: NodeJS.Timeout | undefined;
 
@@ -105,7 +107,7 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
       if (this.#redis.status === 'ready') this.#subscribe();
     });
     // Without a listener ioredis would throw; each failed reconnect attempt lands here.
-    this.#redis.on('error', (error: Error) => this.#warn(error));
+    this.#redis.on('error', (error: Error) => this.#connectionTrouble(error));
     const sharded = this.#names.layout === 'cluster';
     this.#redis.on(sharded ? 'smessage' : 'message', (channel: string, text: string) => {
       if (channel !== this.#channel || this.#status === 'closed') return;
@@ -182,6 +184,7 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
   }
 
   #subscribed(): void {
+    this.#troubleSeen.clear();
     const resubscribe = this.#subscribedOnce;
     this.#subscribedOnce = true;
     this.#silent = false;
@@ -308,6 +311,14 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
     if (this.#status === status) return;
     this.#status = status;
     this.emit('status', status);
+  }
+
+  // One warning per kind of trouble until the subscription is back: a cluster reports each failed
+  // attempt of each node's connection, hundreds a second while a failed master is replaced.
+  #connectionTrouble(error: Error): void {
+    if (this.#troubleSeen.has(error.message) || this.#troubleSeen.size >= 16) return;
+    this.#troubleSeen.add(error.message);
+    this.#warn(error);
   }
 
   #warn(error: Error): void {

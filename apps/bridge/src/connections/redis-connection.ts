@@ -54,8 +54,9 @@ export function createRedis(
       : new Cluster([...endpoint.nodes], {
           lazyConnect: true,
           clusterRetryStrategy: retryStrategy,
-          // Node connections come back after a restart without waiting for a MOVED to refresh.
-          clusterNodeRetryStrategy: retryStrategy,
+          // No clusterNodeRetryStrategy: a node that died must be dropped, not redialled, so
+          // that the next command refreshes the slots and finds the replica promoted in its place
+          // (redialled, every command to its slots failed until the test's timeout).
           shardedSubscribers: role === 'control',
           redisOptions: { ...settings, ...endpoint.nodeOptions },
         });

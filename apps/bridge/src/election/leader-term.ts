@@ -289,7 +289,7 @@ export class LeaderTerm {
         return;
       }
       if (result === 'recreated')
-        this.#log.warn('lease was missing (RedisClient restarted?): recreated');
+        this.#log.warn('lease was missing (Redis restarted?): recreated');
       if (this.#owesResync) {
         this.#owesResync = false;
         await this.resync('reconnect').catch(() => {
