@@ -288,8 +288,7 @@ export class LeaderTerm {
         this.#lose('lease taken by another bridge');
         return;
       }
-      if (result === 'recreated')
-        this.#log.warn('lease was missing (Redis restarted?): recreated');
+      if (result === 'recreated') this.#log.warn('lease was missing (Redis restarted?): recreated');
       if (this.#owesResync) {
         this.#owesResync = false;
         await this.resync('reconnect').catch(() => {
