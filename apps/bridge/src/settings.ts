@@ -71,7 +71,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
     'text',
     BOTH,
     'required',
-    "The home Redis: the leader lease, control and status, and the home region's events, jobs and snapshots.",
+    "The home Redis (or redis-cluster://host:port,…): the leader lease, control and status, and the home region's events, jobs and snapshots.",
   ),
   setting(
     'regions',
