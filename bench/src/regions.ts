@@ -6,6 +6,7 @@
 // worker's /metrics. A pass with the replica replaying at once, then (optionally) one delayed.
 import { startPrivateReplica } from '@pg-static-cache/local-services';
 import { startPrivateRedis } from '@pg-static-cache/test-support/fixtures/private-redis';
+import { waitFor } from '@pg-static-cache/test-support/wait';
 import type { WatchEvent } from '@pg-static-cache/test-support/watch-process';
 import type pg from 'pg';
 import { timeUpdates, warmUp, type LatencyOptions, type LatencyRun } from './latency.ts';
@@ -14,12 +15,15 @@ import { ReplicaRows } from './replica-rows.ts';
 import { latencyBySystem, type SystemLatency } from './report.ts';
 import { failed, type StepContext } from './resource-steps.ts';
 import { ms } from './stats.ts';
+import type { SubscriberProcess } from './subscriber-process.ts';
 import { benchDatabaseUrl } from './workload.ts';
 
 /** The replica's own line in the latency table. */
 const REPLICA_ROWS = 'b · replica shows the row';
 /** Region b's worker's line in the reads table. */
 const B_WORKER = 'b · worker --replica';
+/** How long an app's stderr may trail its stdout. */
+const EVENTS_TIMEOUT_MS = 5_000;
 
 /** Who served one reader's table reads over the measured updates. */
 export interface Reads {
@@ -102,9 +106,25 @@ async function workerReads(system: RegionSystem): Promise<Reads> {
   };
 }
 
+/**
+ * An app's events once they caught up with its versions: a reload's `--events` line (stderr) and
+ * its version line (stdout) come through two pipes, and each reload must count in its own window.
+ */
+async function settledEvents(app: SubscriberProcess): Promise<WatchEvent[]> {
+  const version = app.reloads + 1;
+  await waitFor(
+    `${app.system}'s reload event of version ${version}`,
+    () => app.events().some((e) => e.event === 'reload' && e.version === version),
+    EVENTS_TIMEOUT_MS,
+  );
+  return app.events();
+}
+
 /** Everyone's reads so far: each app's from its events, the worker's from its counters. */
 async function readsNow(system: RegionSystem): Promise<Reads[]> {
-  const apps = system.apps.map((app) => appReads(app.system, app.events()));
+  const apps = await Promise.all(
+    system.apps.map(async (app) => appReads(app.system, await settledEvents(app))),
+  );
   return [...apps, await workerReads(system)];
 }
 
