@@ -114,6 +114,47 @@ describe('StaticCache', () => {
     expect(apple.label).toBe('apple');
   });
 
+  it('carries unchanged rows and their mapped values over to the next version, mapping only what changed', async () => {
+    const mapped: number[] = [];
+    const labels = new StaticCache({
+      table: 'items',
+      map: (row: Item) => {
+        mapped.push(row.id);
+        return { label: row.label };
+      },
+    });
+    // Every kind of value a parser hands back: text, json, a date, bytes, an array, a null.
+    const stamps = new StaticCache({ table: 'stamps' });
+    await using env = await loaded(
+      `${ITEMS_SQL};
+       CREATE TABLE stamps (id int PRIMARY KEY, at timestamptz, raw bytea, nums int[], note text);
+       INSERT INTO stamps VALUES (1, '2026-01-01Z', '\\x0102', '{1,2}', NULL),
+                                 (2, '2026-01-02Z', '\\x03', '{}', 'b')`,
+      [labels, stamps],
+    );
+    expect(mapped.sort()).toEqual([1, 2, 3]);
+    const stamp = stamps.get(1);
+    const [apple, banana, avocado] = [1, 2, 3].map((id) => labels.get(id));
+    const rows = labels.rows();
+    await env.schema.pool.query(`UPDATE items SET label = 'green apple' WHERE id = 1`);
+    await env.schema.pool.query(`UPDATE stamps SET note = 'c' WHERE id = 2`);
+    env.subscriber.resyncAll();
+    await env.subscriber.idle();
+    expect(labels.version).toBe(2);
+    expect(mapped.sort()).toEqual([1, 1, 2, 3]);
+    expect(stamps.version).toBe(2);
+    expect(stamps.get(1)).toBe(stamp);
+    expect(stamps.get(2)?.['note']).toBe('c');
+    expect(stamps.digest).toBe(await tableDigest(env.schema.pool, 'stamps'));
+    expect(labels.get(1)).not.toBe(apple);
+    expect(labels.get(1)).toEqual({ label: 'green apple' });
+    // Same objects, not copies: identity is stable for what did not change.
+    expect(labels.get(2)).toBe(banana);
+    expect(labels.get(3)).toBe(avocado);
+    expect(labels.rows()[1]).toBe(rows[1]);
+    expect(labels.digest).toBe(await tableDigest(env.schema.pool, 'items'));
+  });
+
   it('looks up a composite key by an array of its parts', async () => {
     const prices = new StaticCache({ table: 'prices' });
     await using env = await loaded(

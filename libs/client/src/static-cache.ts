@@ -1,6 +1,6 @@
-import type { ResolvedTable } from '@pg-static-cache/postgres';
+import { RowDigests, type ResolvedTable } from '@pg-static-cache/postgres';
 import { ClientError } from './errors.ts';
-import { deepFreeze } from './freeze.ts';
+import { deepFreeze, sameRow } from './freeze.ts';
 import { filterOf, type SqlFragment } from './sql.ts';
 
 /** `empty` until the first load, `fresh` after a good load, `stale` while reloads fail or events may be missed. */
@@ -40,10 +40,18 @@ export interface StaticCacheOptions<R extends object, V> {
 interface Snapshot<R, V> {
   readonly rows: readonly R[];
   readonly values: readonly V[];
-  readonly byKey: ReadonlyMap<unknown, V>;
-  readonly digest: string;
+  /** Key → index into `rows` and `values`. */
+  readonly indexOf: ReadonlyMap<unknown, number>;
+  /** Computed on first demand: most versions are never asked for it. */
+  digest: string | undefined;
   readonly version: number;
   readonly loadedAt: Date;
+}
+
+/** A version just swapped in: its number, and its digest when asked for. */
+export interface SwappedVersion {
+  readonly version: number;
+  digest(): string;
 }
 
 /** Internal hooks the subscriber uses; not exported from the package. */
@@ -63,6 +71,7 @@ export class StaticCache<R extends object = Row, V = R> {
   #snapshot: Snapshot<R, V> | undefined;
   #status: CacheStatus = 'empty';
   #lastError: Error | undefined;
+  readonly #digests = new RowDigests();
 
   constructor(options: StaticCacheOptions<R, V>) {
     if (typeof options.table !== 'string' || options.table.trim() === '') {
@@ -75,7 +84,9 @@ export class StaticCache<R extends object = Row, V = R> {
 
   /** The value whose key column(s) equal `key` (an array for a composite key). */
   get(key: unknown): V | undefined {
-    return this.#snapshot?.byKey.get(this.#keyColumns.length > 1 ? compositeKey(key) : key);
+    const snapshot = this.#snapshot;
+    const index = snapshot?.indexOf.get(this.#keyColumns.length > 1 ? compositeKey(key) : key);
+    return index === undefined ? undefined : snapshot?.values[index];
   }
 
   /** Every value, in primary-key order. */
@@ -98,9 +109,17 @@ export class StaticCache<R extends object = Row, V = R> {
     return this.#snapshot?.version ?? 0;
   }
 
-  /** SHA-256 hex of the rows as loaded (the `watch` digest), or undefined before the first load. */
+  /**
+   * SHA-256 hex of `JSON.stringify(rows())` (the `watch` digest), or undefined before the first
+   * load. Computed when first asked for, stringifying only rows not carried over unchanged.
+   */
   get digest(): string | undefined {
-    return this.#snapshot?.digest;
+    return this.#snapshot === undefined ? undefined : this.#digestOf(this.#snapshot);
+  }
+
+  #digestOf(snapshot: Snapshot<R, V>): string {
+    snapshot.digest ??= this.#digests.of(snapshot.rows);
+    return snapshot.digest;
   }
 
   /** When the rows now served were loaded. */
@@ -141,7 +160,12 @@ export class StaticCache<R extends object = Row, V = R> {
     this.#keyColumns = Object.freeze([...columns]);
   }
 
-  [swapRows](rows: readonly R[], columns: readonly string[], digest: string): number {
+  /**
+   * Swaps in a new version. A row equal to the one of the same key in the version held is not
+   * taken: the held (frozen) row and its mapped value carry over, so a reload allocates and maps
+   * only what changed, and apps may memoize on identity.
+   */
+  [swapRows](rows: readonly R[], columns: readonly string[]): SwappedVersion {
     for (const column of this.#keyColumns) {
       if (!columns.includes(column)) {
         throw new ClientError(
@@ -150,23 +174,45 @@ export class StaticCache<R extends object = Row, V = R> {
         );
       }
     }
-    const frozen = deepFreeze([...rows]);
+    const held = this.#snapshot;
     const map = this.options.map;
-    // Values that `map` builds are the app's own objects: only the rows are frozen.
-    const values = map === undefined ? (frozen as unknown as V[]) : frozen.map((row) => map(row));
-    const byKey = new Map<unknown, V>();
-    frozen.forEach((row, i) => byKey.set(this.#keyOf(row), values[i] as V));
-    this.#snapshot = {
-      rows: frozen,
-      values,
-      byKey,
-      digest,
+    const kept: R[] = new Array<R>(rows.length);
+    // Without `map` the values are the rows: one array serves all() and rows().
+    const values: V[] = map === undefined ? (kept as unknown as V[]) : new Array<V>(rows.length);
+    const indexOf = new Map<unknown, number>();
+    rows.forEach((row, i) => {
+      const key = this.#keyOf(row);
+      const before = held?.indexOf.get(key);
+      const heldRow = before === undefined ? undefined : held?.rows[before];
+      if (
+        held !== undefined &&
+        before !== undefined &&
+        heldRow !== undefined &&
+        sameRow(heldRow, row)
+      ) {
+        kept[i] = heldRow;
+        if (map !== undefined) values[i] = held.values[before] as V;
+      } else {
+        const frozen = deepFreeze(row);
+        kept[i] = frozen;
+        // Values that `map` builds are the app's own objects: only the rows are frozen.
+        if (map !== undefined) values[i] = map(frozen);
+      }
+      indexOf.set(key, i);
+    });
+    Object.freeze(kept);
+    const snapshot: Snapshot<R, V> = {
+      rows: kept,
+      values: Object.freeze(values),
+      indexOf,
+      digest: undefined,
       version: this.version + 1,
       loadedAt: new Date(),
     };
+    this.#snapshot = snapshot;
     this.#status = 'fresh';
     this.#lastError = undefined;
-    return this.#snapshot.version;
+    return { version: snapshot.version, digest: () => this.#digestOf(snapshot) };
   }
 
   [markStale](error: Error): void {

@@ -23,6 +23,7 @@ export interface ReloadEvent {
   readonly cache: AnyCache;
   readonly version: number;
   readonly rows: number;
+  /** SHA-256 hex of this version's rows (the `watch` digest), computed when first read. */
   readonly digest: string;
   /** Time spent loading (querying, or reading and parsing a snapshot) and swapping. */
   readonly ms: number;

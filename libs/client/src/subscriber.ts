@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { digestRows } from '@pg-static-cache/postgres';
 import pg from 'pg';
 import { CacheReloader, type LoadTarget, type ReloadReason } from './cache-reloader.ts';
 import { createRowLoader } from './create-loader.ts';
@@ -250,8 +249,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     loaded: Extract<LoadResult, { kind: 'rows' }>,
     started: number,
   ): void {
-    const digest = digestRows(loaded.rows);
-    const version = cache[swapRows](loaded.rows, loaded.columns, digest);
+    const swapped = cache[swapRows](loaded.rows, loaded.columns);
     // Rows loaded while events are not flowing may already be outdated by a change nobody told us
     // about: only the resync after the reconnect makes the cache fresh again.
     if (this.#status === 'reconnecting') cache[markStale](new Error(EVENTS_MAY_BE_MISSING));
@@ -261,11 +259,14 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       ...(loaded.fallback === undefined ? {} : { fallback: loaded.fallback }),
       ...(loaded.replica === undefined ? {} : { replica: loaded.replica }),
       cache,
-      version,
+      version: swapped.version,
       rows: loaded.rows.length,
-      digest,
       ms: performance.now() - started,
       reason,
+      // Computed only when read (`watch` does): most apps never look at it.
+      get digest() {
+        return swapped.digest();
+      },
     });
   }
 

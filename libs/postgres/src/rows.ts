@@ -35,3 +35,35 @@ function bigintAsText(_key: string, value: unknown): unknown {
 export function digestRows(rows: readonly unknown[]): string {
   return createHash('sha256').update(JSON.stringify(rows, bigintAsText)).digest('hex');
 }
+
+/** Rows of this many make one hash update: fewer calls into the hash, no whole-table string. */
+const DIGEST_BATCH = 512;
+
+/**
+ * {@link digestRows} of successive versions of one table, stringifying only rows it has not seen:
+ * each row object's JSON is kept (weakly) with it, so a row carried over unchanged from the
+ * previous version (the same frozen object) costs no JSON.stringify again, and the full text is
+ * never built: it is hashed in batches. Equal to `digestRows(rows)`, byte for byte.
+ */
+export class RowDigests {
+  readonly #json = new WeakMap<object, string>();
+
+  /** SHA-256 hex of `JSON.stringify(rows)`. */
+  of(rows: readonly object[]): string {
+    const hash = createHash('sha256').update('[');
+    for (let start = 0; start < rows.length; start += DIGEST_BATCH) {
+      const batch = rows.slice(start, start + DIGEST_BATCH).map((row) => this.#jsonOf(row));
+      hash.update(start === 0 ? batch.join(',') : `,${batch.join(',')}`);
+    }
+    return hash.update(']').digest('hex');
+  }
+
+  #jsonOf(row: object): string {
+    let json = this.#json.get(row);
+    if (json === undefined) {
+      json = JSON.stringify(row, bigintAsText);
+      this.#json.set(row, json);
+    }
+    return json;
+  }
+}
