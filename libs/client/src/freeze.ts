@@ -35,6 +35,7 @@ function isPlain(value: object): value is Record<string, unknown> {
 
 /** Whether two rows (plain objects) hold the same columns with the same values ({@link sameValue}). */
 export function sameRow(a: object, b: object): boolean {
+  if (a === b) return true;
   const left = a as Record<string, unknown>;
   const right = b as Record<string, unknown>;
   const keys = Object.keys(left);

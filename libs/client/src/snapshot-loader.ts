@@ -20,7 +20,7 @@ import type { RedisOption } from './redis-connection.ts';
 import type { LoadResult, LoaderContext, RowLoader } from './row-loader.ts';
 import type { SnapshotFallbackReason } from './snapshot-fallback.ts';
 import { SnapshotReader } from './snapshot-reader.ts';
-import { snapshotRows, type TypeParsers } from './snapshot-rows.ts';
+import { snapshotRows, type ParsedSnapshot, type TypeParsers } from './snapshot-rows.ts';
 import { SnapshotTracker } from './snapshot-tracker.ts';
 import type { AnyCache, Row } from './static-cache.ts';
 
@@ -63,6 +63,8 @@ export class SnapshotLoader implements RowLoader {
   readonly #reader: SnapshotReader;
   readonly #trackers = new Map<AnyCache, SnapshotTracker>();
   readonly #unswapped = new Map<AnyCache, Unswapped>();
+  /** The snapshot each cache's rows came from, while they still do: its next one parses only what changed. */
+  readonly #parsed = new Map<AnyCache, ParsedSnapshot>();
   /** Highest WAL position Postgres itself reported to this process: positions up to it exist. */
   #ceiling = 0n;
   /** Highest LSN any message carried since the last Postgres answer; above it, a message lied. */
@@ -173,7 +175,7 @@ export class SnapshotLoader implements RowLoader {
     }
     let rows: Row[];
     try {
-      rows = snapshotRows(snapshot, this.#options.types);
+      rows = snapshotRows(snapshot, this.#options.types, this.#parsed.get(cache));
     } catch (error) {
       // The digest proves the value is what the worker stored, not that a parser accepts it.
       this.#unusable(table.display, 'has a value the type parsers refuse', error);
@@ -191,10 +193,14 @@ export class SnapshotLoader implements RowLoader {
     this.#unswapped.delete(cache);
     const tracker = this.#trackerOf(cache);
     if (loaded.source === 'postgres') {
+      this.#parsed.delete(cache);
       tracker.loadedFromPostgres(loaded.lsnAtStart, loaded.demandsAtStart);
       return;
     }
     const { snapshot } = loaded;
+    // The cache's rows are the snapshot's, index for index (unchanged ones carried over as they were).
+    const rows = cache.rows() as readonly Row[];
+    this.#parsed.set(cache, { snapshot, rows });
     tracker.swapped(snapshot, lsnValue(snapshot.lsn) <= this.#ceiling);
     this.#context.stats.snapshotLoads += 1;
   }

@@ -79,4 +79,22 @@ describe('snapshotRows', () => {
       await custom.end();
     }
   });
+
+  it('parses only rows whose text changed since the snapshot held, and equals a fresh parse', async () => {
+    const types = typeParsersOf(databaseUrl());
+    const before = await snapshotOf(SQL);
+    const held = { snapshot: before, rows: snapshotRows(before, types) };
+    // The second row changed (its `b`): the first is the held row again, the second is new.
+    const changed = await snapshotOf(SQL.replace('SELECT 3, NULL,', "SELECT 3, 'w',"));
+    const rows = snapshotRows(changed, types, held);
+    expect(rows).toEqual(snapshotRows(changed, types));
+    expect(rows[0]).toBe(held.rows[0]);
+    expect(rows[1]).not.toBe(held.rows[1]);
+    expect(rows[1]?.['b']).toBe('w');
+    // Other fields (a column's type changed): nothing is carried over, whatever the text.
+    const retyped = await snapshotOf(SQL.replace("'1.50'::numeric", "'1.50'::text"));
+    const fresh = snapshotRows(retyped, types, held);
+    expect(fresh[0]).not.toBe(held.rows[0]);
+    expect(fresh).toEqual(snapshotRows(retyped, types));
+  });
 });

@@ -22,20 +22,54 @@ export function typeParsersOf(option: string | pg.PoolConfig | pg.Pool): TypePar
   return { getTypeParser: (oid, format) => source.getTypeParser(oid, format) as TextParser };
 }
 
+/** The snapshot a cache's rows came from, and those rows, index for index. */
+export interface ParsedSnapshot {
+  readonly snapshot: Pick<Snapshot, 'fields' | 'rows'>;
+  readonly rows: readonly Row[];
+}
+
+function sameFields(a: Snapshot['fields'], b: Snapshot['fields']): boolean {
+  return (
+    a.length === b.length &&
+    a.every((field, i) => {
+      const other = b[i];
+      return field.name === other?.name && field.dataTypeID === other.dataTypeID;
+    })
+  );
+}
+
+function sameText(a: readonly (string | null)[] | undefined, b: readonly (string | null)[]) {
+  return a !== undefined && a.length === b.length && a.every((text, i) => text === b[i]);
+}
+
 /**
  * Rows of a snapshot exactly as node-postgres builds them from a text-format result: keys in
  * field order from one prebuilt template (so a repeated name keeps its first position and its
  * last value), NULL as null, every other value through the field type's parser.
+ *
+ * With `previous` (the snapshot the cache holds, of the same fields), a row whose text equals the
+ * previous snapshot's row at the same index is that row again, not parsed anew: rows are in key
+ * order, so a change that updates rows keeps every other row where it was (an insert or delete
+ * shifts those after it, which are then parsed). Parsers are functions of the text, so the rows
+ * are the same either way; only the work differs.
  */
-export function snapshotRows(snapshot: Snapshot, types: TypeParsers): Row[] {
+export function snapshotRows(
+  snapshot: Snapshot,
+  types: TypeParsers,
+  previous?: ParsedSnapshot,
+): Row[] {
   const { fields } = snapshot;
+  const reuse =
+    previous !== undefined && sameFields(previous.snapshot.fields, fields) ? previous : undefined;
   const parsers = fields.map((field) => types.getTypeParser(field.dataTypeID, 'text'));
   // The same construction as pg's Result.addFields/parseRow, so that even odd names such as
   // `__proto__` end up as the same own properties.
   const template = Object.create(null) as Record<string, unknown>;
   for (const field of fields) template[field.name] = null;
   const prebuilt = { ...template };
-  return snapshot.rows.map((values) => {
+  return snapshot.rows.map((values, index) => {
+    const earlier = reuse?.rows[index];
+    if (earlier !== undefined && sameText(reuse?.snapshot.rows[index], values)) return earlier;
     const row: Record<string, unknown> = { ...prebuilt };
     values.forEach((text, i) => {
       const name = fields[i]?.name;

@@ -106,7 +106,9 @@ export function parseSnapshot(
     };
   }
   const snapshot = parsed.data as Snapshot;
-  if (snapshotContentDigest(snapshot) !== snapshot.digest) {
+  // A valid signature already proves the bytes are the worker's own, digest included: hashing the
+  // whole table again (a JSON.stringify of every row) in every app would prove nothing more.
+  if (!signer.enabled && snapshotContentDigest(snapshot) !== snapshot.digest) {
     return { ok: false, reason: 'digest-mismatch', detail: 'content does not match its digest' };
   }
   return { ok: true, snapshot };
