@@ -2,6 +2,7 @@
 // frozen is replaced by a standby, and a frozen leader that wakes up never speaks as leader again.
 import { installTriggers } from '@pg-static-cache/postgres';
 import {
+  isWorkerMessage,
   namesFor,
   parseLease,
   type LeaseValue,
@@ -133,7 +134,7 @@ describe('bridge processes: failover', () => {
     const newLease = await world.lease();
     expect(['b', 'c']).toContain(newLease.bridge);
     expect(newLease.epoch).toBeGreaterThan(lease.epoch);
-    expect(world.events.filter(next).map((m) => m.type !== 'snapshot' && m.bridge)).toEqual([
+    expect(world.events.filter(next).map((m) => !isWorkerMessage(m) && m.bridge)).toEqual([
       newLease.bridge,
     ]);
     for (const proc of standbys)
@@ -179,7 +180,7 @@ describe('bridge processes: failover', () => {
     const newEpochAt = world.events.indexOf(takeover);
     const late = world.events
       .slice(newEpochAt)
-      .filter((m) => m.type !== 'snapshot' && m.bridge === 'a' && m.epoch === lease.epoch);
+      .filter((m) => !isWorkerMessage(m) && m.bridge === 'a' && m.epoch === lease.epoch);
     expect(late).toEqual([]);
     expect((await world.lease()).bridge).toBe('b');
 

@@ -18,7 +18,7 @@ describe('pg-static-cache bridge --region', () => {
       [
         [],
         { PSC_REGIONS: `eu=http://:hunter2-secret@h` },
-        /^pg-static-cache: PSC_REGIONS: region "eu": expected redis:/,
+        /^pg-static-cache: PSC_REGIONS: region "eu": not a valid Redis URL \(unknown form\); expected redis:/,
       ],
       [[], { PSC_REGIONS: secret }, /^pg-static-cache: PSC_REGIONS: region 1: expected name=redis/],
     ];

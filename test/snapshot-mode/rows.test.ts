@@ -5,6 +5,7 @@ import { installTriggers } from '@pg-static-cache/postgres';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { watchCaches } from '../support/fixtures/direct-mode.ts';
+import { EVERY_TYPE_SQL } from '../support/fixtures/every-type.ts';
 import { uniqueName, waitFor } from '../support/index.ts';
 import { storedFirst, watchSnapshots } from './snapshot-kit.ts';
 
@@ -12,28 +13,6 @@ import { storedFirst, watchSnapshots } from './snapshot-kit.ts';
 const builtIn: {
   getTypeParser(oid: number, format?: 'text' | 'binary'): (text: string) => unknown;
 } = pg.types;
-
-const SETUP = `
-  CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
-  CREATE TABLE everything (
-    region text, id bigint,
-    amount numeric(14, 4), big bigint, small int, ratio float8, flag bool, note text,
-    at_tz timestamptz, at_local timestamp, day date, span interval,
-    doc jsonb, raw_doc json, ints int[], texts text[], bytes bytea, feeling mood, ident uuid,
-    PRIMARY KEY (region, id));
-  INSERT INTO everything VALUES
-    ('eu', 1, 12345.6789, 9007199254740993, -7, 0.1, true, 'plain',
-     '2024-02-29 23:59:59.123456+05:30', '2024-02-29 12:00:00', '2024-02-29', '1 year 2 mons 3 days 04:05:06.7',
-     '{"b": [1, 2.50, null], "a": {"nested": "x"}}', '{"b": 1, "a": 2, "b": 3}',
-     '{1,NULL,-3}', '{"with space","quote\\"d",NULL,"NULL",""}', '\\x00ff10', 'happy',
-     'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'),
-    ('eu', 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
-    ('us', 1, -0.0001, -9223372036854775808, 2147483647, 'NaN', false, E'multi\\nline ✓ ''quoted''',
-     'infinity', '-infinity', '0001-01-01 BC', '-00:00:01', '[]', 'null', '{}', '{}', '\\x', 'sad',
-     '00000000-0000-0000-0000-000000000000'),
-    ('us', 2, 1234567890.1, 0, 0, '-Infinity', true, '', '1970-01-01 00:00:00+00', '2000-01-01', 'infinity',
-     '0', '"text"', '[1, "two"]', '{{1,2},{3,4}}', '{{"a"},{"b"}}', '\\xdeadbeef', 'ok',
-     'ffffffff-ffff-ffff-ffff-ffffffffffff');`;
 
 /** numeric as a JavaScript number and int8 as a bigint: parsers an app may set on its pool. */
 const CUSTOM_TYPES: pg.CustomTypesConfig = {
@@ -54,7 +33,7 @@ describe('snapshot mode: rows', () => {
     it(`equal direct-mode rows with ${name}`, async () => {
       const snapshotCache = new StaticCache({ table: 'everything' });
       await using env = await watchSnapshots({
-        setupSql: SETUP,
+        setupSql: EVERY_TYPE_SQL,
         caches: [snapshotCache],
         beforeStart: storedFirst('everything'),
         ...(types === undefined ? {} : { poolTypes: types }),

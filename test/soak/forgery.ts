@@ -4,6 +4,7 @@
 // following the commits after it.
 import { resolveTable } from '@pg-static-cache/postgres';
 import {
+  isWorkerMessage,
   MAX_MESSAGE_BYTES,
   parseMessage,
   parseSnapshot,
@@ -101,8 +102,7 @@ export async function replayMessages(w: SoakWorld, rng: SeededRandom): Promise<s
   const real = w.events.raw.flatMap((text) => {
     const parsed = parseMessage(text);
     if (!parsed.ok) return [];
-    const sender =
-      parsed.message.type === 'snapshot' ? parsed.message.worker : parsed.message.bridge;
+    const sender = isWorkerMessage(parsed.message) ? parsed.message.worker : parsed.message.bridge;
     return sender === FORGER ? [] : [{ text, message: parsed.message }];
   });
   if (real.length === 0) throw new Error('no real message to replay yet');
@@ -110,7 +110,7 @@ export async function replayMessages(w: SoakWorld, rng: SeededRandom): Promise<s
   for (const { text } of chosen) await w.admin.publish(w.names.events, text);
   return chosen
     .map(({ message: m }) =>
-      m.type === 'snapshot' ? `snapshot v${m.version}` : `${m.type} e${m.epoch}/s${m.seq}`,
+      isWorkerMessage(m) ? `${m.type} v${m.version}` : `${m.type} e${m.epoch}/s${m.seq}`,
     )
     .join(', ');
 }

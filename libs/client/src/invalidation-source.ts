@@ -1,5 +1,9 @@
 import type { EventEmitter } from 'node:events';
-import type { RejectReason, SnapshotMessage } from '@pg-static-cache/protocol';
+import type {
+  RejectReason,
+  SnapshotDeltaMessage,
+  SnapshotMessage,
+} from '@pg-static-cache/protocol';
 
 /** Connection state of a subscriber, the same union in every mode. */
 export type SubscriberStatus = 'connecting' | 'ready' | 'reconnecting' | 'closed';
@@ -54,7 +58,7 @@ export interface SourceEvents {
    */
   invalidate: [oid: number, lsn?: string];
   /** A reload worker stored a new snapshot of a table (redis source only; unfenced). */
-  snapshot: [SnapshotMessage];
+  snapshot: [SnapshotMessage | SnapshotDeltaMessage];
   /** Events may have been lost (reconnect, gap, new leader, silence) or a resync was asked for. */
   resync: [ResyncRequest];
   status: [SubscriberStatus];

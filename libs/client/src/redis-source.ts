@@ -1,6 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { backoffDelay, type BackoffOptions } from '@pg-static-cache/postgres';
-import { parseMessage, Signer, type Message, type Names } from '@pg-static-cache/protocol';
+import {
+  isWorkerMessage,
+  parseMessage,
+  Signer,
+  type Message,
+  type Names,
+  type WorkerMessage,
+} from '@pg-static-cache/protocol';
 import { ClientError, toError } from './errors.ts';
 import type {
   InvalidationSource,
@@ -213,7 +220,7 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
     const message = parsed.message;
     // Snapshots come from reload workers, not the leader: no epoch or seq to check, and no sign of
     // the leader's life. Snapshot mode loads them; redis mode has no listener.
-    if (message.type === 'snapshot') {
+    if (isWorkerMessage(message)) {
       this.emit('snapshot', message);
       return;
     }
@@ -243,7 +250,7 @@ export class RedisSource extends EventEmitter<SourceEvents> implements Invalidat
     else this.#apply(message);
   }
 
-  #apply(message: Exclude<Message, { type: 'snapshot' }>): void {
+  #apply(message: Exclude<Message, WorkerMessage>): void {
     switch (message.type) {
       case 'invalidate':
         this.emit('invalidate', message.oid, message.lsn);

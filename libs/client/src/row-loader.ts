@@ -1,5 +1,5 @@
 import type { ReplicaOutcome } from '@pg-static-cache/postgres';
-import type { SnapshotMessage } from '@pg-static-cache/protocol';
+import type { SnapshotDeltaMessage, SnapshotMessage } from '@pg-static-cache/protocol';
 import type pg from 'pg';
 import type { LoadTarget, ReloadReason } from './cache-reloader.ts';
 import type { ResyncCause } from './invalidation-source.ts';
@@ -24,6 +24,8 @@ export type LoadResult =
       readonly fallback?: SnapshotFallbackReason;
       /** With a replica, a table query: read from the replica, or why the primary served it. */
       readonly replica?: ReplicaOutcome;
+      /** Snapshot mode: built from a worker's delta to the rows held, without reading the stored value. */
+      readonly delta?: true;
     })
   /** The rows held are as new as anything stored: no swap, but the cache is fresh again. */
   | { readonly kind: 'unchanged' }
@@ -51,7 +53,7 @@ export interface RowLoader {
   /** An event said the tables of `caches` changed; `lsn` (redis messages) bounds the commit from above. */
   invalidated(caches: readonly AnyCache[], lsn: string | undefined): void;
   /** A reload worker announced a new snapshot of a table. */
-  announced(message: SnapshotMessage): void;
+  announced(message: SnapshotMessage | SnapshotDeltaMessage): void;
   /** Events may have been lost for `caches`; the subscriber asks for their loads right after. */
   resynced(caches: readonly AnyCache[], cause: ResyncCause, reason: ReloadReason): void;
   /**

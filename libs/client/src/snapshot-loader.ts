@@ -5,11 +5,15 @@ import {
   type BackoffOptions,
 } from '@pg-static-cache/postgres';
 import {
+  applySnapshotDelta,
   parseSnapshot,
+  snapshotContentDigest,
   type Signer,
   type Names,
   type Snapshot,
+  type SnapshotDeltaMessage,
   type SnapshotMessage,
+  type TextRow,
 } from '@pg-static-cache/protocol';
 import type { ReloadReason } from './cache-reloader.ts';
 import { ClientError, toError } from './errors.ts';
@@ -20,7 +24,7 @@ import type { RedisOption } from './redis-connection.ts';
 import type { LoadResult, LoaderContext, RowLoader } from './row-loader.ts';
 import type { SnapshotFallbackReason } from './snapshot-fallback.ts';
 import { SnapshotReader } from './snapshot-reader.ts';
-import { snapshotRows, type ParsedSnapshot, type TypeParsers } from './snapshot-rows.ts';
+import { rowParser, snapshotRows, type ParsedSnapshot, type TypeParsers } from './snapshot-rows.ts';
 import { SnapshotTracker } from './snapshot-tracker.ts';
 import type { AnyCache, Row } from './static-cache.ts';
 
@@ -48,7 +52,7 @@ export interface SnapshotLoaderOptions {
 
 /** What a load returned, kept until the subscriber says it swapped the rows in. */
 type Unswapped =
-  | { readonly source: 'snapshot'; readonly snapshot: Snapshot }
+  | { readonly source: 'snapshot'; readonly snapshot: Snapshot; readonly delta: boolean }
   | { readonly source: 'postgres'; readonly lsnAtStart: bigint; readonly demandsAtStart: number };
 
 /**
@@ -65,6 +69,8 @@ export class SnapshotLoader implements RowLoader {
   readonly #unswapped = new Map<AnyCache, Unswapped>();
   /** The snapshot each cache's rows came from, while they still do: its next one parses only what changed. */
   readonly #parsed = new Map<AnyCache, ParsedSnapshot>();
+  /** The newest delta announced for each cache and not loaded yet. */
+  readonly #deltas = new Map<AnyCache, SnapshotDeltaMessage>();
   /** Highest WAL position Postgres itself reported to this process: positions up to it exist. */
   #ceiling = 0n;
   /** Highest LSN any message carried since the last Postgres answer; above it, a message lied. */
@@ -106,8 +112,13 @@ export class SnapshotLoader implements RowLoader {
     }
   }
 
-  /** A `snapshot` message: the caches registered under its OID load it if it is newer. */
-  announced(message: SnapshotMessage): void {
+  /**
+   * A `snapshot` message: the caches registered under its OID load it if it is newer. A
+   * `snapshot-delta` comes right before the `snapshot` message of its version: kept, the load
+   * applies it to the rows held when they are its base, and that `snapshot` message then asks for
+   * nothing more.
+   */
+  announced(message: SnapshotMessage | SnapshotDeltaMessage): void {
     const { bindings, stats } = this.#context;
     const caches = bindings.byOid(message.oid);
     // A table we do not know by this OID may be one created or renamed under a name we follow.
@@ -117,6 +128,14 @@ export class SnapshotLoader implements RowLoader {
       // A snapshot of one partition is not the rows of the partitioned table that holds it.
       if (cache.table?.oid !== message.oid || unfit(cache) !== undefined) continue;
       stats.snapshotMessages += 1;
+      const delta = this.#deltas.get(cache);
+      if (message.type === 'snapshot-delta') {
+        if (delta === undefined || isNewer(message, delta)) this.#deltas.set(cache, message);
+      } else if (delta !== undefined && !isNewer(message, delta)) {
+        // The version's delta will be loaded: reading the stored value too would be for nothing.
+        stats.snapshotMessagesIgnored += 1;
+        continue;
+      }
       if (this.#trackerOf(cache).announced(message)) this.#context.request(cache, 'change');
       else stats.snapshotMessagesIgnored += 1;
     }
@@ -144,6 +163,10 @@ export class SnapshotLoader implements RowLoader {
     const misfit = unfit(cache);
     if (misfit !== undefined) return fallback(misfit);
     if (tracker.distrusted) return fallback('untrusted');
+    const delta = this.#deltas.get(cache);
+    this.#deltas.delete(cache);
+    const applied = delta === undefined ? undefined : this.#fromDelta(cache, tracker, delta);
+    if (applied !== undefined) return applied;
     let raw: Buffer | null;
     try {
       raw = await this.#reader.read(table.display);
@@ -181,7 +204,7 @@ export class SnapshotLoader implements RowLoader {
       this.#unusable(table.display, 'has a value the type parsers refuse', error);
       return fallback('corrupt');
     }
-    this.#unswapped.set(cache, { source: 'snapshot', snapshot });
+    this.#unswapped.set(cache, { source: 'snapshot', snapshot, delta: false });
     const columns = snapshot.fields.map((field) => field.name);
     return { kind: 'rows', rows, columns, source: 'snapshot' };
   }
@@ -203,6 +226,80 @@ export class SnapshotLoader implements RowLoader {
     this.#parsed.set(cache, { snapshot, rows });
     tracker.swapped(snapshot, lsnValue(snapshot.lsn) <= this.#ceiling);
     this.#context.stats.snapshotLoads += 1;
+    if (loaded.delta && !this.#options.signer.enabled) this.#checkLater(cache, snapshot);
+  }
+
+  /**
+   * The rows of `delta` applied to the snapshot the cache holds, when it holds exactly the
+   * delta's base and the delta fits it; undefined otherwise (the caller reads the stored value).
+   */
+  #fromDelta(
+    cache: AnyCache,
+    tracker: SnapshotTracker,
+    delta: SnapshotDeltaMessage,
+  ): LoadResult | undefined {
+    const base = this.#parsed.get(cache);
+    if (base === undefined || !tracker.holds(delta.generation, delta.from, delta.fromDigest)) {
+      return undefined;
+    }
+    if (tracker.judge(delta) !== 'newer' || (tracker.overdue && !tracker.covers(delta))) {
+      return undefined;
+    }
+    const { fields } = base.snapshot;
+    const plan = applySnapshotDelta(base.snapshot.rows, delta, fields.length);
+    if (plan === undefined) {
+      this.#unusable(cache.name, 'delta does not fit the snapshot held');
+      return undefined;
+    }
+    const parse = rowParser(fields, this.#options.types);
+    const texts = new Array<TextRow>(plan.length);
+    const rows = new Array<Row>(plan.length);
+    try {
+      plan.forEach((step, i) => {
+        if ('from' in step) {
+          texts[i] = base.snapshot.rows[step.from] as TextRow;
+          rows[i] = base.rows[step.from] as Row;
+        } else {
+          texts[i] = step.text;
+          rows[i] = parse(step.text);
+        }
+      });
+    } catch (error) {
+      this.#unusable(cache.name, 'delta has a value the type parsers refuse', error);
+      return undefined;
+    }
+    const { table, oid, version, generation, lsn, at, digest } = delta;
+    const snapshot: Snapshot = {
+      v: 1,
+      table,
+      oid,
+      version,
+      generation,
+      fields,
+      rows: texts,
+      lsn,
+      at,
+      digest,
+    };
+    if (!fits(snapshot, cache)) return undefined;
+    this.#unswapped.set(cache, { source: 'snapshot', snapshot, delta: true });
+    const columns = fields.map((field) => field.name);
+    return { kind: 'rows', rows, columns, source: 'snapshot', delta: true };
+  }
+
+  /**
+   * Unsigned, rows built from a delta are checked against the worker's digest right after they
+   * are served rather than before: the check stringifies the whole table, the cost deltas save.
+   * A mismatch (a bug, or a forged delta) is warned about and the cache reloads from Postgres.
+   * Signed, the signature already vouches for the delta, and the base was the worker's own.
+   */
+  #checkLater(cache: AnyCache, snapshot: Snapshot): void {
+    setImmediate(() => {
+      if (this.#closed || snapshotContentDigest(snapshot) === snapshot.digest) return;
+      this.#unusable(cache.name, 'built from a delta does not match its digest');
+      this.#parsed.delete(cache);
+      this.#trackerOf(cache).distrust();
+    });
   }
 
   async #fromPostgres(
@@ -344,4 +441,12 @@ function fits(snapshot: Snapshot, cache: AnyCache): boolean {
   }
   const names = new Set(snapshot.fields.map((field) => field.name));
   return cache.keyColumns.every((column) => names.has(column));
+}
+
+/** Whether `a` is a later snapshot of the table than `b` (another generation counts as later). */
+function isNewer(
+  a: Pick<SnapshotMessage, 'generation' | 'version'>,
+  b: Pick<SnapshotMessage, 'generation' | 'version'>,
+): boolean {
+  return a.generation !== b.generation || a.version > b.version;
 }

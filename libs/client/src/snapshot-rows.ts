@@ -1,4 +1,4 @@
-import type { Snapshot } from '@pg-static-cache/protocol';
+import { sameFields, type Snapshot, type TextRow } from '@pg-static-cache/protocol';
 import pg from 'pg';
 import type { Row } from './static-cache.ts';
 
@@ -28,17 +28,7 @@ export interface ParsedSnapshot {
   readonly rows: readonly Row[];
 }
 
-function sameFields(a: Snapshot['fields'], b: Snapshot['fields']): boolean {
-  return (
-    a.length === b.length &&
-    a.every((field, i) => {
-      const other = b[i];
-      return field.name === other?.name && field.dataTypeID === other.dataTypeID;
-    })
-  );
-}
-
-function sameText(a: readonly (string | null)[] | undefined, b: readonly (string | null)[]) {
+function sameText(a: TextRow | undefined, b: TextRow): boolean {
   return a !== undefined && a.length === b.length && a.every((text, i) => text === b[i]);
 }
 
@@ -61,15 +51,26 @@ export function snapshotRows(
   const { fields } = snapshot;
   const reuse =
     previous !== undefined && sameFields(previous.snapshot.fields, fields) ? previous : undefined;
+  const parse = rowParser(fields, types);
+  return snapshot.rows.map((values, index) => {
+    const earlier = reuse?.rows[index];
+    if (earlier !== undefined && sameText(reuse?.snapshot.rows[index], values)) return earlier;
+    return parse(values);
+  });
+}
+
+/** Builds one row from its text values as {@link snapshotRows} does; throws what a parser throws. */
+export function rowParser(
+  fields: Snapshot['fields'],
+  types: TypeParsers,
+): (values: TextRow) => Row {
   const parsers = fields.map((field) => types.getTypeParser(field.dataTypeID, 'text'));
   // The same construction as pg's Result.addFields/parseRow, so that even odd names such as
   // `__proto__` end up as the same own properties.
   const template = Object.create(null) as Record<string, unknown>;
   for (const field of fields) template[field.name] = null;
   const prebuilt = { ...template };
-  return snapshot.rows.map((values, index) => {
-    const earlier = reuse?.rows[index];
-    if (earlier !== undefined && sameText(reuse?.snapshot.rows[index], values)) return earlier;
+  return (values) => {
     const row: Record<string, unknown> = { ...prebuilt };
     values.forEach((text, i) => {
       const name = fields[i]?.name;
@@ -78,5 +79,5 @@ export function snapshotRows(
       row[name] = text === null ? null : parse(text);
     });
     return row;
-  });
+  };
 }

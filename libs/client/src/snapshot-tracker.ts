@@ -23,6 +23,9 @@ export type InvalidateVerdict =
    */
   | 'verify';
 
+/** What judging a snapshot looks at. */
+type Judged = Pick<Snapshot, 'generation' | 'version' | 'digest' | 'lsn'>;
+
 /** A snapshot's place in its table's version sequence: versions compare only within a generation. */
 interface Position {
   readonly generation: string;
@@ -167,7 +170,7 @@ export class SnapshotTracker {
   }
 
   /** A `snapshot` message for the table: true when it announces something newer than the rows held. */
-  announced(message: SnapshotMessage): boolean {
+  announced(message: Pick<SnapshotMessage, 'generation' | 'version' | 'lsn'>): boolean {
     if (!isAfter(message, this.#swapped) || lsnValue(message.lsn) < this.#heldLsn) return false;
     if (isAfter(message, this.#want)) this.#want = message;
     this.#awaiting = false;
@@ -176,8 +179,17 @@ export class SnapshotTracker {
     return true;
   }
 
+  /** Whether the rows held are exactly the snapshot of `version` in `generation` whose digest is `digest`. */
+  holds(generation: string, version: number, digest: string): boolean {
+    return (
+      this.#swapped?.generation === generation &&
+      this.#swapped.version === version &&
+      this.#swappedDigest === digest
+    );
+  }
+
   /** Whether a stored snapshot should be swapped in. */
-  judge(snapshot: Snapshot): SnapshotVerdict {
+  judge(snapshot: Judged): SnapshotVerdict {
     const want = this.#want;
     if (want?.generation === snapshot.generation && snapshot.version < want.version) {
       return 'stale';
@@ -193,7 +205,7 @@ export class SnapshotTracker {
   }
 
   /** Whether swapping `snapshot` in would meet everything awaited. */
-  covers(snapshot: Snapshot): boolean {
+  covers(snapshot: Pick<Snapshot, 'lsn'>): boolean {
     return !this.#awaiting && lsnValue(snapshot.lsn) >= this.#wantLsn;
   }
 

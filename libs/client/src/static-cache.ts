@@ -179,27 +179,33 @@ export class StaticCache<R extends object = Row, V = R> {
     const kept: R[] = new Array<R>(rows.length);
     // Without `map` the values are the rows: one array serves all() and rows().
     const values: V[] = map === undefined ? (kept as unknown as V[]) : new Array<V>(rows.length);
-    const indexOf = new Map<unknown, number>();
+    // Every row at its held index (a change that only updated rows): the held key index still holds.
+    let sameLayout = held !== undefined && held.rows.length === rows.length;
     rows.forEach((row, i) => {
-      const key = this.#keyOf(row);
-      const before = held?.indexOf.get(key);
+      // The held row object itself (a snapshot row whose text did not change): nothing to compare.
+      if (held !== undefined && row === held.rows[i]) {
+        kept[i] = row;
+        if (map !== undefined) values[i] = held.values[i] as V;
+        return;
+      }
+      const before = held?.indexOf.get(this.#keyOf(row));
+      if (before !== i) sameLayout = false;
       const heldRow = before === undefined ? undefined : held?.rows[before];
-      if (
-        held !== undefined &&
-        before !== undefined &&
-        heldRow !== undefined &&
-        sameRow(heldRow, row)
-      ) {
+      if (heldRow !== undefined && before !== undefined && sameRow(heldRow, row)) {
         kept[i] = heldRow;
-        if (map !== undefined) values[i] = held.values[before] as V;
+        if (map !== undefined) values[i] = held?.values[before] as V;
       } else {
         const frozen = deepFreeze(row);
         kept[i] = frozen;
         // Values that `map` builds are the app's own objects: only the rows are frozen.
         if (map !== undefined) values[i] = map(frozen);
       }
-      indexOf.set(key, i);
     });
+    // Key maps are never changed once built, so versions may share one.
+    const indexOf =
+      sameLayout && held !== undefined
+        ? held.indexOf
+        : new Map(kept.map((row, i) => [this.#keyOf(row), i] as const));
     Object.freeze(kept);
     const snapshot: Snapshot<R, V> = {
       rows: kept,

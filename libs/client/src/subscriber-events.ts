@@ -30,6 +30,8 @@ export interface ReloadEvent {
   readonly reason: ReloadReason;
   /** Where the rows came from: a table query, or (snapshot mode) a snapshot stored in Redis. */
   readonly source: 'postgres' | 'snapshot';
+  /** Snapshot mode: the snapshot was built from the worker's delta to the rows held (no read of the stored value). */
+  readonly delta?: true;
   /** Snapshot mode: why the table was queried instead of using the snapshot. */
   readonly fallback?: SnapshotFallbackReason;
   /**

@@ -258,6 +258,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       source: loaded.source,
       ...(loaded.fallback === undefined ? {} : { fallback: loaded.fallback }),
       ...(loaded.replica === undefined ? {} : { replica: loaded.replica }),
+      ...(loaded.delta === undefined ? {} : { delta: loaded.delta }),
       cache,
       version: swapped.version,
       rows: loaded.rows.length,

@@ -25,6 +25,7 @@ export {
 } from './redis-endpoint.ts';
 export {
   MAX_MESSAGE_BYTES,
+  isWorkerMessage,
   PROTOCOL_VERSION,
   RESYNC_REASONS,
   parseMessage,
@@ -36,8 +37,17 @@ export {
   type RejectReason,
   type ResyncMessage,
   type ResyncReason,
+  type SnapshotDeltaMessage,
   type SnapshotMessage,
+  type WorkerMessage,
 } from './messages.ts';
+export {
+  applySnapshotDelta,
+  sameFields,
+  snapshotDelta,
+  type SnapshotDelta,
+  type TextRow,
+} from './snapshot-delta.ts';
 export {
   BRIDGE_ROLES,
   parsePresenceEntry,

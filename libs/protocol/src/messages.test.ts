@@ -47,6 +47,24 @@ const messages: Message[] = [
     at: 5,
     worker: 'w1',
   },
+  {
+    v: 1,
+    type: 'snapshot-delta',
+    table: 'public.plans',
+    oid: 99,
+    version: 13,
+    generation: 'Zm9vYmFy-_1',
+    key: 'psc:snapshot:public.plans',
+    digest: 'b'.repeat(64),
+    lsn: 'FF/10',
+    at: 6,
+    worker: 'w1',
+    from: 12,
+    fromDigest: 'a'.repeat(64),
+    length: 3,
+    removed: [1],
+    rows: [[1, ['2', null]]],
+  },
 ];
 
 describe('messages', () => {

@@ -50,9 +50,8 @@ const resyncSchema = z.strictObject({
 
 const heartbeatSchema = z.strictObject({ ...fromLeader, type: z.literal('heartbeat') });
 
-const snapshotSchema = z.strictObject({
+const snapshotFields = {
   v: z.literal(PROTOCOL_VERSION),
-  type: z.literal('snapshot'),
   table: name,
   oid: uint32.min(1),
   /** Only moves forward per table within one `generation`. */
@@ -65,6 +64,25 @@ const snapshotSchema = z.strictObject({
   lsn,
   at: z.number().nonnegative(),
   worker: name,
+};
+
+const snapshotSchema = z.strictObject({ ...snapshotFields, type: z.literal('snapshot') });
+
+/**
+ * Sent by a worker right before the `snapshot` message of the same version, when the change is
+ * small: how the snapshot of version `from` (whose digest is `fromDigest`) becomes this one, by
+ * position (see `SnapshotDelta`). An app holding exactly that snapshot applies it without reading
+ * the stored value; any other app waits for the `snapshot` message. A separate type, so that apps
+ * that do not know it drop it and still get the `snapshot` message.
+ */
+const snapshotDeltaSchema = z.strictObject({
+  ...snapshotFields,
+  type: z.literal('snapshot-delta'),
+  from: counter,
+  fromDigest: sha256Hex,
+  length: counter,
+  removed: z.array(counter),
+  rows: z.array(z.tuple([counter, z.array(z.string().nullable()).max(1_600)])),
 });
 
 const messageSchema = z.discriminatedUnion('type', [
@@ -72,6 +90,7 @@ const messageSchema = z.discriminatedUnion('type', [
   resyncSchema,
   heartbeatSchema,
   snapshotSchema,
+  snapshotDeltaSchema,
 ]);
 
 /** Something in a table changed: reload the caches of that table. */
@@ -82,8 +101,17 @@ export type ResyncMessage = z.infer<typeof resyncSchema>;
 export type HeartbeatMessage = z.infer<typeof heartbeatSchema>;
 /** A worker stored a new snapshot of a table. */
 export type SnapshotMessage = z.infer<typeof snapshotSchema>;
+/** A worker stored a new snapshot of a table, and this is how the one before it became it. */
+export type SnapshotDeltaMessage = z.infer<typeof snapshotDeltaSchema>;
 /** Any message on the events channel. */
 export type Message = z.infer<typeof messageSchema>;
+/** What reload workers send: unfenced, with no epoch or seq. */
+export type WorkerMessage = SnapshotMessage | SnapshotDeltaMessage;
+
+/** Whether `message` comes from a reload worker rather than the leader. */
+export function isWorkerMessage(message: Message): message is WorkerMessage {
+  return message.type === 'snapshot' || message.type === 'snapshot-delta';
+}
 /** Why a resync was sent. */
 export type ResyncReason = (typeof RESYNC_REASONS)[number];
 

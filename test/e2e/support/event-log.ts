@@ -1,12 +1,18 @@
 // What the bridges said: every valid message on a namespace's events channel, in arrival order,
 // as a test process subscribed to Redis sees it (the same view every app has).
 import { performance } from 'node:perf_hooks';
-import { parseMessage, type Message, type Names } from '@pg-static-cache/protocol';
+import {
+  isWorkerMessage,
+  parseMessage,
+  type Message,
+  type Names,
+  type WorkerMessage,
+} from '@pg-static-cache/protocol';
 import { Redis } from 'ioredis';
 import { waitFor } from '../../support/index.ts';
 
 /** A leader's message: everything but a reload worker's snapshot. */
-export type LeaderMessage = Exclude<Message, { type: 'snapshot' }>;
+export type LeaderMessage = Exclude<Message, WorkerMessage>;
 
 /** One message and when it arrived (performance.now()). */
 export interface LoggedMessage {
@@ -41,7 +47,7 @@ export async function startEventLog(redisUrl: string, names: Names): Promise<Eve
   redis.on('message', (_channel: string, text: string) => {
     const parsed = parseMessage(text);
     if (parsed.ok) raw.push(text);
-    if (parsed.ok && parsed.message.type !== 'snapshot') {
+    if (parsed.ok && !isWorkerMessage(parsed.message)) {
       entries.push({ message: parsed.message, at: performance.now() });
     }
   });

@@ -2,10 +2,12 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import {
   createSnapshot,
+  MAX_MESSAGE_BYTES,
   serializeMessage,
   Signer,
   type Names,
   type Snapshot,
+  type SnapshotDeltaMessage,
   type SnapshotMessage,
 } from '@pg-static-cache/protocol';
 import { FailureStreak, lsnValue } from '@pg-static-cache/postgres';
@@ -27,6 +29,7 @@ import {
 } from '../connections/redis-connection.ts';
 import { parseReloadJobData, type ReloadJobData } from './reload-job.ts';
 import { ReloadWorkerMetrics } from './reload-metrics.ts';
+import { SnapshotDeltas } from './snapshot-deltas.ts';
 import { SnapshotStore } from './snapshot-store.ts';
 import { resolveJobTable, selectTextRows } from './table-snapshot.ts';
 import { WorkerReplica } from './worker-replica.ts';
@@ -95,6 +98,7 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
   readonly #redis: RedisClient;
   readonly #ownRedis: boolean;
   readonly #store: SnapshotStore;
+  readonly #deltas = new SnapshotDeltas();
   readonly #signer: Signer;
   #worker: Worker<ReloadJobData, ReloadResult> | undefined;
   #workerConnection: RedisClient | undefined;
@@ -188,12 +192,12 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
     const data = parseReloadJobData(job.data);
     if (data === undefined) throw new UnrecoverableError('invalid reload job data');
     const started = performance.now();
-    const snapshot = await this.#take(data);
+    const { snapshot, primaryKey } = await this.#take(data);
     const outcome = await this.#store.store(snapshot);
     const { table, version } = snapshot;
     const rows = snapshot.rows.length;
     if (outcome.stored) {
-      await this.#publish(snapshot);
+      await this.#publish(snapshot, primaryKey);
       this.#metrics.bytes.set({ table }, outcome.bytes);
       this.#metrics.rows.set({ table }, rows);
     } else {
@@ -210,7 +214,9 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
     return { table, version, stored: outcome.stored, rows, bytes, ms };
   }
 
-  async #publish(snapshot: Snapshot): Promise<void> {
+  // A delta first, when there is a small one: an app that applies it needs the `snapshot` message
+  // that follows for nothing, and one that does not know deltas simply drops it.
+  async #publish(snapshot: Snapshot, primaryKey: readonly string[]): Promise<void> {
     const message = {
       v: 1,
       type: 'snapshot',
@@ -224,6 +230,24 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
       at: snapshot.at,
       worker: this.#config.bridgeId,
     } as const satisfies SnapshotMessage;
+    const delta = this.#deltas.next(snapshot, primaryKey);
+    if (delta !== undefined) {
+      const { from, fromDigest, length, removed, rows } = delta;
+      const deltaMessage = {
+        ...message,
+        type: 'snapshot-delta',
+        from,
+        fromDigest,
+        length,
+        removed: [...removed],
+        rows: rows.map(([index, row]) => [index, [...row]] as [number, (string | null)[]]),
+      } as const satisfies SnapshotDeltaMessage;
+      const text = serializeMessage(deltaMessage, this.#signer);
+      // Too big for a message (long rows): apps read the stored value, as without a delta.
+      if (Buffer.byteLength(text) <= MAX_MESSAGE_BYTES) {
+        await publish(this.#redis, this.#names, this.#names.events, text);
+      }
+    }
     const text = serializeMessage(message, this.#signer);
     await publish(this.#redis, this.#names, this.#names.events, text);
     this.emit('snapshot', message);
@@ -231,7 +255,7 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
 
   // Version first, then the LSN, then the query: the highest version is the latest query to start,
   // and the snapshot holds every commit at or before its LSN.
-  async #take(data: ReloadJobData): Promise<Snapshot> {
+  async #take(data: ReloadJobData): Promise<{ snapshot: Snapshot; primaryKey: readonly string[] }> {
     const client = await this.#pool.connect();
     let broken: Error | undefined;
     try {
@@ -240,6 +264,7 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
         // Its stored snapshot is of a table that is gone: an app that loaded it would serve the
         // dropped rows as current. Without it, apps query Postgres and learn of the drop.
         await this.#redis.del(this.#names.snapshot(data.table));
+        this.#deltas.forget(data.table);
         throw new UnrecoverableError(`table ${JSON.stringify(data.table)} no longer exists`);
       }
       const { version, generation } = await this.#store.nextVersion(table.display);
@@ -265,7 +290,7 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
         at,
       });
       await this.#hooks.beforeStore?.(snapshot);
-      return snapshot;
+      return { snapshot, primaryKey: table.primaryKey };
     } catch (error) {
       broken = toError(error);
       throw error;

@@ -74,6 +74,7 @@ function reloadEvent(event: ReloadEvent): Record<string, unknown> {
     source: event.source,
     ...(event.fallback === undefined ? {} : { fallback: event.fallback }),
     ...(event.replica === undefined ? {} : { replica: event.replica }),
+    ...(event.delta === undefined ? {} : { delta: event.delta }),
   };
 }
 
