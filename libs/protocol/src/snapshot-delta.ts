@@ -36,6 +36,38 @@ export function snapshotDelta(
   keyIndexes: readonly number[],
 ): SnapshotDelta | undefined {
   if (keyIndexes.length === 0) return undefined;
+  return updatedInPlace(older, newer, keyIndexes) ?? byKey(older, newer, keyIndexes);
+}
+
+// The common change to a static table, some rows updated and none added or removed, found without
+// keying every row: the rows that differ keep their keys, so each is replaced where it stands.
+function updatedInPlace(
+  older: readonly TextRow[],
+  newer: readonly TextRow[],
+  keyIndexes: readonly number[],
+): SnapshotDelta | undefined {
+  if (older.length !== newer.length) return undefined;
+  const changed: number[] = [];
+  for (const [index, row] of newer.entries()) {
+    const before = older[index];
+    if (before !== undefined && sameText(before, row)) continue;
+    if (before === undefined || keyOf(before, keyIndexes) !== keyOf(row, keyIndexes)) {
+      return undefined;
+    }
+    changed.push(index);
+  }
+  return {
+    length: newer.length,
+    removed: changed,
+    rows: changed.map((index) => [index, newer[index] as TextRow] as const),
+  };
+}
+
+function byKey(
+  older: readonly TextRow[],
+  newer: readonly TextRow[],
+  keyIndexes: readonly number[],
+): SnapshotDelta | undefined {
   const olderAt = new Map<string, number>();
   for (const [index, row] of older.entries()) olderAt.set(keyOf(row, keyIndexes), index);
   if (olderAt.size !== older.length) return undefined;
