@@ -49,6 +49,18 @@ describe('snapshot mode: rows', () => {
       });
       await direct.subscriber.start();
 
+      // Both modes parse Postgres text with the app's parsers; node-postgres' own query is the oracle.
+      const oracle = new pg.Pool({
+        connectionString: env.schema.url,
+        max: 1,
+        ...(types === undefined ? {} : { types }),
+      });
+      const queried = await oracle.query('SELECT * FROM everything ORDER BY region, id');
+      await oracle.end();
+      expect(rowsOf(directCache)).toEqual(queried.rows);
+      expect(rowsOf(directCache).map((row) => Object.keys(row))).toEqual(
+        queried.rows.map((row: object) => Object.keys(row)),
+      );
       expect(env.reloads.map((r) => [r.source, r.reason])).toEqual([['snapshot', 'start']]);
       expect(env.tableQueries()).toBe(0);
       expect(rowsOf(snapshotCache)).toEqual(rowsOf(directCache));

@@ -18,7 +18,8 @@ export function createRowLoader(options: SourceOptions, context: LoaderContext):
     options.replica === undefined
       ? undefined
       : new Replica(options.replica, options.replicaWaitMs, context.warn);
-  const postgres = new PostgresLoader(context, replica);
+  const types = typeParsersOf(options.pg);
+  const postgres = new PostgresLoader(context, types, replica);
   if (options.mode !== 'snapshot') return postgres;
   const { redis, backoff } = options;
   // createSource refuses snapshot mode without `redis` first; checked again for the type.
@@ -31,6 +32,6 @@ export function createRowLoader(options: SourceOptions, context: LoaderContext):
     ...(backoff === undefined ? {} : { backoff }),
     waitMs: snapshotWaitMs(options.snapshotWaitMs),
     signer: signerFor(options.signingKey),
-    types: typeParsersOf(options.pg),
+    types,
   });
 }

@@ -5,10 +5,17 @@ import {
   type ReplicaOutcome,
   type ResolvedTable,
 } from '@pg-static-cache/postgres';
+import type { TextRow } from '@pg-static-cache/protocol';
 import type pg from 'pg';
 import type { LoadTarget } from './cache-reloader.ts';
 import type { Replica } from './replica.ts';
 import type { LoadedRows, LoadResult, LoaderContext, RowLoader } from './row-loader.ts';
+import {
+  snapshotRows,
+  type ParsedSnapshot,
+  type TextRows,
+  type TypeParsers,
+} from './snapshot-rows.ts';
 import type { AnyCache, Row } from './static-cache.ts';
 
 /**
@@ -17,9 +24,12 @@ import type { AnyCache, Row } from './static-cache.ts';
  * SELECT and run another one, and values travel as parameters, never as SQL. (`queryMode` is not
  * in @types/pg.)
  */
-type ExtendedQuery = pg.QueryConfig & { readonly queryMode: 'extended' };
+type ExtendedQuery = pg.QueryArrayConfig & { readonly queryMode: 'extended' };
 
-/** The query that loads `cache` from `table`. */
+/** Every value as Postgres' text: the loader parses them itself (see {@link PostgresLoader}). */
+const AS_TEXT: pg.CustomTypesConfig = { getTypeParser: () => (text: string) => text };
+
+/** The query that loads `cache` from `table`, each row an array of text values. */
 function rowsQuery(table: ResolvedTable, cache: AnyCache): ExtendedQuery {
   const { filter } = cache;
   const text = selectRowsSql(table, {
@@ -27,22 +37,55 @@ function rowsQuery(table: ResolvedTable, cache: AnyCache): ExtendedQuery {
     orderBy: table.primaryKey.length > 0 ? table.primaryKey : cache.keyColumns,
     ...(filter === undefined ? {} : { where: filter.text }),
   });
-  return { text, values: [...(filter?.values ?? [])], queryMode: 'extended' };
+  return {
+    text,
+    values: [...(filter?.values ?? [])],
+    rowMode: 'array',
+    types: AS_TEXT,
+    queryMode: 'extended',
+  };
 }
 
-/** Rows of a table query, and (with a replica) where it read them. */
-export type QueriedRows = LoadedRows & { readonly replica?: ReplicaOutcome };
+/** The rows of a text-mode query result as the app's parsers build them (see snapshotRows). */
+function parsed(
+  result: pg.QueryResult<TextRow>,
+  types: TypeParsers,
+  previous: ParsedSnapshot | undefined,
+): LoadedRows & { readonly text: TextRows } {
+  const text = {
+    fields: result.fields.map(({ name, dataTypeID }) => ({ name, dataTypeID })),
+    rows: result.rows,
+  };
+  const rows = snapshotRows(text, types, previous);
+  return { rows, columns: text.fields.map((field) => field.name), text };
+}
+
+/** Rows of a table query, their text, and (with a replica) where it read them. */
+export type QueriedRows = LoadedRows & {
+  readonly text: TextRows;
+  readonly replica?: ReplicaOutcome;
+};
 
 /**
  * Direct and redis mode: every load queries the table (on the replica once it replayed what the
  * load must include, when there is one), and every event asks for a load at once.
+ *
+ * Rows arrive as Postgres text and are parsed here with the app's own parsers (as snapshots are):
+ * a row whose text is the same as in the last load is the row the cache holds, neither parsed nor
+ * allocated again, so a reload of a big table after a one-row change parses one row and leaves
+ * the garbage of text only.
  */
 export class PostgresLoader implements RowLoader {
   readonly #context: LoaderContext;
   readonly #replica: Replica | undefined;
+  readonly #types: TypeParsers;
+  /** What each cache's rows were built from, once swapped in. */
+  readonly #parsed = new Map<AnyCache, ParsedSnapshot>();
+  readonly #unswapped = new Map<AnyCache, TextRows>();
 
-  constructor(context: LoaderContext, replica?: Replica) {
+  constructor(context: LoaderContext, types: TypeParsers, replica?: Replica) {
     this.#context = context;
+    this.#types = types;
     this.#replica = replica;
   }
 
@@ -63,21 +106,27 @@ export class PostgresLoader implements RowLoader {
   resynced(): void {}
 
   async load(cache: AnyCache, target: LoadTarget): Promise<LoadResult> {
-    return { kind: 'rows', ...(await this.query(cache, target)), source: 'postgres' };
+    const { text, ...rows } = await this.query(cache, target, this.#parsed.get(cache));
+    this.#unswapped.set(cache, text);
+    return { kind: 'rows', ...rows, source: 'postgres' };
   }
 
   /**
    * The cache's rows as its table holds them, including at least `target` (re-resolving a name
    * that moved). Without a replica the primary has every commit made before the query anyway.
    */
-  async query(cache: AnyCache, target: LoadTarget): Promise<QueriedRows> {
+  async query(
+    cache: AnyCache,
+    target: LoadTarget,
+    previous?: ParsedSnapshot,
+  ): Promise<QueriedRows> {
     const { bindings, pool, stats } = this.#context;
     const replica = this.#replica;
     if (replica === undefined) {
       const result = await bindings.query(cache, (table) =>
-        pool.query<Row>(rowsQuery(table, cache)),
+        pool.query<TextRow>(rowsQuery(table, cache)),
       );
-      return { rows: result.rows, columns: result.fields.map((field) => field.name) };
+      return parsed(result, this.#types, previous);
     }
     // Read from the primary after the load was asked for: at or past every commit made before.
     const lsn = target === 'now' ? await currentWalPosition(pool) : target;
@@ -85,7 +134,7 @@ export class PostgresLoader implements RowLoader {
     const last: { outcome: ReplicaOutcome } = { outcome: 'replica' };
     const result = await bindings.query(cache, async (table) => {
       const read = await replica.reads.read(lsn, pool, (db) =>
-        db.query<Row>(rowsQuery(table, cache)),
+        db.query<TextRow>(rowsQuery(table, cache)),
       );
       last.outcome = read.outcome;
       return read.value;
@@ -96,11 +145,16 @@ export class PostgresLoader implements RowLoader {
       stats.replicaFallbacks += 1;
       stats.replicaFallbacksByReason[outcome] += 1;
     }
-    const columns = result.fields.map((field) => field.name);
-    return { rows: result.rows, columns, replica: outcome };
+    return { ...parsed(result, this.#types, previous), replica: outcome };
   }
 
-  swapped(): void {}
+  /** The rows `cache` just swapped in are its last load's, index for index. */
+  swapped(cache: AnyCache): void {
+    const text = this.#unswapped.get(cache);
+    if (text === undefined) return;
+    this.#unswapped.delete(cache);
+    this.#parsed.set(cache, { snapshot: text, rows: cache.rows() as readonly Row[] });
+  }
 
   async close(): Promise<void> {
     await this.#replica?.close();

@@ -22,9 +22,12 @@ export function typeParsersOf(option: string | pg.PoolConfig | pg.Pool): TypePar
   return { getTypeParser: (oid, format) => source.getTypeParser(oid, format) as TextParser };
 }
 
-/** The snapshot a cache's rows came from, and those rows, index for index. */
+/** Rows as Postgres text, with the fields (names and type OIDs) that say how to parse them. */
+export type TextRows = Pick<Snapshot, 'fields' | 'rows'>;
+
+/** The text rows a cache's rows came from (a snapshot, or a table query), and those rows, index for index. */
 export interface ParsedSnapshot {
-  readonly snapshot: Pick<Snapshot, 'fields' | 'rows'>;
+  readonly snapshot: TextRows;
   readonly rows: readonly Row[];
 }
 
@@ -44,7 +47,7 @@ function sameText(a: TextRow | undefined, b: TextRow): boolean {
  * are the same either way; only the work differs.
  */
 export function snapshotRows(
-  snapshot: Snapshot,
+  snapshot: TextRows,
   types: TypeParsers,
   previous?: ParsedSnapshot,
 ): Row[] {
