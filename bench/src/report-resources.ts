@@ -30,7 +30,7 @@ export function queriesLines(outcome: QueriesOutcome): string[] {
 
 /** Reload time and RSS on the big table, one row per system. */
 export function bigTableLines(outcome: BigTableOutcome): string[] {
-  const title = `## ${BIG_ROWS.toLocaleString('en')}-row table (one subscriber process; reload = commit → reload reported, median)`;
+  const title = `## ${BIG_ROWS.toLocaleString('en')}-row table (one subscriber process; applied = commit → new rows served, line = commit → watch's digest line)`;
   if ('error' in outcome) return [title, '', `Not measured: ${outcome.error}`];
   return [
     title,
@@ -39,8 +39,10 @@ export function bigTableLines(outcome: BigTableOutcome): string[] {
       [
         'system',
         'start → ready (ms)',
-        'reload (ms)',
-        'reloads (ms)',
+        'applied p50 (ms)',
+        'applied p99 (ms)',
+        'line p50 (ms)',
+        'applied, each (ms)',
         'worker job (ms)',
         'RSS after load (MiB)',
         'RSS after reloads (MiB)',
@@ -49,6 +51,8 @@ export function bigTableLines(outcome: BigTableOutcome): string[] {
         r.system,
         ms(r.startToReadyMs),
         ms(r.reloadMs),
+        ms(r.reloadP99Ms),
+        ms(r.lineMs),
         r.reloadSamples.map(ms).join(', '),
         r.workerMs === undefined ? '—' : ms(r.workerMs),
         mib(r.rssAfterLoadMiB),

@@ -14,7 +14,7 @@ import type { BenchConfig } from './config.ts';
 import { LocalTable } from './local-table.ts';
 import { measureQueries, type QueriesOutcome } from './queries.ts';
 import { ms } from './stats.ts';
-import { OURS, SEQUEL, SNAPSHOT } from './systems.ts';
+import { OURS, SEQUEL, SNAPSHOT, watchCommand } from './systems.ts';
 import type { BenchUrls } from './workload.ts';
 
 /** What both steps need from the run. */
@@ -65,9 +65,10 @@ export async function bigTableStep(
   { config, urls, nextSeq, log }: StepContext,
 ): Promise<BigTableOutcome | undefined> {
   if (config.skipBig) return undefined;
+  // --events: each version's `applied` line, said before watch computes the digest it prints.
   const systems = [
-    OURS,
-    ...(config.skipSnapshot ? [] : [SNAPSHOT]),
+    watchCommand(OURS.system, 'direct', ['--events']),
+    ...(config.skipSnapshot ? [] : [watchCommand(SNAPSHOT.system, 'snapshot', ['--events'])]),
     ...(config.skipSequel ? [] : [SEQUEL]),
   ];
   log(`big table: creating 100,000 rows`);

@@ -137,10 +137,23 @@ export class SubscriberProcess {
     this.#stopped = true;
     for (const line of this.#proc.stderrLines) {
       const event = parseWatchEvent(line)?.event;
-      // Statuses and (`--events`) reloads are the run going as planned, counted where needed.
-      if (line !== '' && event !== 'status' && event !== 'reload')
+      // Statuses and (`--events`) versions are the run going as planned, counted where needed.
+      if (line !== '' && event !== 'status' && event !== 'reload' && event !== 'applied')
         process.stderr.write(`${this.system}: ${line}\n`);
     }
+  }
+
+  /**
+   * When `watch --events` said it serves `version` (its `applied` event, printed before the
+   * version's digest is computed), in the driver's `performance.now()`; undefined if it did not.
+   */
+  appliedAt(version: number): number | undefined {
+    const { stderrLines, stderrLineTimes } = this.#proc;
+    const index = stderrLines.findIndex((line) => {
+      const event = parseWatchEvent(line);
+      return event?.event === 'applied' && event.version === version;
+    });
+    return index < 0 ? undefined : stderrLineTimes[index];
   }
 
   /** What `watch --events` said on stderr so far, parsed (other lines left out). */

@@ -30,6 +30,8 @@ export interface SpawnedProcess extends AsyncDisposable {
   readonly lines: readonly string[];
   /** `performance.now()` when each of {@link lines} was read (for latencies across processes). */
   readonly lineTimes: readonly number[];
+  /** `performance.now()` when each of {@link stderrLines} was read. */
+  readonly stderrLineTimes: readonly number[];
   /** Complete stderr lines so far. */
   readonly stderrLines: readonly string[];
   /** All stdout text so far. */
@@ -80,7 +82,7 @@ function tail(lines: readonly string[], n = 20): string {
 function track(child: ChildProcess, what: string): SpawnedProcess {
   const text = { stdout: '', stderr: '' };
   const lines = { stdout: [] as string[], stderr: [] as string[] };
-  const lineTimes: number[] = [];
+  const times = { stdout: [] as number[], stderr: [] as number[] };
   const partial = { stdout: '', stderr: '' };
   const waiters = new Set<Waiter>();
   let ended: ProcessExit | undefined;
@@ -93,7 +95,7 @@ function track(child: ChildProcess, what: string): SpawnedProcess {
     const now = performance.now();
     for (const line of parts) {
       lines[stream].push(line);
-      if (stream === 'stdout') lineTimes.push(now);
+      times[stream].push(now);
       const index = lines[stream].length - 1;
       for (const waiter of waiters) {
         if (waiter.stream === stream && index >= waiter.from && waiter.predicate(line)) {
@@ -195,7 +197,8 @@ function track(child: ChildProcess, what: string): SpawnedProcess {
     get lines() {
       return lines.stdout;
     },
-    lineTimes,
+    lineTimes: times.stdout,
+    stderrLineTimes: times.stderr,
     get stderrLines() {
       return lines.stderr;
     },

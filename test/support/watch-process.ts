@@ -27,7 +27,11 @@ export type WatchEvent =
       readonly fallback?: string;
       /** With --replica: who served the table query (replica, or lagging / unavailable: the primary). */
       readonly replica?: string;
+      /** Snapshot mode: built from the worker's delta to the rows held. */
+      readonly delta?: boolean;
     }
+  /** A version is served, before its digest is computed (printed right before its stdout line). */
+  | { readonly event: 'applied'; readonly table: string; readonly version: number }
   | { readonly event: 'stale'; readonly table: string; readonly error: string }
   | { readonly event: 'status'; readonly status: string }
   | { readonly event: 'warning'; readonly message: string };
@@ -78,8 +82,11 @@ export function parseWatchEvent(text: string): WatchEvent | undefined {
           source: str(fields, 'source'),
           ...(fallback === undefined ? {} : { fallback: str(fields, 'fallback') }),
           ...(replica === undefined ? {} : { replica: str(fields, 'replica') }),
+          ...(fields['delta'] === true ? { delta: true } : {}),
         };
       }
+      case 'applied':
+        return { event: 'applied', table: str(fields, 'table'), version: num(fields, 'version') };
       case 'stale':
         return { event: 'stale', table: str(fields, 'table'), error: str(fields, 'error') };
       case 'status':

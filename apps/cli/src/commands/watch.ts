@@ -63,6 +63,15 @@ export function versionLine(event: ReloadEvent): string {
   });
 }
 
+/** `--events`: a version served (get/all return it), said before anything is computed for output. */
+function appliedEvent(event: ReloadEvent): Record<string, unknown> {
+  return {
+    table: event.cache.table?.display ?? event.cache.name,
+    version: event.version,
+    rows: event.rows,
+  };
+}
+
 /** `--events`: a reload on stderr with what stdout leaves out: why it ran and where its rows came from. */
 function reloadEvent(event: ReloadEvent): Record<string, unknown> {
   return {
@@ -81,6 +90,8 @@ function reloadEvent(event: ReloadEvent): Record<string, unknown> {
 // Diagnostics go to stderr as JSON lines so stdout stays one line per cache version.
 function logSubscriberEvents(subscriber: Subscriber, events: boolean): void {
   subscriber.on('reload', (event) => {
+    // The moment the rows are served, before the digest of the stdout line is computed.
+    if (events) logEvent('applied', appliedEvent(event));
     printLine(versionLine(event));
     if (events) logEvent('reload', reloadEvent(event));
   });
@@ -285,8 +296,10 @@ SHA-256 hex of JSON.stringify(rows) ordered by primary key and ms the reload tim
 Redis mode needs REDIS_URL or --redis-url and a running bridge (pg-static-cache bridge); rows are
 still loaded from Postgres.
 stderr: JSON lines for status changes (the first "ready" once every cache is loaded), warnings and
-stale caches ({"event":"stale",...}); with --events also {"event":"reload","table","version","rows",
-"digest","reason","source"[,"fallback"][,"replica"]} after each version's stdout line, replica
+stale caches ({"event":"stale",...}); with --events also {"event":"applied","table","version","rows"}
+the moment a version is served (before its digest is computed), and {"event":"reload","table",
+"version","rows","digest","reason","source"[,"fallback"][,"replica"][,"delta"]} after each
+version's stdout line, delta saying the version was built from a worker's delta, replica
 saying who served a table query with --replica: replica, or the primary because it was lagging or
 unavailable (warned once per streak).
 Runs until SIGINT or SIGTERM, then closes its connections and exits 0.`,
