@@ -10,7 +10,7 @@ import { updateToken } from './protocol.ts';
 import { RunningSystem } from './running-system.ts';
 import { median, percentile } from './stats.ts';
 import type { SubscriberCommand } from './systems.ts';
-import { BENCH_SCHEMA, TRIGGERS, type BenchUrls } from './workload.ts';
+import { BENCH_SCHEMA, BENCH_TABLE, TRIGGERS, type BenchUrls } from './workload.ts';
 
 /** The big table; created for this step and dropped after it, so no other step's bridge snapshots it. */
 export const BIG_TABLE = `${BENCH_SCHEMA}.big_items`;
@@ -42,6 +42,10 @@ export interface BigTableResult {
   /** VmRSS of the subscriber process right after its first load, and after the reloads, in MiB. */
   readonly rssAfterLoadMiB: number;
   readonly rssAfterReloadsMiB: number;
+  /** VmRSS of the same system holding the 200-row bench table instead, in MiB: its baseline. */
+  readonly rssBaselineMiB: number;
+  /** (RSS after load − baseline) / rows: what one cached row costs the process, in bytes. */
+  readonly bytesPerRow: number;
 }
 
 /** What the step measured, or why it could not. */
@@ -99,6 +103,8 @@ export async function measureBigTable(
     readonly nextSeq: () => number;
   },
 ): Promise<BigTableResult> {
+  const baseline = await RunningSystem.start(command, urls, { table: BENCH_TABLE });
+  const rssBaselineMiB = await rssMiB(baseline.subscriber.pid).finally(() => baseline.stop());
   const system = await RunningSystem.start(command, urls, {
     table: BIG_TABLE,
     // The worker's `reload done` line (its job time) is logged at debug level.
@@ -140,6 +146,8 @@ export async function measureBigTable(
       workerMs: workerSamples.length === 0 ? undefined : median(workerSamples),
       rssAfterLoadMiB,
       rssAfterReloadsMiB: await rssMiB(subscriber.pid),
+      rssBaselineMiB,
+      bytesPerRow: ((rssAfterLoadMiB - rssBaselineMiB) * 1024 * 1024) / BIG_ROWS,
     };
   } finally {
     await system.stop();

@@ -46,6 +46,8 @@ export function bigTableLines(outcome: BigTableOutcome): string[] {
         'worker job (ms)',
         'RSS after load (MiB)',
         'RSS after reloads (MiB)',
+        'reloads / load',
+        'bytes per row',
       ],
       outcome.results.map((r) => [
         r.system,
@@ -57,6 +59,8 @@ export function bigTableLines(outcome: BigTableOutcome): string[] {
         r.workerMs === undefined ? '—' : ms(r.workerMs),
         mib(r.rssAfterLoadMiB),
         mib(r.rssAfterReloadsMiB),
+        `${(r.rssAfterReloadsMiB / r.rssAfterLoadMiB).toFixed(2)}×`,
+        `${Math.round(r.bytesPerRow)} (baseline ${mib(r.rssBaselineMiB)} MiB)`,
       ]),
     ),
   ];
