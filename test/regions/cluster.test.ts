@@ -8,7 +8,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { FAST_BRIDGE_ENV, roleChangedTo } from '../e2e/support/bridges.ts';
 import { createTablesSchema } from '../support/fixtures/direct-mode.ts';
 import { tableDigest, uniqueName } from '../support/index.ts';
-import { parseJsonLine, spawnCli } from '../support/process.ts';
+import { parseJsonLine, runCli, spawnCli } from '../support/process.ts';
 import { startRegionApp, TABLE, type RegionApp } from './region-world.ts';
 
 /** The digest lines `app` printed (one per cache version), last one last. */
@@ -76,6 +76,14 @@ describe('Redis Cluster', () => {
     await Promise.all(apps.map((app) => printed(app, before)));
     // Through the cluster: the worker stored the snapshot on the namespace's slot, the app read it.
     await fromSnapshot(snapshotApp, before);
+    // The one-shot commands read the same tagged names and use the sharded control channel.
+    const cli = { env: { REDIS_URL: url, PSC_NAMESPACE: names.namespace } };
+    const status = await runCli(['status', '--json'], cli);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ namespace: names.namespace, leader: {} });
+    const resync = await runCli(['resync'], cli);
+    expect(resync.code, resync.stderr).toBe(0);
+    expect(resync.stdout).toMatch(/^resync published by .* all tables$/m);
 
     // Commits go on while the master of the namespace's slot dies and its replica is promoted
     // (the cluster's node timeout is 3 s): some of their messages and jobs are lost with it.
