@@ -40,7 +40,11 @@ export function notInRecovery(): PostgresError {
 export interface ReplayPollOptions {
   /** @default 5 */
   readonly firstMs?: number;
-  /** @default 100 */
+  /**
+   * A lagging replica's replay is seen at most this long after it happened: one poll per process
+   * however many reads wait, so a short cap costs a few trivial queries a second while any wait.
+   * @default 20
+   */
   readonly capMs?: number;
 }
 
@@ -55,7 +59,7 @@ interface Waiter {
 /**
  * Waits for a hot standby to replay WAL positions, for every waiter of the process with one poll
  * loop: one `pg_last_wal_replay_lsn()` at a time however many reloads wait, the first at once,
- * then 5 ms apart doubling to 100 ms while any waiter is left, none while nobody waits. An
+ * then 5 ms apart doubling to 20 ms while any waiter is left, none while nobody waits. An
  * answer settles every waiter it covers; a failed poll or a server not in recovery settles all of
  * them at once (`unavailable`), so nobody waits out the bound for a replica that is down.
  */
@@ -72,7 +76,7 @@ export class ReplayWatch {
   constructor(db: Queryable, options: ReplayPollOptions = {}) {
     this.#db = db;
     this.#firstMs = options.firstMs ?? 5;
-    this.#capMs = options.capMs ?? 100;
+    this.#capMs = options.capMs ?? 20;
   }
 
   /** Resolves once the replica has replayed `target`, or after `waitMs` with why it had not. */
