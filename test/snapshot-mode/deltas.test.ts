@@ -25,8 +25,11 @@ async function reloadTo(app: SpawnedProcess, digest: string, from: number) {
   return parseJsonLine(line);
 }
 
-/** A bridge with its worker and one snapshot-mode `watch` app on a fresh `everything` table. */
-async function startWorld() {
+/**
+ * A bridge with its worker and one snapshot-mode `watch` app on a fresh `everything` table; with
+ * `signingKey`, both sign and verify (PSC_SIGNING_KEY).
+ */
+async function startWorld(signingKey?: string) {
   const schema = await createTestSchema('psc_delta');
   onTestFinished(() => schema[Symbol.asyncDispose]());
   await schema.pool.query(EVERY_TYPE_SQL);
@@ -38,6 +41,7 @@ async function startWorld() {
     REDIS_URL: redisUrl(),
     PSC_NAMESPACE: names.namespace,
     PSC_CHANNEL: channel,
+    ...(signingKey === undefined ? {} : { PSC_SIGNING_KEY: signingKey }),
   };
   const bridge = spawnCli(['bridge'], {
     env: { ...FAST_BRIDGE_ENV, PSC_JOBS: '1', PSC_WORKER: '1', ...env },
@@ -64,24 +68,30 @@ async function startWorld() {
 }
 
 describe('snapshot mode: deltas', () => {
-  it('updates, inserts and deletes reach the app as deltas, each version equal to the table in every column type', async () => {
-    const { schema, app } = await startWorld();
-    const changes = [
-      `UPDATE everything SET amount = amount * 2, doc = doc || '{"c": true}', ints = ints || 4,
+  it.each([
+    ['unsigned', undefined],
+    ['signed', 'a-signing-key-of-the-fleet'],
+  ])(
+    '%s: updates, inserts and deletes reach the app as deltas, each version equal to the table in every column type',
+    async (_name, signingKey) => {
+      const { schema, app } = await startWorld(signingKey);
+      const changes = [
+        `UPDATE everything SET amount = amount * 2, doc = doc || '{"c": true}', ints = ints || 4,
          at_tz = at_tz + interval '1 second' WHERE region = 'eu' AND id = 1`,
-      `INSERT INTO everything (region, id, note, bytes, span) VALUES ('ap', 1, 'new', '\\x01', '2 days')`,
-      `DELETE FROM everything WHERE region = 'us' AND id = 1`,
-      `UPDATE everything SET note = 'both', feeling = 'sad' WHERE id = 2`,
-    ];
-    for (const change of changes) {
-      const from = app.stderrLines.length;
-      await schema.pool.query(change);
-      // tableDigest is SHA-256 of what a plain query returns: equal digests, equal rows.
-      const event = await reloadTo(app, await tableDigest(schema.pool, TABLE), from);
-      expect(event, change).toMatchObject({ source: 'snapshot', delta: true });
-    }
-    expect(app.stderrLines.filter((l) => l.includes('"event":"warning"'))).toEqual([]);
-  });
+        `INSERT INTO everything (region, id, note, bytes, span) VALUES ('ap', 1, 'new', '\\x01', '2 days')`,
+        `DELETE FROM everything WHERE region = 'us' AND id = 1`,
+        `UPDATE everything SET note = 'both', feeling = 'sad' WHERE id = 2`,
+      ];
+      for (const change of changes) {
+        const from = app.stderrLines.length;
+        await schema.pool.query(change);
+        // tableDigest is SHA-256 of what a plain query returns: equal digests, equal rows.
+        const event = await reloadTo(app, await tableDigest(schema.pool, TABLE), from);
+        expect(event, change).toMatchObject({ source: 'snapshot', delta: true });
+      }
+      expect(app.stderrLines.filter((l) => l.includes('"event":"warning"'))).toEqual([]);
+    },
+  );
 
   it('a delta that does not build the worker’s snapshot is caught: a warning, then the table from Postgres', async () => {
     const { schema, names, app } = await startWorld();
