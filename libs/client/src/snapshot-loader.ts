@@ -5,7 +5,6 @@ import {
   type BackoffOptions,
 } from '@pg-static-cache/postgres';
 import {
-  applySnapshotDelta,
   parseSnapshot,
   snapshotContentDigest,
   type Signer,
@@ -13,9 +12,9 @@ import {
   type Snapshot,
   type SnapshotDeltaMessage,
   type SnapshotMessage,
-  type TextRow,
 } from '@pg-static-cache/protocol';
 import type { ReloadReason } from './cache-reloader.ts';
+import { deltaRows } from './delta-rows.ts';
 import { ClientError, toError } from './errors.ts';
 import type { ResyncCause } from './invalidation-source.ts';
 import { msOption } from './ms-option.ts';
@@ -24,7 +23,7 @@ import type { RedisOption } from './redis-connection.ts';
 import type { LoadResult, LoaderContext, RowLoader } from './row-loader.ts';
 import type { SnapshotFallbackReason } from './snapshot-fallback.ts';
 import { SnapshotReader } from './snapshot-reader.ts';
-import { rowParser, snapshotRows, type ParsedSnapshot, type TypeParsers } from './snapshot-rows.ts';
+import { snapshotRows, type ParsedSnapshot, type TypeParsers } from './snapshot-rows.ts';
 import { SnapshotTracker } from './snapshot-tracker.ts';
 import type { AnyCache, Row } from './static-cache.ts';
 
@@ -245,45 +244,15 @@ export class SnapshotLoader implements RowLoader {
     if (tracker.judge(delta) !== 'newer' || (tracker.overdue && !tracker.covers(delta))) {
       return undefined;
     }
-    const { fields } = base.snapshot;
-    const plan = applySnapshotDelta(base.snapshot.rows, delta, fields.length);
-    if (plan === undefined) {
-      this.#unusable(cache.name, 'delta does not fit the snapshot held');
+    const built = deltaRows(base, delta, this.#options.types);
+    if ('problem' in built) {
+      this.#unusable(cache.name, built.problem, built.cause);
       return undefined;
     }
-    const parse = rowParser(fields, this.#options.types);
-    const texts = new Array<TextRow>(plan.length);
-    const rows = new Array<Row>(plan.length);
-    try {
-      plan.forEach((step, i) => {
-        if ('from' in step) {
-          texts[i] = base.snapshot.rows[step.from] as TextRow;
-          rows[i] = base.rows[step.from] as Row;
-        } else {
-          texts[i] = step.text;
-          rows[i] = parse(step.text);
-        }
-      });
-    } catch (error) {
-      this.#unusable(cache.name, 'delta has a value the type parsers refuse', error);
-      return undefined;
-    }
-    const { table, oid, version, generation, lsn, at, digest } = delta;
-    const snapshot: Snapshot = {
-      v: 1,
-      table,
-      oid,
-      version,
-      generation,
-      fields,
-      rows: texts,
-      lsn,
-      at,
-      digest,
-    };
+    const { snapshot, rows } = built;
     if (!fits(snapshot, cache)) return undefined;
     this.#unswapped.set(cache, { source: 'snapshot', snapshot, delta: true });
-    const columns = fields.map((field) => field.name);
+    const columns = snapshot.fields.map((field) => field.name);
     return { kind: 'rows', rows, columns, source: 'snapshot', delta: true };
   }
 
