@@ -2,16 +2,18 @@
 // in the exact stored format (from a TEXT-mode query), `snapshot` messages, a redis-mode bridge
 // stand-in, and a count of the table queries the subscriber makes.
 import type { AnyCache, StaticCache, SubscriberOptions } from '@pg-static-cache/client';
-import { resolveTable, selectRowsSql, type ResolvedTable } from '@pg-static-cache/postgres';
+import {
+  resolveTable,
+  selectRowsSql,
+  TEXT_VALUES,
+  type ResolvedTable,
+} from '@pg-static-cache/postgres';
 import { createSnapshot, namesFor, type Names, type Snapshot } from '@pg-static-cache/protocol';
 import pg from 'pg';
 import { vi } from 'vitest';
 import { watchCaches, type Watched } from '../support/fixtures/direct-mode.ts';
 import { FakeBridge } from '../redis-mode/fake-bridge.ts';
 import { createTestSchema, redisUrl, uniqueName, type TestSchema } from '../support/index.ts';
-
-/** Every value as the text Postgres sent: how a worker reads a table for a snapshot. */
-const TEXT_ONLY = { getTypeParser: () => (text: string) => text };
 
 /** The counter generation of every snapshot this kit writes. */
 export const GENERATION = 'kit';
@@ -25,7 +27,7 @@ export class SnapshotWriter implements AsyncDisposable {
   constructor(url: string, names: Names, bridge: FakeBridge) {
     this.names = names;
     this.#bridge = bridge;
-    this.#text = new pg.Pool({ connectionString: url, max: 1, types: TEXT_ONLY });
+    this.#text = new pg.Pool({ connectionString: url, max: 1, types: TEXT_VALUES });
     this.#text.on('error', () => undefined);
   }
 

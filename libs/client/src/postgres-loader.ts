@@ -2,6 +2,7 @@ import {
   currentWalPosition,
   lsnValue,
   selectRowsSql,
+  TEXT_VALUES,
   type ReplicaOutcome,
   type ResolvedTable,
 } from '@pg-static-cache/postgres';
@@ -26,9 +27,6 @@ import type { AnyCache, Row } from './static-cache.ts';
  */
 type ExtendedQuery = pg.QueryArrayConfig & { readonly queryMode: 'extended' };
 
-/** Every value as Postgres' text: the loader parses them itself (see {@link PostgresLoader}). */
-const AS_TEXT: pg.CustomTypesConfig = { getTypeParser: () => (text: string) => text };
-
 /** The query that loads `cache` from `table`, each row an array of text values. */
 function rowsQuery(table: ResolvedTable, cache: AnyCache): ExtendedQuery {
   const { filter } = cache;
@@ -41,7 +39,8 @@ function rowsQuery(table: ResolvedTable, cache: AnyCache): ExtendedQuery {
     text,
     values: [...(filter?.values ?? [])],
     rowMode: 'array',
-    types: AS_TEXT,
+    // The loader parses the text itself (see PostgresLoader).
+    types: TEXT_VALUES,
     queryMode: 'extended',
   };
 }

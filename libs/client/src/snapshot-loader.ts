@@ -24,7 +24,7 @@ import type { LoadResult, LoaderContext, RowLoader } from './row-loader.ts';
 import type { SnapshotFallbackReason } from './snapshot-fallback.ts';
 import { SnapshotReader } from './snapshot-reader.ts';
 import { snapshotRows, type ParsedSnapshot, type TypeParsers } from './snapshot-rows.ts';
-import { SnapshotTracker } from './snapshot-tracker.ts';
+import { isAfter, SnapshotTracker } from './snapshot-tracker.ts';
 import type { AnyCache, Row } from './static-cache.ts';
 
 /** How long a cache waits for the snapshot that covers an invalidate or a resync. */
@@ -129,8 +129,8 @@ export class SnapshotLoader implements RowLoader {
       stats.snapshotMessages += 1;
       const delta = this.#deltas.get(cache);
       if (message.type === 'snapshot-delta') {
-        if (delta === undefined || isNewer(message, delta)) this.#deltas.set(cache, message);
-      } else if (delta !== undefined && !isNewer(message, delta)) {
+        if (delta === undefined || isAfter(message, delta)) this.#deltas.set(cache, message);
+      } else if (delta !== undefined && !isAfter(message, delta)) {
         // The version's delta will be loaded: reading the stored value too would be for nothing.
         stats.snapshotMessagesIgnored += 1;
         continue;
@@ -410,12 +410,4 @@ function fits(snapshot: Snapshot, cache: AnyCache): boolean {
   }
   const names = new Set(snapshot.fields.map((field) => field.name));
   return cache.keyColumns.every((column) => names.has(column));
-}
-
-/** Whether `a` is a later snapshot of the table than `b` (another generation counts as later). */
-function isNewer(
-  a: Pick<SnapshotMessage, 'generation' | 'version'>,
-  b: Pick<SnapshotMessage, 'generation' | 'version'>,
-): boolean {
-  return a.generation !== b.generation || a.version > b.version;
 }

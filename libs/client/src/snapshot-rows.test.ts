@@ -1,5 +1,6 @@
 // Rows from a snapshot must be the rows node-postgres builds from the same result, down to key
 // order and odd column names; checked against a real query.
+import { TEXT_VALUES } from '@pg-static-cache/postgres';
 import { createSnapshot, type Snapshot } from '@pg-static-cache/protocol';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,13 +20,11 @@ const SQL = `SELECT 1::int AS a, 'x'::text AS b, 2::int AS a, NULL::int AS "__pr
              UNION ALL
              SELECT 3, NULL, 4, 5, 'z', false, '{}', '2', 'c'`;
 
-const TEXT_ONLY = { getTypeParser: () => (text: string) => text };
-
 let text: pg.Pool;
 let parsed: pg.Pool;
 
 beforeAll(() => {
-  text = new pg.Pool({ connectionString: databaseUrl(), max: 1, types: TEXT_ONLY });
+  text = new pg.Pool({ connectionString: databaseUrl(), max: 1, types: TEXT_VALUES });
   parsed = new pg.Pool({ connectionString: databaseUrl(), max: 1 });
 });
 

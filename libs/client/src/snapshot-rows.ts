@@ -1,4 +1,4 @@
-import { sameFields, type Snapshot, type TextRow } from '@pg-static-cache/protocol';
+import { sameFields, sameTextRow, type Snapshot, type TextRow } from '@pg-static-cache/protocol';
 import pg from 'pg';
 import type { Row } from './static-cache.ts';
 
@@ -31,10 +31,6 @@ export interface ParsedSnapshot {
   readonly rows: readonly Row[];
 }
 
-function sameText(a: TextRow | undefined, b: TextRow): boolean {
-  return a !== undefined && a.length === b.length && a.every((text, i) => text === b[i]);
-}
-
 /**
  * Rows of a snapshot exactly as node-postgres builds them from a text-format result: keys in
  * field order from one prebuilt template (so a repeated name keeps its first position and its
@@ -57,7 +53,8 @@ export function snapshotRows(
   const parse = rowParser(fields, types);
   return snapshot.rows.map((values, index) => {
     const earlier = reuse?.rows[index];
-    if (earlier !== undefined && sameText(reuse?.snapshot.rows[index], values)) return earlier;
+    const text = reuse?.snapshot.rows[index];
+    if (earlier !== undefined && text !== undefined && sameTextRow(text, values)) return earlier;
     return parse(values);
   });
 }

@@ -27,12 +27,13 @@ export type InvalidateVerdict =
 type Judged = Pick<Snapshot, 'generation' | 'version' | 'digest' | 'lsn'>;
 
 /** A snapshot's place in its table's version sequence: versions compare only within a generation. */
-interface Position {
+export interface Position {
   readonly generation: string;
   readonly version: number;
 }
 
-function isAfter(candidate: Position, held: Position | undefined): boolean {
+/** Whether `candidate` comes after `held` (anything does after nothing; another generation counts as after). */
+export function isAfter(candidate: Position, held: Position | undefined): boolean {
   return (
     held === undefined ||
     candidate.generation !== held.generation ||

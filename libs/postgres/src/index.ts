@@ -16,7 +16,13 @@ export {
   type TableMember,
   type Queryable,
 } from './table.ts';
-export { selectRowsSql, digestRows, RowDigests, type SelectRowsOptions } from './rows.ts';
+export {
+  selectRowsSql,
+  digestRows,
+  RowDigests,
+  TEXT_VALUES,
+  type SelectRowsOptions,
+} from './rows.ts';
 export {
   DEFAULT_CHANNEL,
   DEFAULT_FUNCTION_SCHEMA,

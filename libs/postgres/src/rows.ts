@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type pg from 'pg';
 import { quoteIdent } from './identifiers.ts';
 import type { ResolvedTable } from './table.ts';
 
@@ -24,6 +25,14 @@ export function selectRowsSql(table: ResolvedTable, options: SelectRowsOptions =
   if (orderBy.length > 0) sql += ` ORDER BY ${orderBy.map(quoteIdent).join(', ')}`;
   return sql;
 }
+
+/**
+ * Query `types` that leave every value the text Postgres sent: snapshots store it, and clients
+ * parse it with the app's own node-postgres type parsers, so rows are what the app's query gives.
+ */
+export const TEXT_VALUES: pg.CustomTypesConfig = {
+  getTypeParser: (() => (value: string) => value) as pg.CustomTypesConfig['getTypeParser'],
+};
 
 // A custom type parser may hand back bigint, which JSON.stringify refuses; its decimal text is
 // what the default int8 parser would have given, so the digest stays comparable across processes.

@@ -44,6 +44,7 @@ export {
 export {
   applySnapshotDelta,
   sameFields,
+  sameTextRow,
   snapshotDelta,
   type SnapshotDelta,
   type TextRow,

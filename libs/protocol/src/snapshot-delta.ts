@@ -21,7 +21,8 @@ function keyOf(row: TextRow, keyIndexes: readonly number[]): string {
   return JSON.stringify(keyIndexes.map((i) => row[i] ?? null));
 }
 
-function sameText(a: TextRow, b: TextRow): boolean {
+/** Whether two text rows hold the same values. */
+export function sameTextRow(a: TextRow, b: TextRow): boolean {
   return a.length === b.length && a.every((text, i) => text === b[i]);
 }
 
@@ -50,7 +51,7 @@ function updatedInPlace(
   const changed: number[] = [];
   for (const [index, row] of newer.entries()) {
     const before = older[index];
-    if (before !== undefined && sameText(before, row)) continue;
+    if (before !== undefined && sameTextRow(before, row)) continue;
     if (before === undefined || keyOf(before, keyIndexes) !== keyOf(row, keyIndexes)) {
       return undefined;
     }
@@ -76,7 +77,7 @@ function byKey(
   for (const [index, row] of newer.entries()) {
     const before = olderAt.get(keyOf(row, keyIndexes));
     const same = before === undefined ? undefined : older[before];
-    if (before !== undefined && same !== undefined && sameText(same, row) && !kept.has(before)) {
+    if (before !== undefined && same !== undefined && sameTextRow(same, row) && !kept.has(before)) {
       kept.add(before);
     } else {
       rows.push([index, row]);

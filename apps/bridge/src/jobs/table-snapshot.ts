@@ -2,11 +2,11 @@ import {
   PostgresError,
   resolveTableOid,
   selectRowsSql,
+  TEXT_VALUES,
   type Queryable,
   type ResolvedTable,
 } from '@pg-static-cache/postgres';
 import type { SnapshotField } from '@pg-static-cache/protocol';
-import type pg from 'pg';
 import { BridgeError } from '../errors.ts';
 
 // Relations by their unquoted `schema.name`; a dot inside a name could make two match, and then
@@ -58,12 +58,6 @@ export async function resolveJobTable(
   return tableByDisplay(db, display);
 }
 
-// Every value stays the text Postgres sent: clients parse it with their own node-postgres type
-// parsers, so they get exactly what their own query would have given them.
-const TEXT: pg.CustomTypesConfig = {
-  getTypeParser: (() => (value: string) => value) as pg.CustomTypesConfig['getTypeParser'],
-};
-
 /** A table's rows as Postgres text (null for NULL), with field names and type OIDs. */
 export interface TextRows {
   readonly fields: SnapshotField[];
@@ -75,7 +69,7 @@ export async function selectTextRows(db: Queryable, table: ResolvedTable): Promi
   const result = await db.query<unknown[]>({
     text: selectRowsSql(table),
     rowMode: 'array',
-    types: TEXT,
+    types: TEXT_VALUES,
   });
   const rows = result.rows.map((row) =>
     row.map((value) => {
