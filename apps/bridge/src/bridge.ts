@@ -31,6 +31,7 @@ import {
 import { createLogger } from './ops/logger.ts';
 import { BridgeMetrics } from './ops/metrics.ts';
 import { BOARD_PATH, queueBoard } from './ops/queue-board.ts';
+import { InlineReloads } from './jobs/inline-reloads.ts';
 import { ReloadQueue } from './jobs/reload-queue.ts';
 import { ReloadWorker } from './jobs/reload-worker.ts';
 import type { ResyncReport } from './resync/scheduled-resync.ts';
@@ -152,7 +153,10 @@ export class Bridge extends EventEmitter<BridgeEvents> implements AsyncDisposabl
       watched,
       pool: this.#pool,
       lsn,
-      reloads: this.#reloads,
+      reloads:
+        this.#reloads === undefined
+          ? undefined
+          : new InlineReloads(this.#reloads, () => this.#worker, logger),
       regions: this.#regions,
       hooks,
       onPublished: (message) => this.emit('published', message),

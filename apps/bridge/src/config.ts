@@ -85,6 +85,12 @@ export interface BridgeConfig {
   readonly worker: boolean;
   /** Reload jobs one worker runs at once (different tables; one table never runs twice at once). @default 2 */
   readonly workerConcurrency: number;
+  /**
+   * The leader's own worker reloads a changed table at once, without a job, when it last stored
+   * it with at most this many rows; bigger tables, and failed inline reloads, go through the queue.
+   * 0: every reload is a job. @default 1000
+   */
+  readonly inlineReloadRows: number;
   /** Tries per reload job before it is failed (kept for Bull Board). @default 5 */
   readonly jobAttempts: number;
   /** First retry delay of a failed reload job; doubles with each further try. @default 200 */
@@ -260,6 +266,7 @@ const schema = z
     jobs: z.boolean().default(true),
     worker: z.boolean().default(true),
     workerConcurrency: whole(1, 64).default(2),
+    inlineReloadRows: whole(0, 1_000_000).default(1_000),
     jobAttempts: whole(1, 100).default(5),
     jobBackoffMs: ms(DAY_MS).default(200),
     jobLockMs: ms(DAY_MS).default(30_000),

@@ -10,6 +10,8 @@ export type BridgeErrorCode =
   | 'NOT_LEADER'
   /** A table named in a resync request does not exist. */
   | 'UNKNOWN_TABLE'
+  /** The reload queue is paused (from Bull Board): an inline reload stored nothing. */
+  | 'PAUSED'
   /** The bridge was closed. */
   | 'CLOSED';
 

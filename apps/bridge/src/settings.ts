@@ -354,6 +354,16 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
     'Reload jobs one worker runs at once (never two of one table).',
   ),
   setting(
+    'inlineReloadRows',
+    'PSC_INLINE_RELOAD_ROWS',
+    '--inline-reload-rows',
+    '<n>',
+    'integer',
+    BRIDGE,
+    '1000',
+    "The leader's worker reloads a table of at most n rows at once, without a job; 0: always a job.",
+  ),
+  setting(
     'jobAttempts',
     'PSC_JOB_ATTEMPTS',
     '--job-attempts',

@@ -54,6 +54,14 @@ function toText(value: unknown): string {
   return value;
 }
 
+// The catalog's JSON arrays come back as text (cast in the query), whatever type parsers the
+// app has set for json.
+function jsonList(value: unknown): unknown[] {
+  const list: unknown = JSON.parse(toText(value));
+  if (!Array.isArray(list)) throw new TypeError('expected a JSON array');
+  return list;
+}
+
 function member(oid: number, schema: string, name: string): TableMember {
   return Object.freeze({
     oid,
@@ -64,32 +72,34 @@ function member(oid: number, schema: string, name: string): TableMember {
   });
 }
 
+// One round trip: the relation, its primary key columns in index order, and its members. UNION
+// (not UNION ALL) so a child reached twice through multiple inheritance is listed once.
 const RELATION_SQL = `
-SELECT c.oid, n.nspname, c.relname, c.relkind
+SELECT c.oid, n.nspname, c.relname, c.relkind,
+  (
+    SELECT pg_catalog.json_agg(a.attname ORDER BY k.ord)::pg_catalog.text
+    FROM pg_catalog.pg_index i
+    CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, ord)
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+    WHERE i.indrelid = c.oid AND i.indisprimary
+  ) AS primary_key,
+  (
+    WITH RECURSIVE tree(oid) AS (
+      SELECT c.oid
+      UNION
+      SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid
+    )
+    SELECT pg_catalog.json_agg(
+      pg_catalog.json_build_array(m.oid::pg_catalog.text, mn.nspname, m.relname)
+      ORDER BY m.oid <> c.oid, mn.nspname, m.relname
+    )::pg_catalog.text
+    FROM tree
+    JOIN pg_catalog.pg_class m ON m.oid = tree.oid
+    JOIN pg_catalog.pg_namespace mn ON mn.oid = m.relnamespace
+  ) AS members
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = $1::pg_catalog.oid`;
-
-const PRIMARY_KEY_SQL = `
-SELECT a.attname
-FROM pg_catalog.pg_index i
-CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, ord)
-JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-WHERE i.indrelid = $1::pg_catalog.oid AND i.indisprimary
-ORDER BY k.ord`;
-
-// UNION (not UNION ALL) so a child reached twice through multiple inheritance is listed once.
-const MEMBERS_SQL = `
-WITH RECURSIVE tree(oid) AS (
-  SELECT $1::pg_catalog.oid
-  UNION
-  SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid
-)
-SELECT c.oid, n.nspname, c.relname
-FROM tree
-JOIN pg_catalog.pg_class c ON c.oid = tree.oid
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-ORDER BY c.oid <> $1::pg_catalog.oid, n.nspname, c.relname`;
 
 /** Resolves a table name as a user writes it (search_path applies without a schema) to its catalog entry. */
 export async function resolveTable(db: Queryable, text: string): Promise<ResolvedTable> {
@@ -116,6 +126,8 @@ export async function resolveTableOid(
     nspname: unknown;
     relname: unknown;
     relkind: unknown;
+    primary_key: unknown;
+    members: unknown;
   }>(RELATION_SQL, [oid]);
   const row = relation.rows[0];
   if (row === undefined) {
@@ -126,18 +138,16 @@ export async function resolveTableOid(
     const what = KIND_NAMES[relkind] ?? `a relation of kind ${JSON.stringify(relkind)}`;
     throw new PostgresError('NOT_A_TABLE', `${JSON.stringify(label)} is ${what}, not a table`);
   }
-  const [primaryKey, members] = await Promise.all([
-    db.query<{ attname: unknown }>(PRIMARY_KEY_SQL, [oid]),
-    db.query<{ oid: unknown; nspname: unknown; relname: unknown }>(MEMBERS_SQL, [oid]),
-  ]);
   const self = member(toOid(row.oid), toText(row.nspname), toText(row.relname));
-  const memberList = members.rows.map((m) =>
-    member(toOid(m.oid), toText(m.nspname), toText(m.relname)),
-  );
+  const primaryKey = row.primary_key === null ? [] : jsonList(row.primary_key).map(toText);
+  const memberList = jsonList(row.members).map((entry) => {
+    const [memberOid, schema, name] = Array.isArray(entry) ? (entry as unknown[]) : [];
+    return member(toOid(memberOid), toText(schema), toText(name));
+  });
   return Object.freeze({
     ...self,
     kind: relkind === 'p' ? 'partitioned' : 'table',
-    primaryKey: Object.freeze(primaryKey.rows.map((r) => toText(r.attname))),
+    primaryKey: Object.freeze(primaryKey),
     memberOids: Object.freeze(memberList.map((m) => m.oid)),
     members: Object.freeze(memberList),
   });

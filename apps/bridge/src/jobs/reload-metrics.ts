@@ -117,6 +117,7 @@ export type JobOutcome = 'completed' | 'retried' | 'failed';
 /** Metrics of a reload worker: in the bridge's registry, or the standalone worker's own. */
 export class ReloadWorkerMetrics {
   readonly jobs: Counter<'outcome'>;
+  readonly inline: Counter<'outcome'>;
   readonly stalled: Counter;
   readonly superseded: Counter;
   readonly duration: Histogram;
@@ -130,6 +131,12 @@ export class ReloadWorkerMetrics {
     this.jobs = new Counter({
       name: 'psc_reload_jobs_total',
       help: 'Reload job attempts by outcome: completed, retried (failed, will run again) or failed (no tries left)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.inline = new Counter({
+      name: 'psc_reload_inline_total',
+      help: 'Reloads the leader ran at once on its own worker, without a job, by outcome: completed, or failed (then queued as a job)',
       labelNames: ['outcome'],
       registers,
     });
@@ -175,6 +182,7 @@ export class ReloadWorkerMetrics {
     for (const outcome of ['completed', 'retried', 'failed'] satisfies JobOutcome[]) {
       this.jobs.inc({ outcome }, 0);
     }
+    for (const outcome of ['completed', 'failed']) this.inline.inc({ outcome }, 0);
     for (const reason of REPLICA_FALLBACK_REASONS) this.replicaFallbacks.inc({ reason }, 0);
   }
 }

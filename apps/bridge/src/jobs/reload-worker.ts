@@ -16,17 +16,12 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { BridgeConfig } from '../config.ts';
-import { startFailure, toError } from '../errors.ts';
+import { BridgeError, startFailure, toError } from '../errors.ts';
 import { checkEvictionPolicy } from '../ops/eviction-policy.ts';
 import { LsnReader } from '../connections/lsn-reader.ts';
 import { createPool } from '../connections/postgres-pool.ts';
 import { checkPostgres, connectRedis } from '../connections/reachability.ts';
-import {
-  createRedis,
-  namesOn,
-  publish,
-  type RedisClient,
-} from '../connections/redis-connection.ts';
+import { createRedis, namesOn, type RedisClient } from '../connections/redis-connection.ts';
 import { parseReloadJobData, type ReloadJobData } from './reload-job.ts';
 import { ReloadWorkerMetrics } from './reload-metrics.ts';
 import { SnapshotDeltas } from './snapshot-deltas.ts';
@@ -75,9 +70,10 @@ export interface ReloadWorkerOptions {
 }
 
 /**
- * Runs reload jobs: for one table, takes a version, reads the LSN, queries the table once with every
- * value as Postgres text, stores the snapshot unless a newer one is stored, and publishes
- * `snapshot`. Create with {@link ReloadWorker.start}.
+ * Runs reload jobs, and the leader's inline reloads ({@link reloadNow}): for one table, takes a
+ * version, reads the LSN, queries the table once with every value as Postgres text, and stores the
+ * snapshot unless a newer one is stored, publishing `snapshot` (after a `snapshot-delta`) in the
+ * same round trip. Create with {@link ReloadWorker.start}.
  *
  * The publish is a plain PUBLISH, not the leader's fenced one: a worker may run on a standby or on
  * its own, and `snapshot` messages carry no epoch or seq. That is safe because nothing in one can
@@ -188,25 +184,64 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
     this.#log.info({ concurrency: config.workerConcurrency }, 'reload worker started');
   }
 
+  /**
+   * Whether the leader may hand `table` to {@link reloadNow} rather than queue a job: this worker
+   * stored it last with at most `inlineReloadRows` rows. A table it has not stored yet, or a big
+   * one, goes through the queue, whose worker pool a long query does not hold up the leader with.
+   */
+  canReloadNow(table: string): boolean {
+    const rows = this.#deltas.rowsOf(table);
+    return (
+      this.#closing === undefined && rows !== undefined && rows <= this.#config.inlineReloadRows
+    );
+  }
+
+  /**
+   * Runs the reload `data` describes now, outside the queue (the leader's inline path): the same
+   * snapshot, store and messages as a job, without the queue's add, poll and bookkeeping. Rejects
+   * where a job attempt would fail; the caller then queues a job, which retries.
+   */
+  async reloadNow(data: ReloadJobData): Promise<ReloadResult> {
+    try {
+      const result = await this.#reload(data, this.#worker?.keys.meta);
+      this.#metrics.inline.inc({ outcome: 'completed' });
+      return result;
+    } catch (error) {
+      this.#metrics.inline.inc({ outcome: 'failed' });
+      throw error;
+    }
+  }
+
   async #process(job: Job<ReloadJobData, ReloadResult>): Promise<ReloadResult> {
     const data = parseReloadJobData(job.data);
     if (data === undefined) throw new UnrecoverableError('invalid reload job data');
+    const result = await this.#reload(data);
+    this.#metrics.jobs.inc({ outcome: 'completed' });
+    return result;
+  }
+
+  // `unlessPaused`: BullMQ's meta key of the queue; a paused queue then stores nothing (the caller
+  // queues a job instead, which waits for the queue to be resumed).
+  async #reload(data: ReloadJobData, unlessPaused?: string): Promise<ReloadResult> {
     const started = performance.now();
     const { snapshot, primaryKey } = await this.#take(data);
-    const outcome = await this.#store.store(snapshot);
     const { table, version } = snapshot;
+    const { message, texts } = this.#messages(snapshot, primaryKey);
+    // Stored and announced in one round trip.
+    const outcome = await this.#store.store(snapshot, { messages: texts, unlessPaused });
+    if ('paused' in outcome) throw new BridgeError('PAUSED', 'the reload queue is paused');
     const rows = snapshot.rows.length;
     if (outcome.stored) {
-      await this.#publish(snapshot, primaryKey);
+      this.#deltas.stored(snapshot);
       this.#metrics.bytes.set({ table }, outcome.bytes);
       this.#metrics.rows.set({ table }, rows);
+      this.emit('snapshot', message);
     } else {
       this.#metrics.superseded.inc();
       this.#log.info({ table, version, current: outcome.current }, 'snapshot superseded');
       this.emit('superseded', { table, version, current: outcome.current });
     }
     const seconds = (performance.now() - started) / 1000;
-    this.#metrics.jobs.inc({ outcome: 'completed' });
     this.#metrics.duration.observe(seconds);
     const bytes = outcome.stored ? outcome.bytes : 0;
     const ms = Math.round(seconds * 1000);
@@ -214,9 +249,13 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
     return { table, version, stored: outcome.stored, rows, bytes, ms };
   }
 
-  // A delta first, when there is a small one: an app that applies it needs the `snapshot` message
-  // that follows for nothing, and one that does not know deltas simply drops it.
-  async #publish(snapshot: Snapshot, primaryKey: readonly string[]): Promise<void> {
+  // The `snapshot` message, serialized after a `snapshot-delta` when there is a small delta: an app
+  // that applies the delta needs the `snapshot` message for nothing, and one that does not know
+  // deltas simply drops it.
+  #messages(
+    snapshot: Snapshot,
+    primaryKey: readonly string[],
+  ): { message: SnapshotMessage; texts: string[] } {
     const message = {
       v: 1,
       type: 'snapshot',
@@ -230,7 +269,8 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
       at: snapshot.at,
       worker: this.#config.bridgeId,
     } as const satisfies SnapshotMessage;
-    const delta = this.#deltas.next(snapshot, primaryKey);
+    const texts: string[] = [];
+    const delta = this.#deltas.deltaTo(snapshot, primaryKey);
     if (delta !== undefined) {
       const { from, fromDigest, length, removed, rows } = delta;
       const deltaMessage = {
@@ -244,13 +284,10 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
       } as const satisfies SnapshotDeltaMessage;
       const text = serializeMessage(deltaMessage, this.#signer);
       // Too big for a message (long rows): apps read the stored value, as without a delta.
-      if (Buffer.byteLength(text) <= MAX_MESSAGE_BYTES) {
-        await publish(this.#redis, this.#names, this.#names.events, text);
-      }
+      if (Buffer.byteLength(text) <= MAX_MESSAGE_BYTES) texts.push(text);
     }
-    const text = serializeMessage(message, this.#signer);
-    await publish(this.#redis, this.#names, this.#names.events, text);
-    this.emit('snapshot', message);
+    texts.push(serializeMessage(message, this.#signer));
+    return { message, texts };
   }
 
   // Version first, then the LSN, then the query: the highest version is the latest query to start,
@@ -259,7 +296,12 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
     const client = await this.#pool.connect();
     let broken: Error | undefined;
     try {
-      const table = await resolveJobTable(client, data.table, data.oid);
+      // The version does not depend on the table's catalog entry (a job's table keeps its name),
+      // so both are asked at once.
+      const [table, { version, generation }] = await Promise.all([
+        resolveJobTable(client, data.table, data.oid),
+        this.#store.nextVersion(data.table),
+      ]);
       if (table === undefined) {
         // Its stored snapshot is of a table that is gone: an app that loaded it would serve the
         // dropped rows as current. Without it, apps query Postgres and learn of the drop.
@@ -267,7 +309,6 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
         this.#deltas.forget(data.table);
         throw new UnrecoverableError(`table ${JSON.stringify(data.table)} no longer exists`);
       }
-      const { version, generation } = await this.#store.nextVersion(table.display);
       const lsn = await new LsnReader(client).read();
       const at = Date.now();
       await this.#hooks.beforeQuery?.(data);

@@ -23,20 +23,12 @@ export class SnapshotDeltas {
   readonly #last = new Map<string, Snapshot>();
 
   /**
-   * The delta from the last snapshot of `snapshot.table` stored here to `snapshot`, which is
-   * remembered in its place; undefined when there is none to give: no earlier snapshot of the same
-   * generation and fields, a table without a primary key, or too many rows changed.
+   * The delta from the last snapshot of `snapshot.table` stored here to `snapshot`; undefined when
+   * there is none to give: no earlier snapshot of the same generation and fields, a table without
+   * a primary key, or too many rows changed. {@link stored} then remembers `snapshot` once it is.
    */
-  next(snapshot: Snapshot, primaryKey: readonly string[]): DeltaFrom | undefined {
+  deltaTo(snapshot: Snapshot, primaryKey: readonly string[]): DeltaFrom | undefined {
     const last = this.#last.get(snapshot.table);
-    if (
-      last !== undefined &&
-      last.generation === snapshot.generation &&
-      last.version > snapshot.version
-    ) {
-      return undefined;
-    }
-    this.#last.set(snapshot.table, snapshot);
     if (
       last?.generation !== snapshot.generation ||
       last.version >= snapshot.version ||
@@ -53,6 +45,18 @@ export class SnapshotDeltas {
       return undefined;
     }
     return { ...delta, from: last.version, fromDigest: last.digest };
+  }
+
+  /** `snapshot` was stored: later deltas start from it, unless a newer one was remembered first. */
+  stored(snapshot: Snapshot): void {
+    const last = this.#last.get(snapshot.table);
+    if (last?.generation === snapshot.generation && last.version > snapshot.version) return;
+    this.#last.set(snapshot.table, snapshot);
+  }
+
+  /** Rows of the last snapshot of `table` stored here; undefined when none is. */
+  rowsOf(table: string): number | undefined {
+    return this.#last.get(table)?.rows.length;
   }
 
   /** Forgets `table` (dropped). */

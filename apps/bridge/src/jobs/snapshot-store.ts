@@ -31,16 +31,26 @@ return {version, generation}`,
 );
 
 // Writes the snapshot only over an older one: a job that finishes late never replaces a newer
-// snapshot. Returns {1, version} when written, {0, stored version} when refused.
-const STORE_IF_NEWER = new LuaScript(
-  `local stored = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+// snapshot. Returns {1, version} when written, {0, stored version} when refused, and {2, 0} when
+// ARGV[3] is '1' and the reload queue (its meta hash, KEYS[3]) is paused: someone paused reloads,
+// so the leader's inline ones must not store either. ARGV[4], when present, is the channel its
+// messages (ARGV[5] on) are published on once it is written: in the same round trip, and never for
+// a refused snapshot. In a cluster they go out by SPUBLISH (the channel shares the snapshot keys'
+// hash slot, see namesFor); the channel is an ARGV, as in the lease's fenced publish, because Redis
+// checks KEYS against a least-privilege user's key patterns.
+const storeIfNewer = (command: 'PUBLISH' | 'SPUBLISH'): LuaScript =>
+  new LuaScript(
+    `if ARGV[3] == '1' and redis.call('HEXISTS', KEYS[3], 'paused') == 1 then return {2, 0} end
+local stored = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
 local version = tonumber(ARGV[1])
 if version <= stored then return {0, stored} end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[1])
+for i = 5, #ARGV do redis.call('${command}', ARGV[4], ARGV[i]) end
 return {1, version}`,
-  2,
-);
+    3,
+  );
+const STORE_IF_NEWER = { single: storeIfNewer('PUBLISH'), cluster: storeIfNewer('SPUBLISH') };
 
 /** A version handed out by {@link SnapshotStore.nextVersion}, with the counter's generation. */
 export interface SnapshotVersion {
@@ -48,10 +58,19 @@ export interface SnapshotVersion {
   readonly generation: string;
 }
 
+/** Options of {@link SnapshotStore.store}. */
+export interface StoreOptions {
+  /** Published on the events channel, in order, once the snapshot is stored. */
+  readonly messages?: readonly string[];
+  /** The reload queue's meta key (BullMQ's): the snapshot is not stored while it is paused. */
+  readonly unlessPaused?: string | undefined;
+}
+
 /** The outcome of {@link SnapshotStore.store}. */
 export type StoreOutcome =
   | { readonly stored: true; readonly bytes: number }
-  | { readonly stored: false; readonly current: number };
+  | { readonly stored: false; readonly current: number }
+  | { readonly stored: false; readonly paused: true };
 
 function pair(reply: unknown): [number, number] {
   if (Array.isArray(reply) && typeof reply[0] === 'number' && typeof reply[1] === 'number') {
@@ -91,14 +110,26 @@ export class SnapshotStore {
     throw new TypeError(`unexpected reply from the version script: ${JSON.stringify(reply)}`);
   }
 
-  /** Stores `snapshot` unless a snapshot of the same or a newer version is stored already. */
-  async store(snapshot: Snapshot): Promise<StoreOutcome> {
+  /**
+   * Stores `snapshot` unless a snapshot of the same or a newer version is stored already, or
+   * `unlessPaused` is set and the reload queue is paused; once it is stored, publishes `messages`
+   * (serialized, in order) on the events channel.
+   */
+  async store(snapshot: Snapshot, options: StoreOptions = {}): Promise<StoreOutcome> {
     const keys = this.#names.snapshotKeys(snapshot.table);
     const text = serializeSnapshot(snapshot, this.#signer);
-    const [written, version] = pair(
-      await STORE_IF_NEWER.run(this.#redis, [keys.snapshot, keys.stored], [snapshot.version, text]),
+    const { messages = [], unlessPaused } = options;
+    const announce = messages.length === 0 ? [] : [this.#names.events, ...messages];
+    const [outcome, version] = pair(
+      await STORE_IF_NEWER[this.#names.layout].run(
+        this.#redis,
+        // Without a queue to look at, KEYS[3] repeats a key of the same hash slot; it is not read.
+        [keys.snapshot, keys.stored, unlessPaused ?? keys.stored],
+        [snapshot.version, text, unlessPaused === undefined ? '0' : '1', ...announce],
+      ),
     );
-    return written === 1
+    if (outcome === 2) return { stored: false, paused: true };
+    return outcome === 1
       ? { stored: true, bytes: Buffer.byteLength(text) }
       : { stored: false, current: version };
   }
