@@ -115,11 +115,20 @@ export async function resolveTable(db: Queryable, text: string): Promise<Resolve
   return resolveTableOid(db, toOid(oid), text);
 }
 
-/** Resolves a table by OID (as a notification payload carries it); `label` names it in errors. */
+// Planning RELATION_SQL costs more than running it (~0.4 of ~0.7 ms on a 2-core machine).
+const RELATION_STATEMENT = 'pg-static-cache-resolve-table';
+
+/**
+ * Resolves a table by OID (as a notification payload carries it); `label` names it in errors.
+ * `prepared`: as a named statement, planned once per session (~0.3 ms a call instead of ~0.7);
+ * only on sessions of their own, never through a transaction-mode pooler, which hands each
+ * statement to any session.
+ */
 export async function resolveTableOid(
   db: Queryable,
   oid: number,
   label: string = String(oid),
+  prepared = false,
 ): Promise<ResolvedTable> {
   const relation = await db.query<{
     oid: unknown;
@@ -128,7 +137,7 @@ export async function resolveTableOid(
     relkind: unknown;
     primary_key: unknown;
     members: unknown;
-  }>(RELATION_SQL, [oid]);
+  }>({ text: RELATION_SQL, values: [oid], ...(prepared ? { name: RELATION_STATEMENT } : {}) });
   const row = relation.rows[0];
   if (row === undefined) {
     throw new PostgresError('TABLE_NOT_FOUND', `table ${JSON.stringify(label)} does not exist`);

@@ -47,18 +47,13 @@ export class InlineReloads implements Pick<ReloadQueue, 'add'> {
     if (queued.length > 0) await this.#queue.add(queued, lsn, trigger);
   }
 
-  /** Tables with an inline reload running. */
-  get inFlight(): number {
-    return this.#running.size;
-  }
-
   // True when `table` is reloaded inline: started now, or folded into the one running.
   #reloadNow(worker: ReloadWorker, table: ReloadTarget, lsn: string): boolean {
     if (!worker.canReloadNow(table.display)) return false;
     const data: ReloadJobData = { table: table.display, oid: table.oid, lsn, at: Date.now() };
     if (this.#running.has(table.display)) {
-      // The first change waiting keeps its LSN, as a waiting job does.
-      if (this.#running.get(table.display) === undefined) this.#running.set(table.display, data);
+      // The newest change's LSN: read before the next reload starts, so that one holds its commit.
+      this.#running.set(table.display, data);
       return true;
     }
     this.#running.set(table.display, undefined);

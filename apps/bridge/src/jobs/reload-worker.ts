@@ -48,6 +48,14 @@ export interface ReloadResult {
   readonly ms: number;
 }
 
+/** How an inline reload ({@link ReloadWorker.reloadNow}) differs from a job's. */
+interface InlineReload {
+  /** A WAL position of the primary read before the reload started; the snapshot records it. */
+  readonly lsnRead: string;
+  /** BullMQ's meta key of the queue: a paused queue stores nothing (the caller then adds a job). */
+  readonly unlessPaused: string | undefined;
+}
+
 /** Typed events of {@link ReloadWorker}. */
 export interface ReloadWorkerEvents {
   /** A snapshot was stored and its `snapshot` message published. */
@@ -200,10 +208,17 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
    * Runs the reload `data` describes now, outside the queue (the leader's inline path): the same
    * snapshot, store and messages as a job, without the queue's add, poll and bookkeeping. Rejects
    * where a job attempt would fail; the caller then queues a job, which retries.
+   *
+   * `data.lsn` must have been read from the primary before this call (the leader's invalidate
+   * LSN): the query starts after it, so the snapshot holds every commit up to it and records it,
+   * without a WAL position read of its own.
    */
   async reloadNow(data: ReloadJobData): Promise<ReloadResult> {
     try {
-      const result = await this.#reload(data, this.#worker?.keys.meta);
+      const result = await this.#reload(data, {
+        lsnRead: data.lsn,
+        unlessPaused: this.#worker?.keys.meta,
+      });
       this.#metrics.inline.inc({ outcome: 'completed' });
       return result;
     } catch (error) {
@@ -220,15 +235,16 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
     return result;
   }
 
-  // `unlessPaused`: BullMQ's meta key of the queue; a paused queue then stores nothing (the caller
-  // queues a job instead, which waits for the queue to be resumed).
-  async #reload(data: ReloadJobData, unlessPaused?: string): Promise<ReloadResult> {
+  async #reload(data: ReloadJobData, inline?: InlineReload): Promise<ReloadResult> {
     const started = performance.now();
-    const { snapshot, primaryKey } = await this.#take(data);
+    const { snapshot, primaryKey } = await this.#take(data, inline?.lsnRead);
     const { table, version } = snapshot;
     const { message, texts } = this.#messages(snapshot, primaryKey);
     // Stored and announced in one round trip.
-    const outcome = await this.#store.store(snapshot, { messages: texts, unlessPaused });
+    const outcome = await this.#store.store(snapshot, {
+      messages: texts,
+      unlessPaused: inline?.unlessPaused,
+    });
     if ('paused' in outcome) throw new BridgeError('PAUSED', 'the reload queue is paused');
     const rows = snapshot.rows.length;
     if (outcome.stored) {
@@ -291,8 +307,12 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
   }
 
   // Version first, then the LSN, then the query: the highest version is the latest query to start,
-  // and the snapshot holds every commit at or before its LSN.
-  async #take(data: ReloadJobData): Promise<{ snapshot: Snapshot; primaryKey: readonly string[] }> {
+  // and the snapshot holds every commit at or before its LSN. `lsnRead`, a WAL position read before
+  // this call, serves as well as one read here (the query starts after both), and costs no read.
+  async #take(
+    data: ReloadJobData,
+    lsnRead?: string,
+  ): Promise<{ snapshot: Snapshot; primaryKey: readonly string[] }> {
     const client = await this.#pool.connect();
     let broken: Error | undefined;
     try {
@@ -309,7 +329,7 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
         this.#deltas.forget(data.table);
         throw new UnrecoverableError(`table ${JSON.stringify(data.table)} no longer exists`);
       }
-      const lsn = await new LsnReader(client).read();
+      const lsn = lsnRead ?? (await new LsnReader(client).read());
       const at = Date.now();
       await this.#hooks.beforeQuery?.(data);
       // On a replica, only once it replayed `lsn`: its rows then include every commit up to it,

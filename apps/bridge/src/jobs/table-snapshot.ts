@@ -42,7 +42,9 @@ export async function tableByDisplay(
 /**
  * The table a job for `display` (with the OID it had when the job was added) must snapshot: the
  * table with that OID while it still has that name, else whatever table has the name now (it was
- * dropped and re-created). Undefined when no table has the name any more.
+ * dropped and re-created). Undefined when no table has the name any more. `db` is one of the
+ * worker's own sessions (the bridge's Postgres takes LISTEN, so no transaction-mode pooler sits
+ * in front of it): the catalog query is a prepared statement there.
  */
 export async function resolveJobTable(
   db: Queryable,
@@ -50,7 +52,7 @@ export async function resolveJobTable(
   oid: number,
 ): Promise<ResolvedTable | undefined> {
   try {
-    const table = await resolveTableOid(db, oid, display);
+    const table = await resolveTableOid(db, oid, display, true);
     if (table.display === display) return table;
   } catch (error) {
     if (!(error instanceof PostgresError)) throw error;
