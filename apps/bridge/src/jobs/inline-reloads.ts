@@ -77,6 +77,8 @@ export class InlineReloads implements Pick<ReloadQueue, 'add'> {
   }
 
   async #fallBack(data: ReloadJobData, error: Error): Promise<void> {
+    // The bridge is shutting down: the next leader's takeover resync reloads every table.
+    if (error instanceof BridgeError && error.code === 'CLOSED') return;
     // A paused queue is an operator's choice, not a failure: the job waits for the resume.
     if (error instanceof BridgeError && error.code === 'PAUSED') {
       this.#log.debug({ table: data.table }, 'reload queue paused; adding a job');

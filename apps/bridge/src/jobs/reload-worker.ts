@@ -106,6 +106,7 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
   readonly #signer: Signer;
   #worker: Worker<ReloadJobData, ReloadResult> | undefined;
   #workerConnection: RedisClient | undefined;
+  readonly #inline = new Set<Promise<ReloadResult>>();
   #closing: Promise<void> | undefined;
   // BullMQ repeats a connection error on every retry: one line per outage.
   readonly #errors: FailureStreak<Error>;
@@ -207,23 +208,30 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
   /**
    * Runs the reload `data` describes now, outside the queue (the leader's inline path): the same
    * snapshot, store and messages as a job, without the queue's add, poll and bookkeeping. Rejects
-   * where a job attempt would fail; the caller then queues a job, which retries.
+   * where a job attempt would fail (the caller then queues a job, which retries), and with
+   * BridgeError CLOSED once close() was called.
    *
    * `data.lsn` must have been read from the primary before this call (the leader's invalidate
    * LSN): the query starts after it, so the snapshot holds every commit up to it and records it,
    * without a WAL position read of its own.
    */
   async reloadNow(data: ReloadJobData): Promise<ReloadResult> {
+    if (this.#closing !== undefined) throw new BridgeError('CLOSED', 'the reload worker is closed');
+    const running = this.#reload(data, {
+      lsnRead: data.lsn,
+      unlessPaused: this.#worker?.keys.meta,
+    });
+    // close() waits for it, as BullMQ's close waits for running jobs, before the pool ends.
+    this.#inline.add(running);
     try {
-      const result = await this.#reload(data, {
-        lsnRead: data.lsn,
-        unlessPaused: this.#worker?.keys.meta,
-      });
+      const result = await running;
       this.#metrics.inline.inc({ outcome: 'completed' });
       return result;
     } catch (error) {
       this.#metrics.inline.inc({ outcome: 'failed' });
       throw error;
+    } finally {
+      this.#inline.delete(running);
     }
   }
 
@@ -380,6 +388,7 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
     await this.#worker
       ?.close()
       .catch((error: unknown) => this.#log.warn({ err: toError(error) }, 'closing worker failed'));
+    await Promise.allSettled(this.#inline);
     this.#workerConnection?.disconnect();
     if (this.#ownRedis) this.#redis.disconnect();
     await Promise.all([this.#pool.end(), this.#replica?.close()]);
