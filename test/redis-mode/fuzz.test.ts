@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { waitConverged } from '../support/fixtures/direct-mode.ts';
 import { redisUrl, waitFor } from '../support/index.ts';
 import { FakeBridge, reasonsSince, watchRedis } from './fake-bridge.ts';
+import { recordQueries } from '../support/recorded-queries.ts';
 
 const SAMPLES = 1_000;
 const LEADER_EPOCH = 5;
@@ -110,12 +111,7 @@ function samples(held: Named, unheld: Named, seed: number, deposed: boolean): Sa
 function recordingPool(url: string, queries: string[]): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   pool.on('error', () => undefined);
-  const original = pool.query.bind(pool) as (...args: unknown[]) => unknown;
-  (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args) => {
-    const first = args[0];
-    queries.push(typeof first === 'string' ? first : String((first as { text?: unknown }).text));
-    return original(...args);
-  };
+  recordQueries(pool, queries);
   return pool;
 }
 

@@ -10,10 +10,10 @@ import {
 } from '@pg-static-cache/postgres';
 import { createSnapshot, namesFor, type Names, type Snapshot } from '@pg-static-cache/protocol';
 import pg from 'pg';
-import { vi } from 'vitest';
 import { watchCaches, type Watched } from '../support/fixtures/direct-mode.ts';
 import { FakeBridge } from '../redis-mode/fake-bridge.ts';
 import { createTestSchema, redisUrl, uniqueName, type TestSchema } from '../support/index.ts';
+import { recordQueries } from '../support/recorded-queries.ts';
 
 /** The counter generation of every snapshot this kit writes. */
 export const GENERATION = 'kit';
@@ -163,7 +163,7 @@ export async function watchSnapshots(options: WatchSnapshotsOptions): Promise<Sn
     ...(options.poolTypes === undefined ? {} : { types: options.poolTypes }),
   });
   pool.on('error', () => undefined);
-  const query = vi.spyOn(pool, 'query');
+  const texts = recordQueries(pool);
   const watch = watchCaches({
     mode: 'snapshot',
     pg: pool,
@@ -195,12 +195,7 @@ export async function watchSnapshots(options: WatchSnapshotsOptions): Promise<Sn
     bridge,
     writer,
     pool,
-    // Table queries go as query configs (extended protocol), the LSN reads as plain text.
-    tableQueries: () =>
-      query.mock.calls.filter(([arg]) => {
-        const text = typeof arg === 'string' ? arg : (arg as { text?: unknown }).text;
-        return typeof text === 'string' && text.startsWith('SELECT * FROM');
-      }).length,
+    tableQueries: () => texts.filter((text) => text.startsWith('SELECT * FROM')).length,
     tableOf(cache) {
       if (cache.table === undefined) throw new Error(`cache ${cache.name} has not started`);
       return cache.table;

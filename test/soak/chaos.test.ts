@@ -93,6 +93,10 @@ async function soak(rng: SeededRandom, progress: Progress) {
   await using w = await startSoakWorld();
   try {
     await w.bridges.leader(START_MS);
+    // The leader's takeover resync: the first real message, which a `replayed` fault may replay.
+    await w.events.waitFor('the takeover resync', (m) => m.type === 'resync', {
+      timeoutMs: START_MS,
+    });
     // No writes yet: the rows every app loaded at start.
     const initial = await databaseDigests(w.db.scenario.pool, w.tables, START_MS);
     await waitEqualToDatabase(w.apps, initial, START_MS);

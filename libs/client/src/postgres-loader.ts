@@ -8,6 +8,7 @@ import {
 } from '@pg-static-cache/postgres';
 import type { TextRow } from '@pg-static-cache/protocol';
 import type pg from 'pg';
+import { queryTextRows, type ExtendedQuery } from './text-query.ts';
 import type { LoadTarget } from './cache-reloader.ts';
 import type { Replica } from './replica.ts';
 import type { LoadedRows, LoadResult, LoaderContext, RowLoader } from './row-loader.ts';
@@ -18,14 +19,6 @@ import {
   type TypeParsers,
 } from './snapshot-rows.ts';
 import type { AnyCache, Row } from './static-cache.ts';
-
-/**
- * node-postgres' extended query protocol (Parse/Bind/Execute) for every cache query, even without
- * values: the server refuses more than one statement in it, so a filter's text can never end the
- * SELECT and run another one, and values travel as parameters, never as SQL. (`queryMode` is not
- * in @types/pg.)
- */
-type ExtendedQuery = pg.QueryArrayConfig & { readonly queryMode: 'extended' };
 
 /** The query that loads `cache` from `table`, each row an array of text values. */
 function rowsQuery(table: ResolvedTable, cache: AnyCache): ExtendedQuery {
@@ -71,8 +64,8 @@ export type QueriedRows = LoadedRows & {
  *
  * Rows arrive as Postgres text and are parsed here with the app's own parsers (as snapshots are):
  * a row whose text is the same as in the last load is the row the cache holds, neither parsed nor
- * allocated again, so a reload of a big table after a one-row change parses one row and leaves
- * the garbage of text only.
+ * allocated again, and its text is the last load's too (see queryTextRows), so a reload of a big
+ * table after a one-row change parses and keeps one row, and its other rows' text dies young.
  */
 export class PostgresLoader implements RowLoader {
   readonly #context: LoaderContext;
@@ -123,7 +116,7 @@ export class PostgresLoader implements RowLoader {
     const replica = this.#replica;
     if (replica === undefined) {
       const result = await bindings.query(cache, (table) =>
-        pool.query<TextRow>(rowsQuery(table, cache)),
+        queryTextRows(pool, rowsQuery(table, cache), previous?.snapshot),
       );
       return parsed(result, this.#types, previous);
     }
@@ -133,7 +126,7 @@ export class PostgresLoader implements RowLoader {
     const last: { outcome: ReplicaOutcome } = { outcome: 'replica' };
     const result = await bindings.query(cache, async (table) => {
       const read = await replica.reads.read(lsn, pool, (db) =>
-        db.query<TextRow>(rowsQuery(table, cache)),
+        queryTextRows(db, rowsQuery(table, cache), previous?.snapshot),
       );
       last.outcome = read.outcome;
       return read.value;

@@ -23,7 +23,7 @@ function keyOf(row: TextRow, keyIndexes: readonly number[]): string {
 
 /** Whether two text rows hold the same values. */
 export function sameTextRow(a: TextRow, b: TextRow): boolean {
-  return a.length === b.length && a.every((text, i) => text === b[i]);
+  return a === b || (a.length === b.length && a.every((text, i) => text === b[i]));
 }
 
 /**
