@@ -1,5 +1,6 @@
 import {
   currentWalPosition,
+  type ArrayQuery,
   lsnValue,
   selectRowsSql,
   TEXT_VALUES,
@@ -8,7 +9,7 @@ import {
 } from '@pg-static-cache/postgres';
 import type { TextRow } from '@pg-static-cache/protocol';
 import type pg from 'pg';
-import { queryTextRows, type ExtendedQuery } from './text-query.ts';
+import { queryTextRows } from './text-query.ts';
 import type { LoadTarget } from './cache-reloader.ts';
 import type { Replica } from './replica.ts';
 import type { LoadedRows, LoadResult, LoaderContext, RowLoader } from './row-loader.ts';
@@ -21,7 +22,7 @@ import {
 import type { AnyCache, Row } from './static-cache.ts';
 
 /** The query that loads `cache` from `table`, each row an array of text values. */
-function rowsQuery(table: ResolvedTable, cache: AnyCache): ExtendedQuery {
+function rowsQuery(table: ResolvedTable, cache: AnyCache): ArrayQuery {
   const { filter } = cache;
   const text = selectRowsSql(table, {
     // Primary-key order is the digest's contract; a keyless table falls back to the cache key.
@@ -34,6 +35,7 @@ function rowsQuery(table: ResolvedTable, cache: AnyCache): ExtendedQuery {
     rowMode: 'array',
     // The loader parses the text itself (see PostgresLoader).
     types: TEXT_VALUES,
+    // Even without values: a filter's text can never end the SELECT and run another statement.
     queryMode: 'extended',
   };
 }

@@ -21,8 +21,10 @@ export {
   digestRows,
   RowDigests,
   TEXT_VALUES,
+  textValues,
   type SelectRowsOptions,
 } from './rows.ts';
+export { streamRows, type ArrayQuery, type EachRow } from './row-stream.ts';
 export {
   DEFAULT_CHANNEL,
   DEFAULT_FUNCTION_SCHEMA,

@@ -27,6 +27,17 @@ export function selectRowsSql(table: ResolvedTable, options: SelectRowsOptions =
 }
 
 /**
+ * The values of a row queried with {@link TEXT_VALUES}: each is Postgres' text, or null for NULL.
+ * Throws TypeError for anything else (a query that did not use them).
+ */
+export function textValues(values: readonly unknown[]): (string | null)[] {
+  return values.map((value) => {
+    if (value === null || typeof value === 'string') return value;
+    throw new TypeError(`expected a text value, got ${typeof value}`);
+  });
+}
+
+/**
  * Query `types` that leave every value the text Postgres sent: snapshots store it, and clients
  * parse it with the app's own node-postgres type parsers, so rows are what the app's query gives.
  */

@@ -43,6 +43,7 @@ export {
 } from './messages.ts';
 export {
   applySnapshotDelta,
+  keepingUnchanged,
   sameFields,
   sameTextRow,
   snapshotDelta,

@@ -1,4 +1,4 @@
-import type { Snapshot } from './snapshot.ts';
+import type { Snapshot, SnapshotField } from './snapshot.ts';
 
 /** One row of a snapshot: Postgres text values, null for NULL, one per field. */
 export type TextRow = readonly (string | null)[];
@@ -142,7 +142,7 @@ export function applySnapshotDelta(
 }
 
 /** Whether two snapshots have the same fields (names and types, in order): a delta needs it. */
-export function sameFields(a: Snapshot['fields'], b: Snapshot['fields']): boolean {
+export function sameFields(a: readonly SnapshotField[], b: readonly SnapshotField[]): boolean {
   return (
     a.length === b.length &&
     a.every((field, i) => {
@@ -150,4 +150,24 @@ export function sameFields(a: Snapshot['fields'], b: Snapshot['fields']): boolea
       return field.name === other?.name && field.dataTypeID === other.dataTypeID;
     })
   );
+}
+
+/**
+ * Builds each row of a table read again, as the rows arrive in the order of `previous` (the last
+ * read): a row whose text is that of `previous`' row at the same index, with the same fields, is
+ * `previous`' own array. Unchanged rows then keep one array from read to read, and the arrays that
+ * arrived for them are garbage at once.
+ */
+export function keepingUnchanged(
+  previous: Pick<Snapshot, 'fields' | 'rows'> | undefined,
+): (values: TextRow, index: number, fields: readonly SnapshotField[]) => TextRow {
+  let reuse: readonly TextRow[] | undefined;
+  return (values, index, fields) => {
+    if (index === 0) {
+      reuse =
+        previous !== undefined && sameFields(previous.fields, fields) ? previous.rows : undefined;
+    }
+    const earlier = reuse?.[index];
+    return earlier !== undefined && sameTextRow(earlier, values) ? earlier : values;
+  };
 }

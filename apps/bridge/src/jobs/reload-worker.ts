@@ -199,7 +199,7 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
    * one, goes through the queue, whose worker pool a long query does not hold up the leader with.
    */
   canReloadNow(table: string): boolean {
-    const rows = this.#deltas.rowsOf(table);
+    const rows = this.#deltas.lastOf(table)?.rows.length;
     return (
       this.#closing === undefined && rows !== undefined && rows <= this.#config.inlineReloadRows
     );
@@ -344,10 +344,13 @@ export class ReloadWorker extends EventEmitter<ReloadWorkerEvents> implements As
       // and the snapshot records `lsn` (never the replica's own, later position, which the rows
       // may include but nothing here proved). `lsn` rather than the job's: it was read after every
       // event this job stands for (a waiting job drops the adds that come after the first).
+      const last = this.#deltas.lastOf(table.display);
       const { fields, rows } =
         this.#replica === undefined
-          ? await selectTextRows(client, table)
-          : await this.#replica.read(lsnValue(lsn), client, (db) => selectTextRows(db, table));
+          ? await selectTextRows(client, table, last)
+          : await this.#replica.read(lsnValue(lsn), client, (db) =>
+              selectTextRows(db, table, last),
+            );
       const snapshot = createSnapshot({
         table: table.display,
         oid: table.oid,

@@ -54,9 +54,9 @@ export class SnapshotDeltas {
     this.#last.set(snapshot.table, snapshot);
   }
 
-  /** Rows of the last snapshot of `table` stored here; undefined when none is. */
-  rowsOf(table: string): number | undefined {
-    return this.#last.get(table)?.rows.length;
+  /** The last snapshot of `table` stored here; undefined when none is. */
+  lastOf(table: string): Snapshot | undefined {
+    return this.#last.get(table);
   }
 
   /** Forgets `table` (dropped). */

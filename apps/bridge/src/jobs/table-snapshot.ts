@@ -2,11 +2,18 @@ import {
   PostgresError,
   resolveTableOid,
   selectRowsSql,
+  streamRows,
   TEXT_VALUES,
+  textValues,
   type Queryable,
   type ResolvedTable,
 } from '@pg-static-cache/postgres';
-import type { SnapshotField } from '@pg-static-cache/protocol';
+import {
+  keepingUnchanged,
+  type Snapshot,
+  type SnapshotField,
+  type TextRow,
+} from '@pg-static-cache/protocol';
 import { BridgeError } from '../errors.ts';
 
 // Relations by their unquoted `schema.name`; a dot inside a name could make two match, and then
@@ -63,22 +70,26 @@ export async function resolveJobTable(
 /** A table's rows as Postgres text (null for NULL), with field names and type OIDs. */
 export interface TextRows {
   readonly fields: SnapshotField[];
-  readonly rows: (string | null)[][];
+  readonly rows: TextRow[];
 }
 
-/** `SELECT * FROM table ORDER BY <primary key>`, every value left as Postgres text. */
-export async function selectTextRows(db: Queryable, table: ResolvedTable): Promise<TextRows> {
-  const result = await db.query<unknown[]>({
-    text: selectRowsSql(table),
-    rowMode: 'array',
-    types: TEXT_VALUES,
-  });
-  const rows = result.rows.map((row) =>
-    row.map((value) => {
-      if (value === null || typeof value === 'string') return value;
-      throw new TypeError(`expected a text value, got ${typeof value}`);
-    }),
+/**
+ * `SELECT * FROM table ORDER BY <primary key>`, every value left as Postgres text. Rows whose text
+ * did not change since `previous` (the last snapshot of the table) are its own arrays (see
+ * keepingUnchanged): a one-row change then keeps one new row, and a delta finds the others equal
+ * at a glance.
+ */
+export async function selectTextRows(
+  db: Queryable,
+  table: ResolvedTable,
+  previous?: Pick<Snapshot, 'fields' | 'rows'>,
+): Promise<TextRows> {
+  const keep = keepingUnchanged(previous);
+  const result = await streamRows(
+    db,
+    { text: selectRowsSql(table), rowMode: 'array', types: TEXT_VALUES },
+    (values, index, fields) => keep(textValues(values), index, fields),
   );
   const fields = result.fields.map(({ name, dataTypeID }) => ({ name, dataTypeID }));
-  return { fields, rows };
+  return { fields, rows: result.rows };
 }
