@@ -42,12 +42,21 @@ export async function streamRows<R extends pg.QueryResultRow>(
   }
   return new Promise((resolve, reject) => {
     const rows: R[] = [];
+    // node-postgres calls the row listener from its socket handler, where a throw would escape as
+    // an uncaught exception: `each` failing fails the query once it has ended instead.
+    let failed: { readonly error: unknown } | undefined;
     const running = new pg.Query<unknown[]>(query);
     running.on('row', (values, result) => {
-      rows.push(each(values, rows.length, result?.fields ?? []));
+      if (failed !== undefined) return;
+      try {
+        rows.push(each(values, rows.length, result?.fields ?? []));
+      } catch (error) {
+        failed = { error };
+      }
     });
     running.on('end', ({ command, rowCount, oid, fields }) => {
-      resolve({ command, rowCount, oid, fields, rows });
+      if (failed === undefined) resolve({ command, rowCount, oid, fields, rows });
+      else reject(failed.error instanceof Error ? failed.error : new Error(String(failed.error)));
     });
     running.on('error', reject);
     void db.query(running);
