@@ -50,8 +50,8 @@ export async function tableByDisplay(
  * The table a job for `display` (with the OID it had when the job was added) must snapshot: the
  * table with that OID while it still has that name, else whatever table has the name now (it was
  * dropped and re-created). Undefined when no table has the name any more. `db` is one of the
- * worker's own sessions (the bridge's Postgres takes LISTEN, so no transaction-mode pooler sits
- * in front of it): the catalog query is a prepared statement there.
+ * worker's own sessions on DATABASE_URL, which must not go through a transaction-mode pooler
+ * (docs/configuration.md): the catalog query is a prepared statement there.
  */
 export async function resolveJobTable(
   db: Queryable,
