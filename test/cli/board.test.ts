@@ -111,20 +111,10 @@ describe('Bull Board on pg-static-cache bridge', () => {
     async () => {
       await using world = await createWorld();
       await using q = await queueWithJob(world);
-      const bridge = world.spawn(
-        [
-          'bridge',
-          ...world.naming,
-          '--bridge-id',
-          'guarded',
-          '--no-worker',
-          '--http-port',
-          '0',
-          '--log-level',
-          'warn',
-        ],
-        { PSC_BOARD_PASSWORD: 's3cret', PSC_BOARD_USER: 'ops' },
-      );
+      const bridge = world.spawn(world.bridgeArgs('guarded', '--no-worker'), {
+        PSC_BOARD_PASSWORD: 's3cret',
+        PSC_BOARD_USER: 'ops',
+      });
       const { http } = await started(bridge);
       const pause = `${http}/queues/api/queues/${encodeURIComponent(world.names.queue)}/pause`;
       const authorization = basicAuthorization('ops', 's3cret');

@@ -45,6 +45,8 @@ export interface World extends AsyncDisposable {
   readonly events: Message[];
   /** `pg-static-cache bridge` with this world's naming flags, a free port, quiet logs and `extra`. */
   spawnBridge(id: string, ...extra: string[]): SpawnedProcess;
+  /** The arguments {@link spawnBridge} runs, for a bridge that needs its own environment too. */
+  bridgeArgs(id: string, ...extra: string[]): string[];
   /** Any command of the bin with this world's URLs plus `env`, killed on dispose. */
   spawn(args: readonly string[], env?: ChildEnv): SpawnedProcess;
   status(...args: string[]): Promise<{ code: number | null; json: StatusJson }>;
@@ -66,6 +68,20 @@ export async function createWorld(): Promise<World> {
   const { events, ...subscriber } = await recordEvents(names);
   const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
   const processes: SpawnedProcess[] = [];
+  const bridgeArgs = (id: string, ...extra: string[]): string[] => [
+    'bridge',
+    ...naming,
+    '--function-name',
+    functionName,
+    '--bridge-id',
+    id,
+    // Several bridges per test, and suites in parallel: never the fixed default port.
+    '--http-port',
+    '0',
+    '--log-level',
+    'warn',
+    ...extra,
+  ];
   const spawn = (args: readonly string[], extraEnv: ChildEnv = {}): SpawnedProcess => {
     const proc = spawnCli(args, { env: { ...env, ...extraEnv } });
     processes.push(proc);
@@ -80,12 +96,8 @@ export async function createWorld(): Promise<World> {
     functionName,
     events,
     spawn,
-    spawnBridge(id, ...extra) {
-      const args = ['bridge', ...naming, '--function-name', functionName, '--bridge-id', id];
-      // Several bridges per test, and suites in parallel: never the fixed default port.
-      args.push('--http-port', '0', '--log-level', 'warn');
-      return spawn([...args, ...extra]);
-    },
+    bridgeArgs,
+    spawnBridge: (id, ...extra) => spawn(bridgeArgs(id, ...extra)),
     async status(...args) {
       const run = await runCli(['status', '--json', ...args], { env, timeoutMs: RUN_TIMEOUT_MS });
       expect(run.stderr).toBe('');

@@ -163,19 +163,7 @@ describe('Bull Board with regions', () => {
       await using world = await createWorld();
       await using regionB = await startPrivateRedis();
       const bridge = world.spawn(
-        [
-          'bridge',
-          ...world.naming,
-          '--bridge-id',
-          'guarded',
-          '--region',
-          `b=${regionB.url}`,
-          '--no-worker',
-          '--http-port',
-          '0',
-          '--log-level',
-          'warn',
-        ],
+        world.bridgeArgs('guarded', '--region', `b=${regionB.url}`, '--no-worker'),
         { PSC_BOARD_PASSWORD: 's3cret', PSC_BOARD_USER: 'ops' },
       );
       const { http } = await started(bridge);
