@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createTestSchema, waitFor } from '@pg-static-cache/test-support';
-import { LsnReader } from '../connections/lsn-reader.ts';
-import { TableInvalidations } from './table-invalidations.ts';
+import { LsnReader } from './connections/lsn-reader.ts';
+import { FoldedFlights } from './folded-flights.ts';
+
+/** The leader's announces keep the oldest arrival of what they fold. */
+const keepOldest = (oldest: number): number => oldest;
 
 /** A promise with its resolve function, for holding an announce until the test lets it go. */
 function gate(): { readonly promise: Promise<void>; readonly open: () => void } {
@@ -20,7 +23,7 @@ interface Run {
 /** Announces that each wait for the test to release them; every call is recorded in order. */
 function heldAnnounces() {
   const runs: Run[] = [];
-  const invalidations = new TableInvalidations(
+  const invalidations = new FoldedFlights<number, number>(
     async (oid, arrivedAt) => {
       const held = gate();
       const run: Run = { oid, arrivedAt, release: held.open, done: false };
@@ -31,6 +34,7 @@ function heldAnnounces() {
     (error) => {
       throw error;
     },
+    keepOldest,
   );
   const settle = () => new Promise((resolve) => setImmediate(resolve));
   return { invalidations, runs, settle };
@@ -41,7 +45,7 @@ function lsnValue(lsn: string): bigint {
   return (BigInt(`0x${high}`) << 32n) + BigInt(`0x${low}`);
 }
 
-describe('TableInvalidations', () => {
+describe('FoldedFlights (the leader announcing changes per table)', () => {
   it('announces a lone notification at once', () => {
     const { invalidations, runs } = heldAnnounces();
     invalidations.notify(7, 1);
@@ -104,7 +108,7 @@ describe('TableInvalidations', () => {
     const errors: [unknown, number][] = [];
     const calls: number[] = [];
     const held = gate();
-    const invalidations = new TableInvalidations(
+    const invalidations = new FoldedFlights<number, number>(
       async (_oid, arrivedAt) => {
         calls.push(arrivedAt);
         if (calls.length === 1) {
@@ -113,6 +117,7 @@ describe('TableInvalidations', () => {
         }
       },
       (error, oid) => errors.push([error, oid]),
+      keepOldest,
     );
     invalidations.notify(9, 1);
     invalidations.notify(9, 2);
@@ -145,13 +150,14 @@ describe('TableInvalidations', () => {
     const read: string[] = [];
     const first = gate();
     const errors: unknown[] = [];
-    const invalidations = new TableInvalidations(
+    const invalidations = new FoldedFlights<number, number>(
       async () => {
         read.push(await lsn.read());
         // The first run is still publishing while the burst commits.
         if (read.length === 1) await first.promise;
       },
       (error) => errors.push(error),
+      keepOldest,
     );
 
     invalidations.notify(1, 0);

@@ -1,73 +1,80 @@
 /**
- * Announces one table's change: reads an LSN (after this call) and publishes. `arrivedAt` is when
- * the oldest notification it covers arrived (performance.now). Must not reject; a rejection is
- * reported to `onError` and the table's later notifications still run.
+ * Runs the work for one key. `value` is what the notifications it covers carried, folded (see
+ * FoldedFlights). Must not reject; a rejection is reported to `onError` and the key's later
+ * notifications still run.
  */
-export type AnnounceTable = (oid: number, arrivedAt: number) => Promise<void>;
+export type FlightRun<K, T> = (key: K, value: T) => Promise<void>;
 
-// One table's single flight: present in the map while a run is in flight.
-interface Flight {
-  /** Arrival of the oldest notification folded since the running run started; undefined when none. */
-  pending: number | undefined;
+// One key's single flight: present in the map while a run is in flight.
+interface Flight<T> {
+  /** What the notifications folded since the running run started carry; undefined when none. */
+  pending: T | undefined;
 }
 
 /**
- * The leader's notifications folded per table (freshness rule 3, as the client's CacheReloader):
- * one announce runs per table at a time, and notifications that arrive meanwhile only mark the
- * table pending, which causes exactly one more announce once the running one has finished. That
- * one starts, and so reads its LSN, after every notification it covers arrived, so its LSN bounds
- * their commits too. A burst therefore holds one running and one pending announce per table,
- * whatever its size, instead of one queued LSN read, publish and job add per notification.
+ * Work folded per key, as the client's CacheReloader folds reloads (freshness rule 3): one run per
+ * key at a time, and notifications that arrive meanwhile only mark the key pending, which causes
+ * exactly one more run once the running one has finished. That one starts after every
+ * notification it covers arrived, so what it reads (an LSN, a table) is at least as new as their
+ * commits. A burst therefore holds one running and one pending run per key, whatever its size.
+ * `fold` keeps what the pending run needs of two notifications' values: the leader's announces
+ * keep the oldest arrival (for the lag histogram), its inline reloads the newest LSN.
  */
-export class TableInvalidations {
-  readonly #announce: AnnounceTable;
-  readonly #onError: (error: unknown, oid: number) => void;
-  readonly #flights = new Map<number, Flight>();
+export class FoldedFlights<K, T> {
+  readonly #run: FlightRun<K, T>;
+  readonly #onError: (error: unknown, key: K) => void;
+  readonly #fold: (pending: T, next: T) => T;
+  readonly #flights = new Map<K, Flight<T>>();
   #closed = false;
 
-  constructor(announce: AnnounceTable, onError: (error: unknown, oid: number) => void) {
-    this.#announce = announce;
+  constructor(
+    run: FlightRun<K, T>,
+    onError: (error: unknown, key: K) => void,
+    fold: (pending: T, next: T) => T,
+  ) {
+    this.#run = run;
     this.#onError = onError;
+    this.#fold = fold;
   }
 
   /**
-   * A notification for table `oid` arrived at `arrivedAt` (performance.now): 'started' when it
-   * started an announce, 'folded' when one runs already (one more follows it), 'closed' after close.
+   * A notification for `key` carrying `value`: 'started' when it started a run, 'folded' when one
+   * runs already (one more follows it), 'closed' after close.
    */
-  notify(oid: number, arrivedAt: number): 'started' | 'folded' | 'closed' {
+  notify(key: K, value: T): 'started' | 'folded' | 'closed' {
     if (this.#closed) return 'closed';
-    const flight = this.#flights.get(oid);
+    const flight = this.#flights.get(key);
     if (flight !== undefined) {
-      flight.pending ??= arrivedAt;
+      flight.pending = flight.pending === undefined ? value : this.#fold(flight.pending, value);
       return 'folded';
     }
-    const started: Flight = { pending: undefined };
-    this.#flights.set(oid, started);
-    void this.#fly(oid, started, arrivedAt);
+    const started: Flight<T> = { pending: undefined };
+    this.#flights.set(key, started);
+    void this.#fly(key, started, value);
     return 'started';
   }
 
-  /** Tables with an announce in flight (each with at most one more pending). */
+  /** Keys with a run in flight (each with at most one more pending). */
   get inFlight(): number {
     return this.#flights.size;
   }
 
-  /** Starts nothing new; announces in flight finish (a pending one is not started). Safe twice. */
+  /** Starts nothing new; runs in flight finish (a pending one is not started). Safe twice. */
   close(): void {
     this.#closed = true;
   }
 
-  async #fly(oid: number, flight: Flight, first: number): Promise<void> {
-    let arrivedAt: number | undefined = first;
-    while (arrivedAt !== undefined && !this.#closed) {
+  async #fly(key: K, flight: Flight<T>, first: T): Promise<void> {
+    let value: T | undefined = first;
+    while (value !== undefined && !this.#closed) {
       flight.pending = undefined;
       try {
-        await this.#announce(oid, arrivedAt);
+        await this.#run(key, value);
       } catch (error) {
-        this.#onError(error, oid);
+        this.#onError(error, key);
       }
-      arrivedAt = flight.pending;
+      value = flight.pending;
     }
-    this.#flights.delete(oid);
+    this.#flights.delete(key);
   }
 }

@@ -4,6 +4,7 @@ import type { ReloadJobData } from './reload-job.ts';
 import type { ReloadQueue, ReloadTarget } from './reload-queue.ts';
 import type { ReloadTrigger } from './reload-metrics.ts';
 import type { ReloadWorker } from './reload-worker.ts';
+import { FoldedFlights } from '../folded-flights.ts';
 
 /**
  * The leader's reload jobs, with a shortcut: a small table that changed (an invalidate) is
@@ -15,16 +16,21 @@ import type { ReloadWorker } from './reload-worker.ts';
  * (an operator paused reloads: the job waits for the resume, and nothing is stored meanwhile).
  *
  * Per table one inline reload runs at a time; the changes that arrive meanwhile fold into exactly
- * one more, which starts after they arrived and so sees their commits (as a job deduplicated with
- * keepLastIfActive). A job of the same table (a resync's) may run beside it: the snapshot store's
- * versions settle which one is kept.
+ * one more (FoldedFlights, as the leader's announces), which starts after they arrived and so sees
+ * their commits (as a job deduplicated with keepLastIfActive). A job of the same table (a
+ * resync's) may run beside it: the snapshot store's versions settle which one is kept.
  */
 export class InlineReloads implements Pick<ReloadQueue, 'add'> {
   readonly #queue: Pick<ReloadQueue, 'add'>;
   readonly #worker: () => ReloadWorker | undefined;
   readonly #log: Logger;
-  // Present while a table's inline reload runs: the reload to run after it, if one was asked for.
-  readonly #running = new Map<string, ReloadJobData | undefined>();
+  // Per table; a folded change carries the newest LSN, read before the next reload starts, so
+  // that reload holds its commit.
+  readonly #reloads = new FoldedFlights<string, ReloadJobData>(
+    (_table, data) => this.#reloadNow(data),
+    (error, table) => this.#log.error({ table, err: toError(error) }, 'inline reload failed'),
+    (_older, newest) => newest,
+  );
 
   /** `worker` is this process' worker once it started; undefined when it runs none. */
   constructor(
@@ -39,41 +45,27 @@ export class InlineReloads implements Pick<ReloadQueue, 'add'> {
 
   /** Reloads `tables` for an event at `lsn`: small changed ones at once, the others by job. */
   async add(tables: readonly ReloadTarget[], lsn: string, trigger: ReloadTrigger): Promise<void> {
-    const worker = this.#worker();
-    const queued =
-      worker === undefined || trigger !== 'invalidate'
-        ? tables
-        : tables.filter((table) => !this.#reloadNow(worker, table, lsn));
+    const worker = trigger === 'invalidate' ? this.#worker() : undefined;
+    const queued: ReloadTarget[] = [];
+    for (const table of tables) {
+      const { display, oid } = table;
+      if (worker?.canReloadNow(display) === true) {
+        this.#reloads.notify(display, { table: display, oid, lsn, at: Date.now() });
+      } else {
+        queued.push(table);
+      }
+    }
     if (queued.length > 0) await this.#queue.add(queued, lsn, trigger);
   }
 
-  // True when `table` is reloaded inline: started now, or folded into the one running.
-  #reloadNow(worker: ReloadWorker, table: ReloadTarget, lsn: string): boolean {
-    if (!worker.canReloadNow(table.display)) return false;
-    const data: ReloadJobData = { table: table.display, oid: table.oid, lsn, at: Date.now() };
-    if (this.#running.has(table.display)) {
-      // The newest change's LSN: read before the next reload starts, so that one holds its commit.
-      this.#running.set(table.display, data);
-      return true;
+  async #reloadNow(data: ReloadJobData): Promise<void> {
+    const worker = this.#worker();
+    try {
+      if (worker === undefined) throw new BridgeError('CLOSED', 'the reload worker is gone');
+      await worker.reloadNow(data);
+    } catch (error) {
+      await this.#fallBack(data, toError(error));
     }
-    this.#running.set(table.display, undefined);
-    void this.#run(worker, data);
-    return true;
-  }
-
-  async #run(worker: ReloadWorker, first: ReloadJobData): Promise<void> {
-    let next: ReloadJobData | undefined = first;
-    while (next !== undefined) {
-      const data: ReloadJobData = next;
-      this.#running.set(data.table, undefined);
-      try {
-        await worker.reloadNow(data);
-      } catch (error) {
-        await this.#fallBack(data, toError(error));
-      }
-      next = this.#running.get(data.table);
-    }
-    this.#running.delete(first.table);
   }
 
   async #fallBack(data: ReloadJobData, error: Error): Promise<void> {

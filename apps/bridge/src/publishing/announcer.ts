@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { toError } from '../errors.ts';
 import type { BridgeMetrics } from '../ops/metrics.ts';
 import type { Publisher } from './publisher.ts';
-import { TableInvalidations } from './table-invalidations.ts';
+import { FoldedFlights } from '../folded-flights.ts';
 import type { WatchedTables } from './watched-tables.ts';
 
 // Payloads are bare table OIDs (as Sequel's triggers send them); a shared channel may carry other
@@ -31,20 +31,22 @@ export interface AnnouncerOptions {
 
 /**
  * Turns the leader's notifications into invalidates: checks the payload, folds a burst per table
- * (see TableInvalidations), resolves the OID and publishes in the term current when the announce
+ * (see FoldedFlights), resolves the OID and publishes in the term current when the announce
  * starts. One per LISTEN session; close() with it.
  */
 export class Announcer {
   readonly #options: AnnouncerOptions;
   readonly #log: Logger;
-  readonly #invalidations: TableInvalidations;
+  readonly #invalidations: FoldedFlights<number, number>;
 
   constructor(options: AnnouncerOptions) {
     this.#options = options;
     this.#log = options.logger;
-    this.#invalidations = new TableInvalidations(
+    // Per table OID; the value is when the oldest notification folded in arrived (performance.now).
+    this.#invalidations = new FoldedFlights<number, number>(
       (oid, arrivedAt) => this.#announce(oid, arrivedAt),
       (error, oid) => this.#log.error({ err: toError(error), oid }, 'announcing a change failed'),
+      (oldest) => oldest,
     );
   }
 

@@ -61,7 +61,7 @@ export interface PublishingParts {
 /**
  * Publishing a change, in order: the message goes out first, then the reload jobs it calls for
  * (and the hooks), awaited, so a table's next invalidate (folded behind this one, see
- * TableInvalidations) waits for this one's jobs: a burst has at most one job add in flight per
+ * FoldedFlights) waits for this one's jobs: a burst has at most one job add in flight per
  * table, and deduplication one job waiting. An invalidate adds a job for its watched table; a
  * resync (takeover, reconnect, manual, drift) one for every table it covers, because a resync says
  * events may have been lost and snapshots may be missing their changes too.
